@@ -1,0 +1,41 @@
+# snakeseg: images and masks in; trained, evaluated and quantized segmentation models out.
+# This file only loads and validates the configuration, names the default target and includes one
+# rule file per stage (rules/*.smk); the logic lives in the snakeseg package, called by scripts/.
+import os
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: os.path.join(workflow.basedir, "config.yaml")
+
+
+validate(config, os.path.join(workflow.basedir, "schemas/config.schema.yaml"))
+
+
+include: "rules/common.smk"
+
+
+# The default target: everything the pipeline produces.
+rule all:
+    input:
+        expand(f"{RESULTS}/models/fold-{{fold}}/model.h5", fold=FOLDS),
+        expand(f"{RESULTS}/predictions/fold-{{fold}}", fold=FOLDS),
+        f"{RESULTS}/metrics/per_image.csv",
+        f"{RESULTS}/metrics/summary.json",
+        f"{RESULTS}/quantized/summary.csv",
+        f"{RESULTS}/qa/rejected.csv",
+        f"{RESULTS}/plots/training_curves.png",
+        f"{RESULTS}/plots/dice_histogram.png",
+        f"{RESULTS}/plots/quantization_dice.png",
+
+
+include: "rules/unzip.smk"
+include: "rules/merge_masks.smk"
+include: "rules/make_shards.smk"
+include: "rules/train_fold.smk"
+include: "rules/predict.smk"
+include: "rules/metrics.smk"
+include: "rules/quantize.smk"
+include: "rules/report.smk"

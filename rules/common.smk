@@ -1,0 +1,60 @@
+# Shared set-up: resolve the input, list it, assign images to shards and write the shard
+# manifests (only when their content changed), then define the default target.
+import json
+import sys
+
+from snakemake.exceptions import WorkflowError
+
+sys.path.insert(0, workflow.basedir)
+from snakeseg import atomic, demo, shards, sources  # noqa: E402
+from snakeseg.errors import InputError  # noqa: E402
+
+WORK = config["work_dir"]
+RESULTS = "results"
+N_FOLDS = config["n_folds"]
+FOLDS = [str(f) for f in range(N_FOLDS)]
+
+
+wildcard_constraints:
+    shard=r"\d{4}",
+    fold=r"\d+",
+
+
+def _plan():
+    if config["n_folds"] > config["n_shards"]:
+        raise InputError("config n_folds", f"is {config['n_folds']} but there are only {config['n_shards']} shards",
+                         "raise n_shards or lower n_folds")
+    if config.get("input"):
+        archive = config["input"]
+    else:
+        archive = os.path.join(WORK, "demo", "stage1_train.zip")
+        demo.ensure_demo_zip(archive, **config["demo"])
+    inventory = sources.list_dsb_zip(archive)
+    manifests = shards.build_manifests(inventory, config["n_shards"])
+    for name, manifest in manifests.items():
+        atomic.write_text_if_changed(f"{WORK}/manifests/shard-{name}.json", atomic.dumps_json(manifest))
+    unassigned = [{"file": f, "reason": r} for f, r in inventory.unassigned]
+    atomic.write_text_if_changed(f"{WORK}/manifests/unassigned.json", atomic.dumps_json(unassigned))
+    for fold in range(config["n_folds"]):
+        n_val = sum(len(m["items"]) for s, m in manifests.items() if shards.fold_of(int(s), N_FOLDS) == fold)
+        if n_val == 0 or n_val == len(inventory.usable()):
+            raise InputError(archive, f"fold {fold} gets {n_val} of {len(inventory.usable())} usable images "
+                             "for validation", "use more images, fewer folds (n_folds) or more shards (n_shards)")
+    return archive, manifests
+
+
+try:
+    ARCHIVE, MANIFESTS = _plan()
+except InputError as err:
+    raise WorkflowError(f"snakeseg: {err}")
+# Scripts read the archive's path from the config, so moving the zip does not rerun anything.
+config["input"] = ARCHIVE
+SHARDS = sorted(MANIFESTS)
+
+
+def val_shards(fold):
+    return [s for s in SHARDS if shards.fold_of(int(s), N_FOLDS) == int(fold)]
+
+
+def shard_files(pattern, shard_list):
+    return [pattern.format(shard=s) for s in shard_list]

@@ -1,0 +1,18 @@
+# Stage 3: one TFRecord per shard, images and masks resized to image_size, plus a JSON index
+# with the item count (training derives its steps from it without reading the data).
+rule make_shards:
+    input:
+        f"{WORK}/merged/shard-{{shard}}",
+    output:
+        tfrecord=f"{WORK}/tfrecords/shard-{{shard}}.tfrec",
+        index=f"{WORK}/tfrecords/shard-{{shard}}.json",
+    params:
+        image_size=config["image_size"],
+    log:
+        "logs/make_shards/shard-{shard}.log",
+    benchmark:
+        "benchmarks/make_shards/shard-{shard}.tsv"
+    resources:
+        mem_mb=1000,
+    script:
+        "../scripts/make_shards.py"

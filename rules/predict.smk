@@ -1,0 +1,22 @@
+# Stage 5: each fold's best model on its own validation shards (out-of-fold), masks at the
+# original image size plus contour overlays.
+rule predict:
+    input:
+        model=f"{RESULTS}/models/fold-{{fold}}/model.h5",
+        merged=lambda w: shard_files(f"{WORK}/merged/shard-{{shard}}", val_shards(w.fold)),
+        raw=lambda w: shard_files(f"{WORK}/raw/shard-{{shard}}", val_shards(w.fold)),
+    output:
+        directory(f"{RESULTS}/predictions/fold-{{fold}}"),
+    params:
+        image_size=config["image_size"],
+        predict=config["predict"],
+    threads: config["train"]["threads"]
+    log:
+        "logs/predict/fold-{fold}.log",
+    benchmark:
+        "benchmarks/predict/fold-{fold}.tsv"
+    resources:
+        mem_mb=config["train"]["mem_mb"],
+        runtime=60,
+    script:
+        "../scripts/predict.py"

@@ -1,0 +1,38 @@
+# Stage 7: each fold's model to TFLite with dynamic-range quantization; float and quantized
+# Dice on the same out-of-fold images.
+rule quantize:
+    input:
+        model=f"{RESULTS}/models/fold-{{fold}}/model.h5",
+        merged=lambda w: shard_files(f"{WORK}/merged/shard-{{shard}}", val_shards(w.fold)),
+        raw=lambda w: shard_files(f"{WORK}/raw/shard-{{shard}}", val_shards(w.fold)),
+    output:
+        tflite=f"{RESULTS}/quantized/fold-{{fold}}/model_dynamic_range.tflite",
+        per_image=f"{RESULTS}/quantized/fold-{{fold}}/per_image.csv",
+    params:
+        image_size=config["image_size"],
+        threshold=config["predict"]["threshold"],
+    threads: config["train"]["threads"]
+    log:
+        "logs/quantize/fold-{fold}.log",
+    benchmark:
+        "benchmarks/quantize/fold-{fold}.tsv"
+    resources:
+        mem_mb=config["train"]["mem_mb"],
+        runtime=60,
+    script:
+        "../scripts/quantize.py"
+
+
+# The size and Dice table over all folds.
+rule quantize_summary:
+    input:
+        models=expand(f"{RESULTS}/models/fold-{{fold}}/model.h5", fold=FOLDS),
+        tflite=expand(f"{RESULTS}/quantized/fold-{{fold}}/model_dynamic_range.tflite", fold=FOLDS),
+        per_image=expand(f"{RESULTS}/quantized/fold-{{fold}}/per_image.csv", fold=FOLDS),
+    output:
+        summary=f"{RESULTS}/quantized/summary.csv",
+        per_image=f"{RESULTS}/quantized/per_image.csv",
+    log:
+        "logs/quantize_summary.log",
+    script:
+        "../scripts/quantize_summary.py"

@@ -1,0 +1,17 @@
+# Stage 8: report plots, registered for `snakemake --report results/report.html`.
+rule report:
+    input:
+        histories=expand(f"{RESULTS}/models/fold-{{fold}}/history.csv", fold=FOLDS),
+        per_image=f"{RESULTS}/metrics/per_image.csv",
+        quantized=f"{RESULTS}/quantized/per_image.csv",
+    output:
+        curves=report(f"{RESULTS}/plots/training_curves.png", caption="../report/training_curves.rst",
+                      category="Training"),
+        dice=report(f"{RESULTS}/plots/dice_histogram.png", caption="../report/dice_histogram.rst",
+                    category="Evaluation"),
+        quant=report(f"{RESULTS}/plots/quantization_dice.png", caption="../report/quantization.rst",
+                     category="Quantization"),
+    log:
+        "logs/report.log",
+    script:
+        "../scripts/report.py"

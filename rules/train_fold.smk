@@ -1,0 +1,24 @@
+# Stage 4: one training job per fold; fold f validates on the shards s with s mod n_folds == f.
+rule train_fold:
+    input:
+        tfrecords=shard_files(f"{WORK}/tfrecords/shard-{{shard}}.tfrec", SHARDS),
+        indexes=shard_files(f"{WORK}/tfrecords/shard-{{shard}}.json", SHARDS),
+    output:
+        model=f"{RESULTS}/models/fold-{{fold}}/model.h5",
+        history=f"{RESULTS}/models/fold-{{fold}}/history.csv",
+    params:
+        val_shards=lambda w: val_shards(w.fold),
+        model=config["model"],
+        train=config["train"],
+        image_size=config["image_size"],
+        scratch=lambda w: f"{WORK}/train/fold-{w.fold}",
+    threads: config["train"]["threads"]
+    log:
+        "logs/train_fold/fold-{fold}.log",
+    benchmark:
+        "benchmarks/train_fold/fold-{fold}.tsv"
+    resources:
+        mem_mb=config["train"]["mem_mb"],
+        runtime=240,
+    script:
+        "../scripts/train_fold.py"

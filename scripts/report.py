@@ -1,0 +1,16 @@
+"""Rule report: the report's plots."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
+
+import pandas as pd  # noqa: E402
+
+from snakeseg import plots  # noqa: E402
+from snakeseg.cli import logged  # noqa: E402
+
+with logged(snakemake.log[0], "report"):
+    histories = {Path(p).parent.name.split("-", 1)[1]: pd.read_csv(p) for p in snakemake.input.histories}
+    plots.training_curves(histories, snakemake.output.curves)
+    plots.dice_histogram(pd.read_csv(snakemake.input.per_image), snakemake.output.dice)
+    plots.quantization_scatter(pd.read_csv(snakemake.input.quantized), snakemake.output.quant)

@@ -1,0 +1,64 @@
+"""Image decoding and encoding with OpenCV, with errors that name the file."""
+
+from __future__ import annotations
+
+import os
+
+import cv2
+import numpy as np
+
+from .errors import InputError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+
+
+def decode_image(data: bytes, name: str) -> np.ndarray:
+    """Decode an image file's bytes to an RGB uint8 array (H, W, 3).
+
+    Grey images are replicated to three channels, an alpha channel is dropped and
+    16-bit images are scaled to 8 bits.
+    """
+    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) if data else None
+    if arr is None:
+        raise InputError(name, "cannot be decoded as an image (empty, truncated or not an image file)",
+                         "replace it with a readable PNG/JPEG/TIFF, or remove the image from the input")
+    if arr.dtype == np.uint16:
+        arr = (arr / 257.0).round().astype(np.uint8)
+    elif arr.dtype != np.uint8:
+        raise InputError(name, f"has unsupported pixel type {arr.dtype}", "save it as 8- or 16-bit")
+    if arr.ndim == 2:
+        return cv2.cvtColor(arr, cv2.COLOR_GRAY2RGB)
+    if arr.shape[2] == 4:
+        return cv2.cvtColor(arr, cv2.COLOR_BGRA2RGB)
+    return cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
+
+
+def decode_mask(data: bytes, name: str) -> np.ndarray:
+    """Decode a mask file to a 2-D array of its stored values (first channel of colour masks)."""
+    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) if data else None
+    if arr is None:
+        raise InputError(name, "cannot be decoded as a mask image (empty, truncated or not an image file)",
+                         "replace it with a readable PNG, or remove it from the input")
+    if arr.ndim == 3:
+        arr = arr[..., 0]
+    return arr
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    with open(path, "rb") as fh:
+        return decode_image(fh.read(), str(path))
+
+
+def read_mask(path: str | os.PathLike) -> np.ndarray:
+    with open(path, "rb") as fh:
+        return decode_mask(fh.read(), str(path))
+
+
+def encode_png(arr: np.ndarray, rgb: bool = True) -> bytes:
+    """Encode an RGB (or single-channel) uint8 array as PNG bytes."""
+    if arr.ndim == 3 and rgb:
+        arr = cv2.cvtColor(arr, cv2.COLOR_RGB2BGR)
+    ok, buf = cv2.imencode(".png", arr)
+    if not ok:
+        raise RuntimeError("PNG encoding failed")
+    return buf.tobytes()

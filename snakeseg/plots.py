@@ -1,0 +1,75 @@
+"""Report figures (matplotlib, Agg backend)."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from . import atomic  # noqa: E402
+
+CURVES = [("loss", "Loss (Dice + focal)"), ("iou_score", "IoU @ 0.5"), ("f1-score", "F-score @ 0.5")]
+
+
+def _save(fig, path: str) -> None:
+    with atomic.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def training_curves(histories: dict[str, pd.DataFrame], path: str) -> None:
+    """Loss, IoU and F-score per epoch; one colour per fold, dashed = training, solid = validation."""
+    fig, axes = plt.subplots(1, len(CURVES), figsize=(5 * len(CURVES), 4))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for (fold, hist), colour in zip(sorted(histories.items()), colours * 10):
+        epochs = hist["epoch"] + 1
+        for ax, (key, title) in zip(axes, CURVES):
+            if key in hist:
+                ax.plot(epochs, hist[key], "--", color=colour, alpha=0.7, label=f"fold {fold} train")
+            if f"val_{key}" in hist:
+                ax.plot(epochs, hist[f"val_{key}"], "-", color=colour, marker="o", ms=3, label=f"fold {fold} val")
+    for ax, (key, title) in zip(axes, CURVES):
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        if key != "loss":
+            ax.set_ylim(0, 1)
+    axes[0].legend(fontsize=8)
+    fig.suptitle("Training curves per fold")
+    _save(fig, path)
+
+
+def dice_histogram(per_image: pd.DataFrame, path: str) -> None:
+    """Distribution of out-of-fold Dice, stacked by fold, with the overall mean and median."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    bins = np.linspace(0, 1, 21)
+    folds = sorted(per_image["fold"].unique())
+    ax.hist([per_image.loc[per_image["fold"] == f, "dice"] for f in folds], bins=bins, stacked=True,
+            label=[f"fold {f}" for f in folds], edgecolor="white")
+    mean, median = per_image["dice"].mean(), per_image["dice"].median()
+    ax.axvline(mean, color="black", ls="-", label=f"mean {mean:.3f}")
+    ax.axvline(median, color="black", ls=":", label=f"median {median:.3f}")
+    ax.set_xlabel("Dice (out-of-fold, original image size)")
+    ax.set_ylabel("images")
+    ax.set_title(f"Per-image Dice, {len(per_image)} images")
+    ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def quantization_scatter(per_image: pd.DataFrame, path: str) -> None:
+    """Dice of the float model against the dynamic-range quantized TFLite model, per image."""
+    fig, ax = plt.subplots(figsize=(5, 5))
+    for fold, group in per_image.groupby("fold"):
+        ax.scatter(group["dice_float"], group["dice_quantized"], s=18, alpha=0.8, label=f"fold {fold}")
+    ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--", label="equal")
+    diff = (per_image["dice_quantized"] - per_image["dice_float"]).abs().max()
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("Dice, float Keras model")
+    ax.set_ylabel("Dice, TFLite dynamic-range quantized")
+    ax.set_title(f"Float vs quantized (max |diff| {diff:.4f})")
+    ax.legend(fontsize=8)
+    _save(fig, path)
