@@ -14,5 +14,7 @@ rule make_shards:
         "benchmarks/make_shards/shard-{shard}.tsv"
     resources:
         mem_mb=1000,
+    conda:
+        "../envs/snakeseg.yaml"
     script:
         "../scripts/make_shards.py"

@@ -10,5 +10,7 @@ rule merge_masks:
         "benchmarks/merge_masks/shard-{shard}.tsv"
     resources:
         mem_mb=1000,
+    conda:
+        "../envs/snakeseg.yaml"
     script:
         "../scripts/merge_masks.py"

@@ -12,6 +12,8 @@ rule metrics:
         "benchmarks/metrics.tsv"
     resources:
         mem_mb=1000,
+    conda:
+        "../envs/snakeseg.yaml"
     script:
         "../scripts/metrics.py"
 
@@ -25,5 +27,7 @@ rule qa_rejected:
         f"{RESULTS}/qa/rejected.csv",
     log:
         "logs/qa_rejected.log",
+    conda:
+        "../envs/snakeseg.yaml"
     script:
         "../scripts/qa_rejected.py"

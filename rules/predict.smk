@@ -18,5 +18,7 @@ rule predict:
     resources:
         mem_mb=config["train"]["mem_mb"],
         runtime=60,
+    conda:
+        "../envs/snakeseg.yaml"
     script:
         "../scripts/predict.py"

@@ -19,6 +19,8 @@ rule quantize:
     resources:
         mem_mb=config["train"]["mem_mb"],
         runtime=60,
+    conda:
+        "../envs/snakeseg.yaml"
     script:
         "../scripts/quantize.py"
 
@@ -34,5 +36,7 @@ rule quantize_summary:
         per_image=f"{RESULTS}/quantized/per_image.csv",
     log:
         "logs/quantize_summary.log",
+    conda:
+        "../envs/snakeseg.yaml"
     script:
         "../scripts/quantize_summary.py"

@@ -13,5 +13,7 @@ rule report:
                      category="Quantization"),
     log:
         "logs/report.log",
+    conda:
+        "../envs/snakeseg.yaml"
     script:
         "../scripts/report.py"

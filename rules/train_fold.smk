@@ -20,5 +20,7 @@ rule train_fold:
     resources:
         mem_mb=config["train"]["mem_mb"],
         runtime=240,
+    conda:
+        "../envs/snakeseg.yaml"
     script:
         "../scripts/train_fold.py"

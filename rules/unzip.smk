@@ -14,5 +14,7 @@ rule unzip:
         "benchmarks/unzip/shard-{shard}.tsv"
     resources:
         mem_mb=500,
+    conda:
+        "../envs/snakeseg.yaml"
     script:
         "../scripts/unzip.py"

@@ -1,0 +1,89 @@
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from helpers import good_item, nucleus_image, png, write_dsb_zip
+from snakeseg import dataprep, shards, sources, tfrecord
+from snakeseg.errors import InputError
+
+
+def _prepare(tmp_path, items, size=32):
+    archive = write_dsb_zip(tmp_path / "in.zip", items)
+    manifest = shards.build_manifests(sources.list_dsb_zip(str(archive)), 1)["0000"]
+    dataprep.extract_shard(str(archive), manifest, tmp_path / "raw")
+    index = dataprep.merge_shard(tmp_path / "raw", tmp_path / "merged")
+    summary = dataprep.make_shard(tmp_path / "merged", tmp_path / "s.tfrec", tmp_path / "s.json", size)
+    return archive, index, summary
+
+
+def test_bad_images_are_set_aside_with_the_member_named(tmp_path):
+    image, masks = good_item(size=(32, 40))
+    _, wrong_size_masks = good_item(size=(20, 20))
+    truncated = image[: len(image) // 2]
+    _, index, summary = _prepare(tmp_path, {
+        "good": (image, masks),
+        "truncated": (truncated, masks),
+        "badmask": (image, [masks[0], b"not a png"]),
+        "mismatch": (image, wrong_size_masks),
+        "nomask": (image, []),
+    })
+    assert summary["ids"] == ["good"] and summary["count"] == 1
+    aside = index["set_aside"]
+    assert set(aside) == {"truncated", "badmask", "mismatch", "nomask"}
+    assert aside["truncated"]["reason"].startswith("truncated/images/truncated.png: cannot be decoded")
+    assert aside["badmask"]["reason"].startswith("badmask/masks/m1.png: cannot be decoded")
+    assert "mask size 20x20 differs from image size 40x32" in aside["mismatch"]["reason"]
+    assert aside["nomask"]["reason"] == "image without any mask in masks/"
+    assert summary["set_aside"] == aside
+
+
+def test_merged_mask_is_union_of_instances(tmp_path):
+    img, masks = nucleus_image((32, 40))
+    _, index, _ = _prepare(tmp_path, {"a": (png(img), [png(m) for m in masks])})
+    merged = cv2.imread(str(tmp_path / "merged" / "a.png"), cv2.IMREAD_UNCHANGED)
+    assert np.array_equal(merged, np.maximum(*masks))
+    assert index["items"][0]["n_instances"] == 2
+    assert (index["items"][0]["height"], index["items"][0]["width"]) == (32, 40)
+
+
+def test_tfrecord_round_trip_through_tensorflow(tmp_path):
+    from snakeseg.training import parse_record
+    from snakeseg.tfenv import tf
+
+    img, masks = nucleus_image((32, 40))
+    _, _, summary = _prepare(tmp_path, {"a": (png(img), [png(m) for m in masks])}, size=32)
+    rgb = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+    want_img, want_mask = dataprep.resize_pair(rgb, np.maximum(*masks), 32)
+    records = list(tf.data.TFRecordDataset([str(tmp_path / "s.tfrec")]))
+    assert len(records) == summary["count"] == tfrecord.count_records(tmp_path / "s.tfrec") == 1
+    image, mask = parse_record(records[0])
+    assert np.allclose(image.numpy() * 255, want_img, atol=1e-3)
+    assert np.array_equal(mask.numpy()[..., 0], (want_mask > 127).astype(np.float32))
+    ex = tfrecord.decode_example(next(tfrecord.read_records(tmp_path / "s.tfrec")))
+    assert ex["id"] == [b"a"] and ex["height"] == [32] and ex["width"] == [40] and ex["n_instances"] == [2]
+
+
+def test_extract_refuses_a_zip_changed_since_planning(tmp_path):
+    archive = write_dsb_zip(tmp_path / "in.zip", {"a": good_item(0)})
+    manifest = shards.build_manifests(sources.list_dsb_zip(str(archive)), 1)["0000"]
+    write_dsb_zip(archive, {"a": good_item(1)})
+    with pytest.raises(InputError, match="changed after the workflow planned"):
+        dataprep.extract_shard(str(archive), manifest, tmp_path / "raw")
+    assert not (tmp_path / "raw").exists()
+
+
+def test_extract_refuses_unsafe_names_even_from_a_forged_manifest(tmp_path):
+    archive = write_dsb_zip(tmp_path / "in.zip", {"a": good_item(0)}, extra={"../x.png": b"x"})
+    manifest = {"shard": "0000", "set_aside": {}, "items": {"a": {
+        "image": {"name": "../x.png", "size": 1, "crc": 0}, "masks": []}}}
+    with pytest.raises(InputError, match="unsafe path"):
+        dataprep.extract_shard(str(archive), manifest, tmp_path / "raw")
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_index_json_is_written_atomically_next_to_masks(tmp_path):
+    _prepare(tmp_path, {"a": good_item(0)})
+    assert json.loads((tmp_path / "merged" / "index.json").read_text())["items"][0]["id"] == "a"
+    assert not list(tmp_path.glob(".*tmp-*"))

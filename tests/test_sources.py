@@ -1,0 +1,49 @@
+import pytest
+
+from helpers import good_item, write_dsb_zip
+from snakeseg import sources
+from snakeseg.errors import InputError
+
+
+@pytest.mark.parametrize("name", ["../evil.png", "id/../../evil.png", "/etc/passwd", "C:/x.png", "a\\..\\b.png"])
+def test_unsafe_member_names_stop_with_the_member_named(tmp_path, name):
+    archive = write_dsb_zip(tmp_path / "a.zip", {"ok": good_item()}, extra={name: b"x"})
+    with pytest.raises(InputError) as err:
+        sources.list_dsb_zip(str(archive))
+    assert name in str(err.value) and "unsafe path" in str(err.value) and "Fix:" in str(err.value)
+
+
+def test_layout_problems_are_set_aside_or_listed(tmp_path):
+    image, masks = good_item()
+    archive = write_dsb_zip(
+        tmp_path / "a.zip",
+        {"good": (image, masks), "nomask": (image, [])},
+        extra={"orphan/masks/m.png": masks[0], ".DS_Store": b"junk", "__MACOSX/good/._x.png": b"junk",
+               "README.txt": b"hello", "good/images/second.png": image},
+    )
+    inv = sources.list_dsb_zip(str(archive))
+    assert inv.items["nomask"].problem == "image without any mask in masks/"
+    assert inv.items["orphan"].problem == "masks without an image in images/"
+    assert "more than one file in images/" in inv.items["good"].problem
+    listed = dict(inv.unassigned)
+    assert "metadata" in listed[".DS_Store"] and "metadata" in listed["__MACOSX/good/._x.png"]
+    assert "not in the DSB2018 layout" in listed["README.txt"]
+    assert inv.usable() == {}
+
+
+def test_good_items_carry_crc_and_size(tmp_path):
+    image, masks = good_item()
+    archive = write_dsb_zip(tmp_path / "a.zip", {"abc": (image, masks)})
+    item = sources.list_dsb_zip(str(archive)).items["abc"]
+    assert item.problem is None
+    assert item.image.size == len(image) and item.image.name == "abc/images/abc.png"
+    assert [m.name for m in item.masks] == ["abc/masks/m0.png", "abc/masks/m1.png"]
+
+
+def test_missing_and_corrupt_zip_name_the_file(tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        sources.list_dsb_zip(str(tmp_path / "nope.zip"))
+    bad = tmp_path / "bad.zip"
+    bad.write_bytes(b"PK\x03\x04 this is not really a zip")
+    with pytest.raises(InputError, match="bad.zip: is not a readable zip"):
+        sources.list_dsb_zip(str(bad))

@@ -1,0 +1,129 @@
+"""The workflow driven through Snakemake, as a user runs it."""
+
+import json
+import os
+import shutil
+import zipfile
+
+import pandas as pd
+import pytest
+
+from helpers import SHARED_DATA, good_item, job_counts, png, snakemake, write_dsb_zip
+from snakeseg import shards
+
+EIGHT_RULES = {"unzip", "merge_masks", "make_shards", "train_fold", "predict", "metrics", "quantize", "report"}
+
+
+def _zip_config(tmp_path, archive):
+    cfg = tmp_path / "input.yaml"
+    cfg.write_text(f"input: {archive}\n")
+    return cfg
+
+
+def test_dry_run_lists_the_eight_rules(tmp_path):
+    out = snakemake(tmp_path, "-n").stdout
+    counts = job_counts(out)
+    assert EIGHT_RULES <= set(counts)
+    assert counts["unzip"] == counts["merge_masks"] == counts["make_shards"] == 4
+    assert counts["train_fold"] == counts["predict"] == counts["quantize"] == 2
+
+
+def test_one_changed_image_reruns_exactly_its_shard(tmp_path):
+    items = {f"img{i:02d}": good_item(i) for i in range(16)}
+    archive = write_dsb_zip(tmp_path / "stage1_train.zip", items)
+    cfg = _zip_config(tmp_path, archive)
+    snakemake(tmp_path, "--until", "make_shards", configfile=cfg)
+    tfrecs = sorted((tmp_path / "work" / "tfrecords").glob("*.tfrec"))
+    assert len(tfrecs) == 4
+    mtimes = {p.name: p.stat().st_mtime_ns for p in tfrecs}
+
+    # Rewriting the zip with identical content (new timestamp) must schedule nothing.
+    os.utime(archive, (1e9, 2e9))
+    assert job_counts(snakemake(tmp_path, "-n", "--until", "make_shards", configfile=cfg).stdout) == {}
+
+    changed = dict(items)
+    changed["img07"] = (png(255 - __import__("cv2").imdecode(
+        __import__("numpy").frombuffer(items["img07"][0], "uint8"), 0)), items["img07"][1])
+    write_dsb_zip(archive, changed)
+    counts = job_counts(snakemake(tmp_path, "-n", "--until", "make_shards", configfile=cfg).stdout)
+    assert counts == {"unzip": 1, "merge_masks": 1, "make_shards": 1}
+
+    snakemake(tmp_path, "--until", "make_shards", configfile=cfg)
+    shard = shards.shard_name(shards.shard_of("img07", 4))
+    for p in tfrecs:
+        moved = p.stat().st_mtime_ns != mtimes[p.name]
+        assert moved == (p.name == f"shard-{shard}.tfrec"), p.name
+
+
+def test_bad_images_are_listed_in_rejected_csv(tmp_path):
+    image, masks = good_item(1)
+    items = {f"img{i:02d}": good_item(i) for i in range(12)}
+    items["corrupt"] = (image[:40], masks)
+    items["nomasks"] = (image, [])
+    archive = write_dsb_zip(tmp_path / "in.zip", items, extra={".DS_Store": b"x"})
+    snakemake(tmp_path, "results/qa/rejected.csv", configfile=_zip_config(tmp_path, archive))
+    rejected = pd.read_csv(tmp_path / "results" / "qa" / "rejected.csv").fillna("")
+    by_id = dict(zip(rejected["id"], rejected["reason"]))
+    assert by_id["corrupt"].startswith("corrupt/images/corrupt.png: cannot be decoded")
+    assert by_id["nomasks"] == "image without any mask in masks/"
+    assert ".DS_Store" in set(rejected["files"])
+    counts = [json.loads(p.read_text())["count"] for p in (tmp_path / "work" / "tfrecords").glob("*.json")]
+    assert sum(counts) == 12
+
+
+def test_unsafe_zip_member_stops_the_workflow_naming_it(tmp_path):
+    archive = write_dsb_zip(tmp_path / "in.zip", {f"i{i}": good_item(i) for i in range(8)},
+                            extra={"../../escape.png": b"x"})
+    proc = snakemake(tmp_path, "-n", configfile=_zip_config(tmp_path, archive), check=False)
+    assert proc.returncode != 0
+    text = proc.stdout + proc.stderr
+    assert "member '../../escape.png'" in text and "unsafe path" in text and "Fix:" in text
+
+
+def test_wrong_config_value_is_refused(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("image_size: 100\n")
+    proc = snakemake(tmp_path, "-n", configfile=bad, check=False)
+    assert proc.returncode != 0 and "100 is not a multiple of 32" in proc.stdout + proc.stderr
+    bad.write_text("n_foldz: 3\n")
+    proc = snakemake(tmp_path, "-n", configfile=bad, check=False)
+    assert proc.returncode != 0 and "n_foldz" in proc.stdout + proc.stderr
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "dsb2018-dev" / "stage1_train.zip").exists(),
+                    reason="real DSB2018 sample ../shared/data/dsb2018-dev not present")
+def test_real_dsb2018_sample_goes_through_the_data_stage(tmp_path):
+    archive = SHARED_DATA / "dsb2018-dev" / "stage1_train.zip"
+    snakemake(tmp_path, "--until", "make_shards", configfile=_zip_config(tmp_path, archive))
+    indexes = [json.loads(p.read_text()) for p in (tmp_path / "work" / "tfrecords").glob("*.json")]
+    assert sum(i["count"] for i in indexes) == 40
+    assert all(not i["set_aside"] for i in indexes)
+    merged = json.loads((tmp_path / "work" / "merged" / f"shard-{indexes[0]['shard']}" / "index.json").read_text())
+    assert all(item["n_instances"] > 0 for item in merged["items"])
+
+
+def test_end_to_end_on_tiny_demo_data(tmp_path):
+    snakemake(tmp_path)
+    res = tmp_path / "results"
+    for fold in (0, 1):
+        assert (res / "models" / f"fold-{fold}" / "model.h5").stat().st_size > 0
+        history = pd.read_csv(res / "models" / f"fold-{fold}" / "history.csv")
+        assert {"loss", "iou_score", "f1-score", "val_loss", "val_iou_score", "val_f1-score"} <= set(history.columns)
+        assert len(history) == 2
+        assert (res / "quantized" / f"fold-{fold}" / "model_dynamic_range.tflite").stat().st_size > 0
+    per_image = pd.read_csv(res / "metrics" / "per_image.csv")
+    assert len(per_image) == 12 and set(per_image["fold"]) == {0, 1}
+    assert per_image["dice"].between(0, 1).all()
+    masks = sorted(p.stem for f in (0, 1) for p in (res / "predictions" / f"fold-{f}" / "masks").glob("*.png"))
+    overlays = sorted(p.stem for f in (0, 1) for p in (res / "predictions" / f"fold-{f}" / "overlays").glob("*.png"))
+    assert masks == overlays == sorted(per_image["id"])
+    summary = json.loads((res / "metrics" / "summary.json").read_text())
+    assert summary["overall"]["n_images"] == 12 and set(summary["per_fold"]) == {"0", "1"}
+    quant = pd.read_csv(res / "quantized" / "summary.csv")
+    assert list(quant["fold"]) == [0, 1] and (quant["tflite_dynamic_bytes"] < quant["keras_h5_bytes"]).all()
+    for plot in ("training_curves", "dice_histogram", "quantization_dice"):
+        assert (res / "plots" / f"{plot}.png").read_bytes()[:4] == b"\x89PNG"
+    snakemake(tmp_path, "--report", str(res / "report.html"))
+    html = (res / "report.html").read_text(errors="ignore")
+    assert "training_curves.png" in html and "quantization_dice.png" in html
+    assert job_counts(snakemake(tmp_path, "-n").stdout) == {}
