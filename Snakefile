@@ -26,6 +26,7 @@ rule all:
         f"{RESULTS}/metrics/summary.json",
         f"{RESULTS}/quantized/summary.csv",
         f"{RESULTS}/qa/rejected.csv",
+        f"{RESULTS}/qa/dataset.csv",
         f"{RESULTS}/plots/training_curves.png",
         f"{RESULTS}/plots/dice_histogram.png",
         f"{RESULTS}/plots/quantization_dice.png",

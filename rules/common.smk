@@ -7,6 +7,7 @@ from snakemake.exceptions import WorkflowError
 
 sys.path.insert(0, workflow.basedir)
 from snakeseg import atomic, demo, shards, sources  # noqa: E402
+from snakeseg.masks import MaskSpec  # noqa: E402
 from snakeseg.errors import InputError  # noqa: E402
 
 WORK = config["work_dir"]
@@ -29,7 +30,7 @@ def _plan():
     else:
         archive = os.path.join(WORK, "demo", "stage1_train.zip")
         demo.ensure_demo_zip(archive, **config["demo"])
-    inventory = sources.list_dsb_zip(archive)
+    inventory = sources.list_input(archive, config["layout"], config["paired"], config["limits"])
     manifests = shards.build_manifests(inventory, config["n_shards"])
     for name, manifest in manifests.items():
         atomic.write_text_if_changed(f"{WORK}/manifests/shard-{name}.json", atomic.dumps_json(manifest))
@@ -47,9 +48,13 @@ try:
     ARCHIVE, MANIFESTS = _plan()
 except InputError as err:
     raise WorkflowError(f"snakeseg: {err}")
-# Scripts read the archive's path from the config, so moving the zip does not rerun anything.
+# Scripts read the input's path from the config, so moving the zip does not rerun anything.
 config["input"] = ARCHIVE
 SHARDS = sorted(MANIFESTS)
+MASK_SPEC = MaskSpec.from_config(config["masks"])
+if MASK_SPEC.format != "binary" and MASK_SPEC.n_classes > 1:
+    raise WorkflowError("snakeseg: config masks.classes: multi-class training is not available yet. "
+                        "Fix: use one class (masks.classes: null or one name) with format index/channels")
 
 
 def val_shards(fold):
@@ -58,3 +63,15 @@ def val_shards(fold):
 
 def shard_files(pattern, shard_list):
     return [pattern.format(shard=s) for s in shard_list]
+
+
+# Resources, sized from the config; every value can be overridden per rule from a profile
+# (`set-resources: {train_fold: {mem_mb: 16000, gpu: 1}}`) or on the command line.
+def model_mem_mb(wildcards, attempt):
+    """Memory of a training/prediction job: TensorFlow's base plus activations of a batch."""
+    pixels = config["train"]["batch_size"] * config["image_size"] ** 2
+    return (2000 + pixels * 3 * 4 * 64 // 1_000_000) * attempt
+
+
+def data_mem_mb(wildcards, attempt):
+    return 1000 * attempt

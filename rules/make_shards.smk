@@ -13,7 +13,8 @@ rule make_shards:
     benchmark:
         "benchmarks/make_shards/shard-{shard}.tsv"
     resources:
-        mem_mb=1000,
+        mem_mb=data_mem_mb,
+        runtime=30,
     conda:
         "../envs/snakeseg.yaml"
     script:

@@ -11,23 +11,26 @@ rule metrics:
     benchmark:
         "benchmarks/metrics.tsv"
     resources:
-        mem_mb=1000,
+        mem_mb=data_mem_mb,
+        runtime=30,
     conda:
         "../envs/snakeseg.yaml"
     script:
         "../scripts/metrics.py"
 
 
-# Images set aside anywhere on the data path, with their reason, in one table.
-rule qa_rejected:
+# Dataset QA: per-image properties and encoding decisions, and everything set aside, with reasons.
+rule qa:
     input:
-        indexes=shard_files(f"{WORK}/tfrecords/shard-{{shard}}.json", SHARDS),
+        merged=shard_files(f"{WORK}/merged/shard-{{shard}}", SHARDS),
         unassigned=f"{WORK}/manifests/unassigned.json",
     output:
-        f"{RESULTS}/qa/rejected.csv",
+        dataset=report(f"{RESULTS}/qa/dataset.csv", caption="../report/qa_dataset.rst", category="Data QA"),
+        rejected=report(f"{RESULTS}/qa/rejected.csv", caption="../report/qa_rejected.rst", category="Data QA"),
+        summary=f"{RESULTS}/qa/summary.json",
     log:
-        "logs/qa_rejected.log",
+        "logs/qa.log",
     conda:
         "../envs/snakeseg.yaml"
     script:
-        "../scripts/qa_rejected.py"
+        "../scripts/qa.py"

@@ -16,8 +16,9 @@ rule predict:
     benchmark:
         "benchmarks/predict/fold-{fold}.tsv"
     resources:
-        mem_mb=config["train"]["mem_mb"],
+        mem_mb=model_mem_mb,
         runtime=60,
+        gpu=config["gpus"],
     conda:
         "../envs/snakeseg.yaml"
     script:

@@ -17,7 +17,7 @@ rule quantize:
     benchmark:
         "benchmarks/quantize/fold-{fold}.tsv"
     resources:
-        mem_mb=config["train"]["mem_mb"],
+        mem_mb=model_mem_mb,
         runtime=60,
     conda:
         "../envs/snakeseg.yaml"

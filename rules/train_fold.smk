@@ -18,8 +18,9 @@ rule train_fold:
     benchmark:
         "benchmarks/train_fold/fold-{fold}.tsv"
     resources:
-        mem_mb=config["train"]["mem_mb"],
-        runtime=240,
+        mem_mb=model_mem_mb,
+        runtime=config["train"]["runtime_min"],
+        gpu=config["gpus"],
     conda:
         "../envs/snakeseg.yaml"
     script:

@@ -13,7 +13,8 @@ rule unzip:
     benchmark:
         "benchmarks/unzip/shard-{shard}.tsv"
     resources:
-        mem_mb=500,
+        mem_mb=data_mem_mb,
+        runtime=30,
     conda:
         "../envs/snakeseg.yaml"
     script:

@@ -20,7 +20,7 @@ with logged(snakemake.log[0], "metrics") as log:
         if len(hits) != 1:
             raise SystemExit(f"image {item['id']} has {len(hits)} out-of-fold predictions, expected 1")
         fold, path = hits[0]
-        scores = metrics.binary_scores(truth, read_mask(path))
+        scores = metrics.label_scores(truth, read_mask(path))
         rows.append({"id": item["id"], "fold": int(fold), "shard": item["shard"], **scores,
                      "n_instances": item["n_instances"], "height": item["height"], "width": item["width"]})
     table = pd.DataFrame(rows).sort_values(["fold", "id"])

@@ -27,7 +27,7 @@ with logged(snakemake.log[0], "quantize") as log:
         for (item, _, truth), p_float, p_quant in zip(batch, model.predict(x, verbose=0), quantized.predict(x)):
             h, w = item["height"], item["width"]
             rows.append({"fold": fold, "id": item["id"],
-                         "dice_float": metrics.binary_scores(truth, to_original(p_float[..., 0], h, w, threshold))["dice"],
-                         "dice_quantized": metrics.binary_scores(truth, to_original(p_quant[..., 0], h, w, threshold))["dice"]})
+                         "dice_float": metrics.label_scores(truth, to_original(p_float[..., 0], h, w, threshold))["dice"],
+                         "dice_quantized": metrics.label_scores(truth, to_original(p_quant[..., 0], h, w, threshold))["dice"]})
     atomic.write_csv(snakemake.output.per_image, pd.DataFrame(rows))
     log.info("fold %d: TFLite %d bytes, %d images compared", fold, len(content), len(rows))

@@ -1,8 +1,10 @@
-"""Per-shard data preparation: extract, merge masks, write TFRecords. No TensorFlow here."""
+"""Per-shard data preparation: stage the files, normalise masks, write TFRecords. No TensorFlow here."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
 import zipfile
 from pathlib import Path, PurePosixPath
@@ -12,46 +14,98 @@ import numpy as np
 
 from . import atomic, tfrecord
 from .errors import InputError
-from .imageio import decode_image, decode_mask, encode_png, read_image, read_mask
-from .masks import merge_instances
+from .imageio import decode_image_info, decode_mask, encode_png, read_image, read_mask
+from .masks import IGNORE, MaskSpec, merge_instances, normalise
 from .sources import check_member_name
 
 
-def extract_shard(archive: str, manifest: dict, out_dir: str) -> int:
-    """Extract a shard's members to ``out_dir/<id>/{images,masks}/``; returns the file count.
+def _changed(container: str, name: str) -> InputError:
+    return InputError(f"{container}: '{name}'", "changed after the workflow planned its jobs",
+                      "run snakemake again so the shard manifests are refreshed")
 
-    Every member is checked against the manifest (size and CRC-32), so a zip that
-    changed after the DAG was built is caught rather than silently mixed in.
+
+def extract_shard(container: str, manifest: dict, out_dir: str) -> int:
+    """Copy a shard's files (from a zip or a folder) to ``out_dir/<id>/{images,masks}/``.
+
+    Every file is checked against the manifest (size and CRC-32 or mtime), so input that
+    changed after the DAG was built is caught rather than silently mixed in. Returns the
+    number of files staged.
     """
     count = 0
-    with zipfile.ZipFile(archive) as zf, atomic.atomic_dir(out_dir) as tmp:
-        for image_id, entry in manifest["items"].items():
-            for kind, members in (("images", [entry["image"]]), ("masks", entry["masks"])):
-                dest_dir = tmp / image_id / kind
-                dest_dir.mkdir(parents=True, exist_ok=True)
-                for member in members:
-                    name = check_member_name(member["name"], archive)
-                    info = zf.getinfo(member["name"])
-                    if (info.file_size, info.CRC) != (member["size"], member["crc"]):
-                        raise InputError(f"{archive}: member '{member['name']}'",
-                                         "changed after the workflow planned its jobs",
-                                         "run snakemake again so the shard manifests are refreshed")
-                    with zf.open(info) as src, open(dest_dir / name.name, "wb") as dst:
-                        shutil.copyfileobj(src, dst, 1 << 20)
-                    count += 1
-        atomic.write_json(tmp / "manifest.json", manifest)
+    zf = None if os.path.isdir(container) else zipfile.ZipFile(container)
+    try:
+        with atomic.atomic_dir(out_dir) as tmp:
+            for image_id, entry in manifest["items"].items():
+                for kind, members in (("images", [entry["image"]]), ("masks", entry["masks"])):
+                    dest_dir = tmp / image_id / kind
+                    dest_dir.mkdir(parents=True, exist_ok=True)
+                    for member in members:
+                        dest = dest_dir / check_member_name(member["name"], container).name
+                        if zf is None:
+                            src = os.path.join(container, member["name"])
+                            st = os.stat(src)
+                            if (st.st_size, st.st_mtime_ns) != (member["size"], member["stamp"]):
+                                raise _changed(container, member["name"])
+                            shutil.copyfile(src, dest)
+                        else:
+                            info = zf.getinfo(member["name"])
+                            if (info.file_size, info.CRC) != (member["size"], member["stamp"]):
+                                raise _changed(container, member["name"])
+                            with zf.open(info) as src, open(dest, "wb") as dst:
+                                shutil.copyfileobj(src, dst, 1 << 20)
+                        count += 1
+            atomic.write_json(tmp / "manifest.json", manifest)
+    except zipfile.BadZipFile as exc:
+        raise InputError(container, f"cannot be read ({exc})", "download or re-create the zip") from None
+    finally:
+        if zf is not None:
+            zf.close()
     return count
 
 
-def _set_aside(reason: str, files: list[str]) -> dict:
-    return {"reason": reason, "files": files}
+def _label_map(entry: dict, image_dir: Path, mask_dir: Path, spec: MaskSpec) -> tuple[np.ndarray, dict, dict]:
+    """Decode an item's image and masks; (image, label map, QA record). Raises InputError."""
+    image, info = decode_image_info((image_dir / PurePosixPath(entry["image"]["name"]).name).read_bytes(),
+                                    entry["image"]["name"])
+    maps, records = [], []
+    for m in entry["masks"]:
+        raw = decode_mask((mask_dir / PurePosixPath(m["name"]).name).read_bytes(), m["name"])
+        if raw.shape[:2] != image.shape[:2]:
+            raise InputError(m["name"], f"mask size {raw.shape[1]}x{raw.shape[0]} differs from "
+                             f"image size {image.shape[1]}x{image.shape[0]}",
+                             "fix or remove the mask so it matches its image")
+        labels, record = normalise(raw, m["name"], spec)
+        maps.append(labels)
+        records.append(record)
+    if entry["kind"] == "instances":
+        labels, n_instances = merge_instances(maps)
+    else:
+        labels = maps[0]
+        n_instances = cv2.connectedComponents(((labels > 0) & (labels != IGNORE)).astype(np.uint8))[0] - 1
+    valid = labels != IGNORE
+    qa = {
+        "height": int(image.shape[0]), "width": int(image.shape[1]),
+        "channels": info["channels"], "dtype": info["dtype"],
+        "mask_encoding": "; ".join(sorted({r["mask_encoding"] for r in records})),
+        "stray_pixels": sum(r["stray_pixels"] for r in records),
+        "stray_values": " ".join(r["stray_values"] for r in records if r["stray_values"]),
+        "stray_action": "; ".join(sorted({r["stray_action"] for r in records if r["stray_action"]})),
+        "n_instances": int(n_instances),
+        "coverage": round(float(((labels > 0) & valid).sum() / max(valid.sum(), 1)), 6),
+        "ignored_fraction": round(float((~valid).mean()), 6),
+        "pixel_hash": hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest(),
+    }
+    qa["empty_mask"] = qa["coverage"] == 0
+    return image, labels, qa
 
 
-def merge_shard(raw_dir: str, out_dir: str) -> dict:
-    """Merge each image's instance masks into ``out_dir/<id>.png`` (0/255) and write ``index.json``.
+def merge_shard(raw_dir: str, out_dir: str, spec: MaskSpec = MaskSpec()) -> dict:
+    """One label map per image in ``out_dir/<id>.png`` (0 background, 1..n classes, 255 ignored).
 
-    Images that cannot be used (unreadable image or mask, size mismatch) are set
-    aside with their reason, next to those the manifest already set aside.
+    DSB2018 instance masks are merged (their count kept); single masks are normalised.
+    Writes ``index.json`` with a QA record per image; images that cannot be used
+    (unreadable file, size mismatch, stray values under ``strict``) are set aside with
+    the reason, next to those the manifest already set aside.
     """
     raw = Path(raw_dir)
     manifest = json.loads((raw / "manifest.json").read_text())
@@ -59,42 +113,28 @@ def merge_shard(raw_dir: str, out_dir: str) -> dict:
     with atomic.atomic_dir(out_dir) as tmp:
         for image_id, entry in manifest["items"].items():
             image_dir, mask_dir = raw / image_id / "images", raw / image_id / "masks"
-            image_path = image_dir / PurePosixPath(entry["image"]["name"]).name
             try:
-                # Decode under the zip member's own name, so errors point at the user's file.
-                image = decode_image(image_path.read_bytes(), entry["image"]["name"])
-                instances = []
-                for m in entry["masks"]:
-                    inst = decode_mask((mask_dir / PurePosixPath(m["name"]).name).read_bytes(), m["name"])
-                    if inst.shape != image.shape[:2]:
-                        raise InputError(m["name"], f"mask size {inst.shape[1]}x{inst.shape[0]} differs from "
-                                         f"image size {image.shape[1]}x{image.shape[0]}",
-                                         "fix or remove the mask so it matches its image")
-                    instances.append(inst)
+                _, labels, qa = _label_map(entry, image_dir, mask_dir, spec)
             except InputError as err:
                 files = [entry["image"]["name"]] + [m["name"] for m in entry["masks"]]
-                index["set_aside"][image_id] = _set_aside(f"{err.path}: {err.problem}", files)
+                index["set_aside"][image_id] = {"reason": f"{err.path}: {err.problem}", "files": files}
                 continue
-            merged, n_instances = merge_instances(instances)
-            atomic.write_bytes(tmp / f"{image_id}.png", encode_png(merged, rgb=False))
-            index["items"].append({
-                "id": image_id, "height": int(image.shape[0]), "width": int(image.shape[1]),
-                "n_instances": n_instances, "image": str(image_path),
-                "foreground_fraction": round(float((merged > 0).mean()), 6),
-            })
+            atomic.write_bytes(tmp / f"{image_id}.png", encode_png(labels, rgb=False))
+            image_path = image_dir / PurePosixPath(entry["image"]["name"]).name
+            index["items"].append({"id": image_id, "image": str(image_path), "source": entry["image"]["name"], **qa})
         atomic.write_json(tmp / "index.json", index)
     return index
 
 
 def resize_pair(image: np.ndarray, mask: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Resize an image (area interpolation) and its mask (nearest) to size x size."""
+    """Resize an image (area interpolation) and its label map (nearest) to size x size."""
     image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
     mask = cv2.resize(mask, (size, size), interpolation=cv2.INTER_NEAREST)
     return image, mask
 
 
 def make_shard(merged_dir: str, out_tfrecord: str, out_index: str, size: int) -> dict:
-    """Write a shard's image/mask pairs, resized to ``size``, as a TFRecord plus a JSON index.
+    """Write a shard's image/label-map pairs, resized to ``size``, as a TFRecord plus a JSON index.
 
     The index records the item count so training knows its steps without reading the data.
     """

@@ -9,7 +9,6 @@ import numpy as np
 
 from .errors import InputError
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
 
 def decode_image(data: bytes, name: str) -> np.ndarray:
@@ -18,29 +17,35 @@ def decode_image(data: bytes, name: str) -> np.ndarray:
     Grey images are replicated to three channels, an alpha channel is dropped and
     16-bit images are scaled to 8 bits.
     """
+    return decode_image_info(data, name)[0]
+
+
+def decode_image_info(data: bytes, name: str) -> tuple[np.ndarray, dict]:
+    """Like :func:`decode_image`, plus the stored channels and dtype (for the QA table)."""
     arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) if data else None
     if arr is None:
         raise InputError(name, "cannot be decoded as an image (empty, truncated or not an image file)",
                          "replace it with a readable PNG/JPEG/TIFF, or remove the image from the input")
+    info = {"channels": 1 if arr.ndim == 2 else int(arr.shape[2]), "dtype": str(arr.dtype)}
     if arr.dtype == np.uint16:
         arr = (arr / 257.0).round().astype(np.uint8)
     elif arr.dtype != np.uint8:
         raise InputError(name, f"has unsupported pixel type {arr.dtype}", "save it as 8- or 16-bit")
     if arr.ndim == 2:
-        return cv2.cvtColor(arr, cv2.COLOR_GRAY2RGB)
+        return cv2.cvtColor(arr, cv2.COLOR_GRAY2RGB), info
     if arr.shape[2] == 4:
-        return cv2.cvtColor(arr, cv2.COLOR_BGRA2RGB)
-    return cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
+        return cv2.cvtColor(arr, cv2.COLOR_BGRA2RGB), info
+    return cv2.cvtColor(arr, cv2.COLOR_BGR2RGB), info
 
 
 def decode_mask(data: bytes, name: str) -> np.ndarray:
-    """Decode a mask file to a 2-D array of its stored values (first channel of colour masks)."""
+    """Decode a mask file to an array of its stored values: H x W, or H x W x C (RGB order) for colour."""
     arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) if data else None
     if arr is None:
         raise InputError(name, "cannot be decoded as a mask image (empty, truncated or not an image file)",
                          "replace it with a readable PNG, or remove it from the input")
-    if arr.ndim == 3:
-        arr = arr[..., 0]
+    if arr.ndim == 3:  # OpenCV's BGR(A) order back to RGB(A), so channel c is class c + 1
+        arr = arr[..., [2, 1, 0] + ([3] if arr.shape[2] == 4 else [])]
     return arr
 
 

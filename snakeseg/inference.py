@@ -17,7 +17,7 @@ TRUTH_COLOUR = (0, 200, 0)    # green: ground-truth contours
 
 
 def iter_items(merged_dirs: list[str]) -> Iterator[tuple[dict, np.ndarray, np.ndarray]]:
-    """(index entry, RGB image, 0/255 truth mask) for every usable image of the given shards."""
+    """(index entry, RGB image, truth label map) for every usable image of the given shards."""
     for merged in map(Path, merged_dirs):
         index = json.loads((merged / "index.json").read_text())
         for item in index["items"]:
@@ -37,12 +37,12 @@ def to_original(prob: np.ndarray, height: int, width: int, threshold: float) -> 
 
 
 def overlay(image: np.ndarray, pred: np.ndarray, truth: np.ndarray | None = None, thickness: int = 1) -> np.ndarray:
-    """The image with predicted (yellow) and, if given, true (green) contours drawn on it."""
+    """The image with predicted (yellow) and, if a label map is given, true (green) contours drawn on it."""
     canvas = np.ascontiguousarray(image.copy())
-    for mask, colour in ((truth, TRUTH_COLOUR), (pred, PRED_COLOUR)):
+    for mask, colour in ((None if truth is None else truth == 1, TRUTH_COLOUR), (pred > 0, PRED_COLOUR)):
         if mask is None:
             continue
-        contours, _ = cv2.findContours((mask > 0).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
         cv2.drawContours(canvas, contours, -1, colour, thickness)
     return canvas
 

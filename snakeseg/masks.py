@@ -1,24 +1,119 @@
-"""Merging per-instance masks (DSB2018: one PNG per nucleus) into one binary mask."""
+"""Mask decoding decisions: from whatever encoding users bring to one label map.
+
+Internal label maps are uint8: 0 background, 1..n classes (1 = foreground for binary
+tasks), 255 ignored (never scored, never trained on). Every decision taken on the way
+(encoding recognised, stray values and what was done with them) is returned as a record
+for the dataset QA table; nothing is thresholded silently.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+
+from .errors import InputError
+
+IGNORE = 255
+
+
+@dataclass(frozen=True)
+class MaskSpec:
+    """How masks are to be read (config key ``masks``)."""
+
+    format: str = "binary"          # binary | index | channels
+    n_classes: int = 1              # foreground classes
+    ignore_value: int | None = None  # stored value meaning "not annotated"
+    strict: bool = False            # set aside masks with stray values instead of fixing them
+
+    @classmethod
+    def from_config(cls, cfg: dict) -> "MaskSpec":
+        classes = cfg.get("classes") or ["foreground"]
+        return cls(cfg.get("format", "binary"), len(classes), cfg.get("ignore_value"), cfg.get("strict", False))
+
+
+def _grey(arr: np.ndarray) -> tuple[np.ndarray, str]:
+    """Collapse a colour mask whose channels agree (R=G=B) to one channel."""
+    if arr.ndim == 2:
+        return arr, ""
+    colour = arr[..., :3]
+    if (colour == colour[..., :1]).all():
+        return colour[..., 0], "R=G=B "
+    return colour.max(axis=2), "colour (max over channels) "
+
+
+def _stray(values: np.ndarray, counts: np.ndarray, keep: set[int]) -> tuple[int, str]:
+    extra = [(int(v), int(c)) for v, c in zip(values, counts) if int(v) not in keep]
+    return sum(c for _, c in extra), " ".join(f"{v}:{c}" for v, c in extra)
+
+
+def _fail_or_record(name: str, stray_px: int, stray: str, spec: MaskSpec, fallback: str) -> str:
+    if stray_px and spec.strict:
+        raise InputError(name, f"has {stray_px} pixels of unexpected values (value:pixels {stray})",
+                         f"clean the mask, or set masks.strict: false to {fallback}")
+    return fallback if stray_px else ""
+
+
+def normalise(arr: np.ndarray, name: str, spec: MaskSpec) -> tuple[np.ndarray, dict]:
+    """(label map, decision record) for one decoded mask (2-D, or colour H x W x C)."""
+    bits = f"{arr.dtype.itemsize * 8}-bit "
+    if spec.format == "channels":
+        if arr.ndim != 3:
+            raise InputError(name, "is single-channel but masks.format is 'channels'",
+                             "use masks.format: index for index maps, or supply RGB masks")
+        on = arr[..., :spec.n_classes] > (np.iinfo(arr.dtype).max // 2)
+        labels = np.zeros(arr.shape[:2], np.uint8)
+        for c in range(spec.n_classes):
+            labels[on[..., c]] = c + 1
+        overlap = int((on.sum(axis=2) > 1).sum())
+        action = _fail_or_record(name, overlap, f"overlap:{overlap}", spec, "ignore overlapping pixels")
+        labels[on.sum(axis=2) > 1] = IGNORE
+        return labels, {"mask_encoding": f"{bits}one channel per class", "stray_pixels": overlap,
+                        "stray_values": f"overlap:{overlap}" if overlap else "", "stray_action": action}
+    grey, how = _grey(arr)
+    ignored = grey == spec.ignore_value if spec.ignore_value is not None else np.zeros(grey.shape, bool)
+    values, counts = np.unique(grey[~ignored], return_counts=True)
+    if spec.format == "index":
+        stray_px, stray = _stray(values, counts, set(range(spec.n_classes + 1)))
+        action = _fail_or_record(name, stray_px, stray, spec, "ignore those pixels")
+        labels = np.where(grey <= spec.n_classes, grey, IGNORE).astype(np.uint8)
+        labels[ignored] = IGNORE
+        return labels, {"mask_encoding": f"{bits}{how}index map 0..{spec.n_classes}", "stray_pixels": stray_px,
+                        "stray_values": stray, "stray_action": action}
+    nonzero = [(int(c), int(v)) for v, c in zip(values, counts) if v != 0]
+    if not nonzero:
+        labels = np.zeros(grey.shape, np.uint8)
+        labels[ignored] = IGNORE
+        return labels, {"mask_encoding": f"{bits}{how}all zero", "stray_pixels": 0, "stray_values": "",
+                        "stray_action": ""}
+    on = max(nonzero)[1]  # the most frequent non-zero value is "foreground"
+    stray_px, stray = _stray(values, counts, {0, on})
+    action = _fail_or_record(name, stray_px, stray, spec, f"threshold at {on / 2:g} (half of {on})")
+    labels = (grey >= on / 2).astype(np.uint8)
+    labels[ignored] = IGNORE
+    return labels, {"mask_encoding": f"{bits}{how}0/{on}", "stray_pixels": stray_px, "stray_values": stray,
+                    "stray_action": action}
 
 
 def merge_instances(instances: list[np.ndarray]) -> tuple[np.ndarray, int]:
-    """Union of instance masks as a uint8 0/255 mask, and the number of non-empty instances.
+    """Union of binary label maps (0/1, 255 = ignored) and the number of non-empty instances.
 
-    All instances must have the same 2-D shape; any non-zero pixel is foreground.
+    All instances must have the same 2-D shape; a pixel that is foreground in any instance
+    is foreground, one ignored in any instance (and foreground in none) stays ignored.
     """
     if not instances:
         raise ValueError("no instance masks to merge")
     shape = instances[0].shape
-    merged = np.zeros(shape, dtype=bool)
+    fg = np.zeros(shape, dtype=bool)
+    ignored = np.zeros(shape, dtype=bool)
     count = 0
     for inst in instances:
         if inst.shape != shape:
             raise ValueError(f"instance mask shape {inst.shape} differs from {shape}")
-        fg = inst != 0
-        count += bool(fg.any())
-        merged |= fg
-    return merged.astype(np.uint8) * 255, count
+        on = inst == 1
+        count += bool(on.any())
+        fg |= on
+        ignored |= inst == IGNORE
+    labels = fg.astype(np.uint8)
+    labels[ignored & ~fg] = IGNORE
+    return labels, count

@@ -35,10 +35,12 @@ def training_curves(histories: dict[str, pd.DataFrame], path: str) -> None:
         ax.set_title(title)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
-        if key != "loss":
+        if key == "loss":
+            ax.set_yscale("log")
+        else:
             ax.set_ylim(0, 1)
     axes[0].legend(fontsize=8)
-    fig.suptitle("Training curves per fold")
+    fig.suptitle("Training curves per fold", y=1.03)
     _save(fig, path)
 
 
@@ -64,10 +66,12 @@ def quantization_scatter(per_image: pd.DataFrame, path: str) -> None:
     fig, ax = plt.subplots(figsize=(5, 5))
     for fold, group in per_image.groupby("fold"):
         ax.scatter(group["dice_float"], group["dice_quantized"], s=18, alpha=0.8, label=f"fold {fold}")
-    ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--", label="equal")
+    low = min(per_image["dice_float"].min(), per_image["dice_quantized"].min())
+    low = max(0.0, np.floor((low - 0.02) * 20) / 20)  # zoom on the data, to the 0.05 below it
+    ax.plot([low, 1], [low, 1], color="grey", lw=1, ls="--", label="equal")
     diff = (per_image["dice_quantized"] - per_image["dice_float"]).abs().max()
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
+    ax.set_xlim(low, 1)
+    ax.set_ylim(low, 1)
     ax.set_xlabel("Dice, float Keras model")
     ax.set_ylabel("Dice, TFLite dynamic-range quantized")
     ax.set_title(f"Float vs quantized (max |diff| {diff:.4f})")

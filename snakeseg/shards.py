@@ -38,10 +38,10 @@ def build_manifests(inventory: Inventory, n_shards: int) -> dict[str, dict]:
     for image_id, item in inventory.items.items():
         manifest = manifests[shard_name(shard_of(image_id, n_shards))]
         if item.problem:
-            files = ([item.image.name] if item.image else []) + [m.name for m in item.masks]
-            manifest["set_aside"][image_id] = {"reason": item.problem, "files": files}
+            manifest["set_aside"][image_id] = {"reason": item.problem, "files": item.files()}
         else:
             manifest["items"][image_id] = {
+                "kind": item.kind,
                 "image": item.image.as_dict(),
                 "masks": [m.as_dict() for m in item.masks],
             }

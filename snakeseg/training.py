@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from .masks import IGNORE
 from .models import build_model, make_loss, make_metrics
 from .tfenv import keras, tf
 
@@ -19,11 +20,30 @@ FEATURES = {
 
 
 def parse_record(record):
-    """One serialised example -> (image float32 [0, 1] HxWx3, mask float32 {0, 1} HxWx1)."""
+    """One serialised example -> (image float32 [0, 1] HxWx3, target float32 HxWx1).
+
+    The target is 1 for foreground, 0 for background and IGNORE (255) for pixels that
+    must not count; :func:`masked` keeps those out of the loss and the metrics.
+    """
     ex = tf.io.parse_single_example(record, FEATURES)
     image = tf.cast(tf.io.decode_png(ex["image"], channels=3), tf.float32) / 255.0
-    mask = tf.cast(tf.io.decode_png(ex["mask"], channels=1) > 127, tf.float32)
-    return image, mask
+    labels = tf.io.decode_png(ex["mask"], channels=1)
+    target = tf.where(labels == IGNORE, float(IGNORE), tf.cast(labels == 1, tf.float32))
+    return image, target
+
+
+def masked(fn):
+    """Wrap a loss or metric so pixels whose target is IGNORE count as correct background.
+
+    Exact for Dice, Jaccard, IoU and F-score (such pixels add nothing to intersections or
+    sums); for cross-entropy terms they add a near-zero term.
+    """
+    def wrapped(y_true, y_pred):
+        valid = tf.cast(tf.not_equal(y_true, float(IGNORE)), y_pred.dtype)
+        return fn(y_true * valid, y_pred * valid)
+
+    wrapped.__name__ = getattr(fn, "__name__", type(fn).__name__)
+    return wrapped
 
 
 def augment_pair(image, mask, flips: bool = True, rot90: bool = True):
@@ -67,7 +87,8 @@ def fit_fold(train_files: list[str], val_files: list[str], n_train: int, model_c
     val_ds = make_dataset(val_files, batch, False)
     model = build_model(model_cfg, image_size)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=train_cfg["learning_rate"]),
-                  loss=make_loss(train_cfg["loss"]), metrics=make_metrics(train_cfg["threshold"]))
+                  loss=masked(make_loss(train_cfg["loss"])),
+                  metrics=[masked(m) for m in make_metrics(train_cfg["threshold"])])
     monitor = train_cfg["monitor"]
     mode = "min" if monitor.endswith("loss") else "max"
     callbacks = [

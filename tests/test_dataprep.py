@@ -43,7 +43,7 @@ def test_merged_mask_is_union_of_instances(tmp_path):
     img, masks = nucleus_image((32, 40))
     _, index, _ = _prepare(tmp_path, {"a": (png(img), [png(m) for m in masks])})
     merged = cv2.imread(str(tmp_path / "merged" / "a.png"), cv2.IMREAD_UNCHANGED)
-    assert np.array_equal(merged, np.maximum(*masks))
+    assert np.array_equal(merged, (np.maximum(*masks) > 0).astype(np.uint8))
     assert index["items"][0]["n_instances"] == 2
     assert (index["items"][0]["height"], index["items"][0]["width"]) == (32, 40)
 
@@ -55,12 +55,12 @@ def test_tfrecord_round_trip_through_tensorflow(tmp_path):
     img, masks = nucleus_image((32, 40))
     _, _, summary = _prepare(tmp_path, {"a": (png(img), [png(m) for m in masks])}, size=32)
     rgb = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
-    want_img, want_mask = dataprep.resize_pair(rgb, np.maximum(*masks), 32)
+    want_img, want_mask = dataprep.resize_pair(rgb, (np.maximum(*masks) > 0).astype(np.uint8), 32)
     records = list(tf.data.TFRecordDataset([str(tmp_path / "s.tfrec")]))
     assert len(records) == summary["count"] == tfrecord.count_records(tmp_path / "s.tfrec") == 1
     image, mask = parse_record(records[0])
     assert np.allclose(image.numpy() * 255, want_img, atol=1e-3)
-    assert np.array_equal(mask.numpy()[..., 0], (want_mask > 127).astype(np.float32))
+    assert np.array_equal(mask.numpy()[..., 0], (want_mask > 0).astype(np.float32))
     ex = tfrecord.decode_example(next(tfrecord.read_records(tmp_path / "s.tfrec")))
     assert ex["id"] == [b"a"] and ex["height"] == [32] and ex["width"] == [40] and ex["n_instances"] == [2]
 

@@ -4,25 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from snakeseg.masks import merge_instances
 from snakeseg.metrics import binary_scores, summarize
-
-
-def test_merge_instances_is_the_union_and_counts_non_empty():
-    a = np.zeros((4, 5), np.uint8)
-    a[0, 0:2] = 255
-    b = np.zeros((4, 5), np.uint8)
-    b[3, 4] = 1
-    empty = np.zeros((4, 5), np.uint8)
-    merged, count = merge_instances([a, b, empty])
-    assert count == 2
-    assert merged.dtype == np.uint8 and set(np.unique(merged)) == {0, 255}
-    assert np.argwhere(merged).tolist() == [[0, 0], [0, 1], [3, 4]]
-
-
-def test_merge_instances_refuses_mismatched_shapes():
-    with pytest.raises(ValueError, match="differs"):
-        merge_instances([np.zeros((4, 4)), np.zeros((4, 5))])
 
 
 def test_binary_scores_against_hand_computed_values():

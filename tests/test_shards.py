@@ -42,7 +42,7 @@ def test_changing_one_image_changes_only_its_shard_fingerprint(tmp_path):
     target = shards.shard_name(shards.shard_of("id5", 4))
     differing = [s for s in before if before[s]["fingerprint"] != after[s]["fingerprint"]]
     assert differing == [target]
-    assert after[target]["items"]["id5"]["image"]["crc"] != before[target]["items"]["id5"]["image"]["crc"]
+    assert after[target]["items"]["id5"]["image"]["stamp"] != before[target]["items"]["id5"]["image"]["stamp"]
 
 
 def test_manifest_is_independent_of_zip_order_and_name(tmp_path):

@@ -1,0 +1,73 @@
+import numpy as np
+import pytest
+
+from snakeseg.errors import InputError
+from snakeseg.masks import IGNORE, MaskSpec, merge_instances, normalise
+
+FG = np.zeros((6, 6), bool)
+FG[1:4, 2:5] = True
+
+
+@pytest.mark.parametrize("arr,encoding", [
+    (FG.astype(np.uint8), "8-bit 0/1"),
+    (FG.astype(np.uint8) * 255, "8-bit 0/255"),
+    (np.repeat((FG.astype(np.uint8) * 255)[..., None], 3, axis=2), "8-bit R=G=B 0/255"),
+    (FG.astype(np.uint16) * 65535, "16-bit 0/65535"),
+    (FG.astype(np.uint16), "16-bit 0/1"),
+])
+def test_binary_encodings_give_the_same_labels(arr, encoding):
+    labels, record = normalise(arr, "m.png", MaskSpec())
+    assert np.array_equal(labels, FG.astype(np.uint8))
+    assert record["mask_encoding"] == encoding and record["stray_pixels"] == 0
+
+
+def test_stray_values_are_reported_and_thresholded_or_refused():
+    arr = FG.astype(np.uint8) * 255
+    arr[5, 0:2] = 32     # a few stray pixels, below half of 255
+    arr[0, 0] = 200      # one above
+    labels, record = normalise(arr, "m.png", MaskSpec())
+    assert record["stray_pixels"] == 3 and record["stray_values"] == "32:2 200:1"
+    assert "threshold at 127.5" in record["stray_action"]
+    assert labels[5, 0] == 0 and labels[0, 0] == 1
+    with pytest.raises(InputError, match="m.png: has 3 pixels of unexpected values"):
+        normalise(arr, "m.png", MaskSpec(strict=True))
+
+
+def test_ignore_value_becomes_255_and_is_not_foreground():
+    arr = FG.astype(np.uint8)
+    arr[5, :] = 7
+    labels, record = normalise(arr, "m.png", MaskSpec(ignore_value=7))
+    assert (labels[5] == IGNORE).all() and record["stray_pixels"] == 0
+    assert np.array_equal(labels[:5], FG[:5].astype(np.uint8))
+
+
+def test_index_and_channel_masks():
+    idx = np.zeros((4, 4), np.uint8)
+    idx[0, :2], idx[1, :2], idx[3, 3] = 1, 2, 9
+    labels, record = normalise(idx, "i.png", MaskSpec("index", 2, ignore_value=None))
+    assert labels[0, 0] == 1 and labels[1, 0] == 2 and labels[3, 3] == IGNORE and record["stray_values"] == "9:1"
+    rgb = np.zeros((4, 4, 3), np.uint8)
+    rgb[0, 0, 0] = 255
+    rgb[1, 1, 1] = 255
+    rgb[2, 2, :2] = 255  # two classes at once
+    labels, record = normalise(rgb, "c.png", MaskSpec("channels", 2))
+    assert labels[0, 0] == 1 and labels[1, 1] == 2 and labels[2, 2] == IGNORE and record["stray_pixels"] == 1
+
+
+def test_empty_mask_is_recorded():
+    labels, record = normalise(np.zeros((3, 3), np.uint8), "e.png", MaskSpec())
+    assert not labels.any() and record["mask_encoding"] == "8-bit all zero"
+
+
+def test_merge_instances_is_the_union_and_counts_non_empty():
+    a = np.zeros((4, 5), np.uint8)
+    a[0, 0:2] = 1
+    b = np.zeros((4, 5), np.uint8)
+    b[3, 4] = 1
+    b[2, 2] = IGNORE
+    merged, count = merge_instances([a, b, np.zeros((4, 5), np.uint8)])
+    assert count == 2
+    assert np.argwhere(merged == 1).tolist() == [[0, 0], [0, 1], [3, 4]]
+    assert merged[2, 2] == IGNORE
+    with pytest.raises(ValueError, match="differs"):
+        merge_instances([np.zeros((4, 4)), np.zeros((4, 5))])
