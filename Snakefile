@@ -30,6 +30,7 @@ rule all:
         f"{RESULTS}/plots/training_curves.png",
         f"{RESULTS}/plots/dice_histogram.png",
         f"{RESULTS}/plots/quantization_dice.png",
+        f"{RESULTS}/plots/dataset_qa.png",
 
 
 include: "rules/unzip.smk"

@@ -4,6 +4,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
 
+import json  # noqa: E402
+
 import pandas as pd  # noqa: E402
 
 from snakeseg import plots  # noqa: E402
@@ -14,3 +16,5 @@ with logged(snakemake.log[0], "report"):
     plots.training_curves(histories, snakemake.output.curves)
     plots.dice_histogram(pd.read_csv(snakemake.input.per_image), snakemake.output.dice)
     plots.quantization_scatter(pd.read_csv(snakemake.input.quantized), snakemake.output.quant)
+    plots.qa_summary(pd.read_csv(snakemake.input.qa_dataset), json.loads(Path(snakemake.input.qa_summary).read_text()),
+                     snakemake.output.qa)

@@ -77,3 +77,27 @@ def quantization_scatter(per_image: pd.DataFrame, path: str) -> None:
     ax.set_title(f"Float vs quantized (max |diff| {diff:.4f})")
     ax.legend(fontsize=8)
     _save(fig, path)
+
+
+def qa_summary(dataset: pd.DataFrame, summary: dict, path: str) -> None:
+    """Dataset fingerprint: image sizes, mask coverage and the counts of everything flagged."""
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    sizes = dataset.groupby(["width", "height"]).size().reset_index(name="n")
+    axes[0].scatter(sizes["width"], sizes["height"], s=20 + 200 * sizes["n"] / max(sizes["n"].max(), 1), alpha=0.6)
+    for row in sizes.itertuples():
+        axes[0].annotate(str(row.n), (row.width, row.height), ha="center", va="center", fontsize=8)
+    axes[0].set_xlabel("width (px)")
+    axes[0].set_ylabel("height (px)")
+    axes[0].set_title(f"Image sizes ({len(dataset)} usable images)")
+    axes[1].hist(dataset["coverage"], bins=np.linspace(0, max(dataset["coverage"].max(), 1e-3), 21), edgecolor="white")
+    axes[1].set_xlabel("foreground fraction of the mask")
+    axes[1].set_ylabel("images")
+    axes[1].set_title("Mask coverage")
+    counts = {"usable": summary["n_images"], "set aside": summary["n_set_aside"],
+              "files ignored": summary["n_files_ignored"], "empty masks": summary["n_empty_masks"],
+              "duplicate pixels": summary["n_duplicate_pixels"], "stray mask values": summary["n_masks_with_stray_values"]}
+    bars = axes[2].barh(list(counts)[::-1], list(counts.values())[::-1], color="tab:gray")
+    axes[2].bar_label(bars, padding=3)
+    axes[2].set_title("Counts (details in results/qa/*.csv)")
+    axes[2].set_xlim(0, max(counts.values()) * 1.2 + 1)
+    _save(fig, path)
