@@ -52,9 +52,15 @@ except InputError as err:
 config["input"] = ARCHIVE
 SHARDS = sorted(MANIFESTS)
 MASK_SPEC = MaskSpec.from_config(config["masks"])
-if MASK_SPEC.format != "binary" and MASK_SPEC.n_classes > 1:
-    raise WorkflowError("snakeseg: config masks.classes: multi-class training is not available yet. "
-                        "Fix: use one class (masks.classes: null or one name) with format index/channels")
+# Foreground class names; one name means a binary task (sigmoid), several a softmax over background + classes.
+CLASSES = config["masks"]["classes"] or ["foreground"]
+if config["masks"]["format"] == "binary" and len(CLASSES) > 1:
+    raise WorkflowError("snakeseg: config masks.classes lists several classes but masks.format is binary. "
+                        "Fix: set masks.format to index or channels, or list one class")
+if len(CLASSES) > 1 and (config["train"]["loss"] != "cce_ignore" or config["train"]["monitor"] == "val_f1-score"):
+    raise WorkflowError(f"snakeseg: config train.loss/train.monitor: {len(CLASSES)} classes need a multi-class "
+                        "loss and a metric logged for it. Fix: set train.loss: cce_ignore and train.monitor: "
+                        "val_iou_score (or val_loss)")
 
 
 def val_shards(fold):

@@ -6,6 +6,8 @@ rule metrics:
     output:
         per_image=f"{RESULTS}/metrics/per_image.csv",
         summary=f"{RESULTS}/metrics/summary.json",
+    params:
+        classes=CLASSES,
     log:
         "logs/metrics.log",
     benchmark:

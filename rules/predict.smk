@@ -10,6 +10,7 @@ rule predict:
     params:
         image_size=config["image_size"],
         predict=config["predict"],
+        classes=CLASSES,
     threads: config["train"]["threads"]
     log:
         "logs/predict/fold-{fold}.log",

@@ -11,6 +11,7 @@ rule quantize:
     params:
         image_size=config["image_size"],
         threshold=config["predict"]["threshold"],
+        classes=CLASSES,
     threads: config["train"]["threads"]
     log:
         "logs/quantize/fold-{fold}.log",

@@ -11,6 +11,7 @@ rule train_fold:
         model=config["model"],
         train=config["train"],
         image_size=config["image_size"],
+        classes=CLASSES,
         scratch=lambda w: f"{WORK}/train/fold-{w.fold}",
     threads: config["train"]["threads"]
     log:

@@ -8,8 +8,7 @@ import pandas as pd  # noqa: E402
 
 from snakeseg import atomic, metrics  # noqa: E402
 from snakeseg.cli import logged  # noqa: E402
-from snakeseg.imageio import read_mask  # noqa: E402
-from snakeseg.inference import iter_items  # noqa: E402
+from snakeseg.inference import iter_items, read_prediction  # noqa: E402
 
 with logged(snakemake.log[0], "metrics") as log:
     pred_dirs = {Path(p).name.split("-", 1)[1]: Path(p) for p in snakemake.input.predictions}
@@ -20,7 +19,8 @@ with logged(snakemake.log[0], "metrics") as log:
         if len(hits) != 1:
             raise SystemExit(f"image {item['id']} has {len(hits)} out-of-fold predictions, expected 1")
         fold, path = hits[0]
-        scores = metrics.label_scores(truth, read_mask(path))
+        classes = snakemake.params.classes
+        scores = metrics.label_scores(truth, read_prediction(path, len(classes)), classes)
         rows.append({"id": item["id"], "fold": int(fold), "shard": item["shard"], **scores,
                      "n_instances": item["n_instances"], "height": item["height"], "width": item["width"]})
     table = pd.DataFrame(rows).sort_values(["fold", "id"])

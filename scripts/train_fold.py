@@ -31,7 +31,8 @@ with logged(snakemake.log[0], "train_fold") as log:
         raise SystemExit(f"fold {fold} has {n_train} training and {n_val} validation images after bad images "
                          "were set aside; see results/qa/rejected.csv, use fewer folds or more data")
     best, history = training.fit_fold(train_files, val_files, n_train, snakemake.params.model, train_cfg,
-                                      snakemake.params.image_size, snakemake.params.scratch, seed=train_cfg["seed"] + fold)
+                                      snakemake.params.image_size, snakemake.params.scratch, seed=train_cfg["seed"] + fold,
+                                      n_classes=len(snakemake.params.classes))
     for src, dst in ((best, snakemake.output.model), (history, snakemake.output.history)):
         with atomic.atomic_path(dst) as tmp:
             shutil.copyfile(src, tmp)

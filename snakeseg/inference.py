@@ -11,9 +11,11 @@ import numpy as np
 
 from .dataprep import resize_pair
 from .imageio import read_image, read_mask
+from .masks import IGNORE
 
-PRED_COLOUR = (255, 255, 0)   # yellow in RGB: predicted contours
-TRUTH_COLOUR = (0, 200, 0)    # green: ground-truth contours
+# RGB contour colours: predicted class 1, 2, 3, ... and the ground truth (any class).
+PRED_COLOURS = [(255, 255, 0), (255, 0, 255), (0, 255, 255), (255, 128, 0), (128, 128, 255)]
+TRUTH_COLOUR = (0, 200, 0)
 
 
 def iter_items(merged_dirs: list[str]) -> Iterator[tuple[dict, np.ndarray, np.ndarray]]:
@@ -30,18 +32,37 @@ def model_input(images: list[np.ndarray], size: int) -> np.ndarray:
     return np.stack([resize_pair(img, img[..., 0], size)[0] for img in images]).astype(np.float32) / 255.0
 
 
-def to_original(prob: np.ndarray, height: int, width: int, threshold: float) -> np.ndarray:
-    """Resize a probability map back to the image's size and threshold it to a 0/255 mask."""
-    prob = cv2.resize(prob.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
-    return (prob >= threshold).astype(np.uint8) * 255
+def to_labels(prob: np.ndarray, height: int, width: int, threshold: float) -> np.ndarray:
+    """Model output (size x size x C) -> label map at the image's size.
+
+    One channel (sigmoid): foreground where the resized probability >= threshold (0/1).
+    Several (softmax over background + classes): the most probable class (0..C-1).
+    """
+    prob = prob.astype(np.float32)
+    resized = cv2.resize(prob, (width, height), interpolation=cv2.INTER_LINEAR)
+    if prob.shape[-1] == 1:
+        return (resized >= threshold).astype(np.uint8)
+    return resized.argmax(axis=-1).astype(np.uint8)
+
+
+def mask_png(labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """What a predicted mask file stores: 0/255 for binary tasks, class indices otherwise."""
+    return labels * 255 if n_classes == 1 else labels
+
+
+def read_prediction(path, n_classes: int) -> np.ndarray:
+    """Inverse of :func:`mask_png`."""
+    stored = read_mask(path)
+    return (stored > 0).astype(np.uint8) if n_classes == 1 else stored
 
 
 def overlay(image: np.ndarray, pred: np.ndarray, truth: np.ndarray | None = None, thickness: int = 1) -> np.ndarray:
-    """The image with predicted (yellow) and, if a label map is given, true (green) contours drawn on it."""
+    """The image with predicted contours (class 1 yellow, 2 magenta, 3 cyan, ...) and, when a
+    truth label map is given, the true foreground's contours in green."""
     canvas = np.ascontiguousarray(image.copy())
-    for mask, colour in ((None if truth is None else truth == 1, TRUTH_COLOUR), (pred > 0, PRED_COLOUR)):
-        if mask is None:
-            continue
+    layers = [] if truth is None else [((truth > 0) & (truth != IGNORE), TRUTH_COLOUR)]
+    layers += [(pred == c, PRED_COLOURS[(c - 1) % len(PRED_COLOURS)]) for c in range(1, int(pred.max()) + 1)]
+    for mask, colour in layers:
         contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
         cv2.drawContours(canvas, contours, -1, colour, thickness)
     return canvas

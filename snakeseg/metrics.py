@@ -40,9 +40,11 @@ def binary_scores(truth: np.ndarray, pred: np.ndarray, valid: np.ndarray | None 
 def summarize(per_image: pd.DataFrame, group: str = "fold") -> dict:
     """Mean and median of each score, per ``group`` value and overall (NaNs skipped)."""
 
+    extra = [c for c in per_image.columns if c.startswith(("iou_", "dice_"))]
+
     def stats(frame: pd.DataFrame) -> dict:
         out = {"n_images": int(len(frame))}
-        for col in SCORE_COLUMNS:
+        for col in SCORE_COLUMNS + extra:
             values = frame[col].astype(float)
             out[col] = {"mean": _num(values.mean()), "median": _num(values.median())}
         return out
@@ -57,6 +59,22 @@ def _num(x: float) -> float | None:
     return None if x is None or math.isnan(x) else round(float(x), 6)
 
 
-def label_scores(labels: np.ndarray, pred: np.ndarray) -> dict[str, float]:
-    """Scores of a binary prediction against a label map (1 foreground, 255 ignored)."""
-    return binary_scores(labels == 1, pred, valid=labels != IGNORE)
+def label_scores(labels: np.ndarray, pred: np.ndarray, classes: list[str] | None = None) -> dict[str, float]:
+    """Scores of a predicted label map against the truth (0 background, 1..n classes, 255 ignored).
+
+    Binary tasks (one class) give IoU, Dice, precision, recall and areas. With several classes,
+    each class gets ``iou_<name>`` and ``dice_<name>``, and ``iou``/``dice``/``precision``/``recall``
+    are their means over the classes (NaN-skipping), the areas are the foreground totals.
+    """
+    valid = labels != IGNORE
+    if not classes or len(classes) == 1:
+        return binary_scores(labels == 1, pred != 0, valid=valid)
+    per_class = {name: binary_scores(labels == c, pred == c, valid=valid) for c, name in enumerate(classes, 1)}
+    out = {key: float(np.nanmean([s[key] for s in per_class.values()])) for key in SCORE_COLUMNS
+           if not all(math.isnan(s[key]) for s in per_class.values())}
+    out = {key: out.get(key, math.nan) for key in SCORE_COLUMNS}
+    out["true_area"] = int(((labels > 0) & valid).sum())
+    out["pred_area"] = int(((pred > 0) & valid).sum())
+    for name, s in per_class.items():
+        out[f"iou_{name}"], out[f"dice_{name}"] = s["iou"], s["dice"]
+    return out

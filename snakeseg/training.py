@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from .losses import make_loss
 from .masks import IGNORE
-from .models import build_model, make_loss, make_metrics
+from .models import build_model, make_metrics
 from .tfenv import keras, tf
 
 FEATURES = {
@@ -22,28 +23,18 @@ FEATURES = {
 def parse_record(record):
     """One serialised example -> (image float32 [0, 1] HxWx3, target float32 HxWx1).
 
-    The target is 1 for foreground, 0 for background and IGNORE (255) for pixels that
-    must not count; :func:`masked` keeps those out of the loss and the metrics.
+    The target is the label map: 0 background, 1..n classes (1 = foreground for binary
+    tasks), IGNORE (255) for pixels the losses and metrics leave out.
     """
     ex = tf.io.parse_single_example(record, FEATURES)
     image = tf.cast(tf.io.decode_png(ex["image"], channels=3), tf.float32) / 255.0
-    labels = tf.io.decode_png(ex["mask"], channels=1)
-    target = tf.where(labels == IGNORE, float(IGNORE), tf.cast(labels == 1, tf.float32))
+    target = tf.cast(tf.io.decode_png(ex["mask"], channels=1), tf.float32)
     return image, target
 
 
-def masked(fn):
-    """Wrap a loss or metric so pixels whose target is IGNORE count as correct background.
-
-    Exact for Dice, Jaccard, IoU and F-score (such pixels add nothing to intersections or
-    sums); for cross-entropy terms they add a near-zero term.
-    """
-    def wrapped(y_true, y_pred):
-        valid = tf.cast(tf.not_equal(y_true, float(IGNORE)), y_pred.dtype)
-        return fn(y_true * valid, y_pred * valid)
-
-    wrapped.__name__ = getattr(fn, "__name__", type(fn).__name__)
-    return wrapped
+def n_outputs(n_classes: int) -> int:
+    """Model output channels: 1 (sigmoid) for one class, background + classes (softmax) otherwise."""
+    return 1 if n_classes == 1 else n_classes + 1
 
 
 def augment_pair(image, mask, flips: bool = True, rot90: bool = True):
@@ -69,7 +60,7 @@ def make_dataset(files: list[str], batch_size: int, training: bool, augment: dic
 
 
 def fit_fold(train_files: list[str], val_files: list[str], n_train: int, model_cfg: dict, train_cfg: dict,
-             image_size: int, work_dir: str, seed: int = 0):
+             image_size: int, work_dir: str, seed: int = 0, n_classes: int = 1):
     """Train one fold; the best model (by ``train_cfg['monitor']``) lands in ``work_dir/best.h5``.
 
     An epoch is one pass over the training images but at least ``min_steps_per_epoch``
@@ -85,10 +76,11 @@ def fit_fold(train_files: list[str], val_files: list[str], n_train: int, model_c
     batch = train_cfg["batch_size"]
     train_ds = make_dataset(train_files, batch, True, train_cfg.get("augment"), n_train, seed)
     val_ds = make_dataset(val_files, batch, False)
-    model = build_model(model_cfg, image_size)
+    n_out = n_outputs(n_classes)
+    model = build_model(model_cfg, image_size, n_out)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=train_cfg["learning_rate"]),
-                  loss=masked(make_loss(train_cfg["loss"])),
-                  metrics=[masked(m) for m in make_metrics(train_cfg["threshold"])])
+                  loss=make_loss(train_cfg["loss"], n_out, IGNORE),
+                  metrics=make_metrics(train_cfg["threshold"], n_out, IGNORE))
     monitor = train_cfg["monitor"]
     mode = "min" if monitor.endswith("loss") else "max"
     callbacks = [
