@@ -51,6 +51,9 @@ except InputError as err:
 # Scripts read the input's path from the config, so moving the zip does not rerun anything.
 config["input"] = ARCHIVE
 SHARDS = sorted(MANIFESTS)
+if config["train"]["warmup_epochs"] >= config["train"]["epochs"]:
+    raise WorkflowError("snakeseg: config train.warmup_epochs must be smaller than train.epochs. "
+                        "Fix: lower warmup_epochs or raise epochs")
 MASK_SPEC = MaskSpec.from_config(config["masks"])
 # Foreground class names; one name means a binary task (sigmoid), several a softmax over background + classes.
 CLASSES = config["masks"]["classes"] or ["foreground"]

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import math
+import os
+import shutil
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
+from . import atomic
 from .losses import make_loss
 from .masks import IGNORE
-from .models import build_model, make_metrics
+from .models import build_model, make_metrics, set_encoder_trainable
 from .tfenv import keras, tf
+
+log = logging.getLogger("snakeseg")
 
 FEATURES = {
     "id": tf.io.FixedLenFeature([], tf.string),
@@ -59,41 +69,126 @@ def make_dataset(files: list[str], batch_size: int, training: bool, augment: dic
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
+OPTIMIZERS = {
+    "adam": lambda lr, cfg: keras.optimizers.Adam(learning_rate=lr),
+    "adamw": lambda lr, cfg: keras.optimizers.AdamW(learning_rate=lr, weight_decay=cfg["weight_decay"]),
+    "sgd": lambda lr, cfg: keras.optimizers.SGD(learning_rate=lr, momentum=cfg["momentum"], nesterov=True),
+    "rmsprop": lambda lr, cfg: keras.optimizers.RMSprop(learning_rate=lr),
+}
+
+
+class _ResumedEarlyStopping(keras.callbacks.EarlyStopping):
+    """EarlyStopping that starts from the best value and wait count of a resumed history."""
+
+    def __init__(self, history: "pd.DataFrame | None", **kwargs):
+        super().__init__(**kwargs)
+        self._history = history
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if self._history is not None and self.monitor in self._history:
+            values = self._history[self.monitor].to_numpy()
+            best_at = int(values.argmin() if self.monitor_op == np.less else values.argmax())
+            self.best, self.wait = float(values[best_at]), len(values) - 1 - best_at
+
+
+def _read_history(path: Path) -> "pd.DataFrame | None":
+    """The CSV history so far, one row per epoch (a row repeated by a resumed epoch: the last wins)."""
+    if not path.exists() or path.stat().st_size == 0:
+        return None
+    frame = pd.read_csv(path)
+    return frame.drop_duplicates("epoch", keep="last").sort_values("epoch").reset_index(drop=True)
+
+
+def configure_devices(train_cfg: dict) -> tuple[bool, bool]:
+    """Mixed precision and XLA: on when a GPU is visible and the config says ``auto`` or true."""
+    gpu = bool(tf.config.list_physical_devices("GPU"))
+    mixed = train_cfg["mixed_precision"] is True or (train_cfg["mixed_precision"] == "auto" and gpu)
+    xla = train_cfg["xla"] is True or (train_cfg["xla"] == "auto" and gpu)
+    keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
+    return mixed, xla
+
+
 def fit_fold(train_files: list[str], val_files: list[str], n_train: int, model_cfg: dict, train_cfg: dict,
-             image_size: int, work_dir: str, seed: int = 0, n_classes: int = 1):
-    """Train one fold; the best model (by ``train_cfg['monitor']``) lands in ``work_dir/best.h5``.
+             image_size: int, work_dir: str, seed: int = 0, n_classes: int = 1, fingerprint: str = ""):
+    """Train one fold; the best model (by ``train_cfg['monitor']``) lands in ``work_dir/model.h5``.
 
     An epoch is one pass over the training images but at least ``min_steps_per_epoch``
     batches: on small data sets BatchNorm's moving statistics need that many updates before
     validation scores mean anything, and early stopping would otherwise fire too soon.
-    Returns the paths of the best model (saved without optimizer state) and of the CSV history.
+
+    Resumable: ``work_dir`` keeps a backup of the last completed epoch (weights, optimizer,
+    epoch counter), the history and the best checkpoint. A job killed and started again
+    with the same ``fingerprint`` (configuration and data) continues where it stopped; with
+    another fingerprint it starts over. With ``warmup_epochs`` the encoder is frozen for
+    those epochs, then unfrozen for the rest. Returns the paths of the best model (saved
+    without optimizer state) and of the CSV history.
     """
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
-    best, history = work / "best.h5", work / "history.csv"
-    for stale in (best, history, work / "model.h5"):
-        stale.unlink(missing_ok=True)
+    best, history_csv, state = work / "best.h5", work / "history.csv", work / "state.json"
+    previous = json.loads(state.read_text()) if state.exists() else {}
+    if previous.get("fingerprint") != fingerprint:
+        shutil.rmtree(work)
+        work.mkdir(parents=True)
+        previous = {}
+    atomic.write_json(state, {**previous, "fingerprint": fingerprint})
+    history = _read_history(history_csv)
+    if history is not None:
+        log.info("resuming: %d epochs already done (last %d)", len(history), int(history["epoch"].max()))
+    mixed, xla = configure_devices(train_cfg)
+    log.info("mixed precision %s, XLA %s", "on" if mixed else "off", "on" if xla else "off")
+
     batch = train_cfg["batch_size"]
     train_ds = make_dataset(train_files, batch, True, train_cfg.get("augment"), n_train, seed)
     val_ds = make_dataset(val_files, batch, False)
     n_out = n_outputs(n_classes)
     model = build_model(model_cfg, image_size, n_out)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=train_cfg["learning_rate"]),
-                  loss=make_loss(train_cfg["loss"], n_out, IGNORE),
-                  metrics=make_metrics(train_cfg["threshold"], n_out, IGNORE))
+    warmup = train_cfg["warmup_epochs"]
+
+    def compile_model():
+        model.compile(optimizer=OPTIMIZERS[train_cfg["optimizer"]](train_cfg["learning_rate"], train_cfg),
+                      loss=make_loss(train_cfg["loss"], n_out, IGNORE),
+                      metrics=make_metrics(train_cfg["threshold"], n_out, IGNORE), jit_compile=xla)
+
     monitor = train_cfg["monitor"]
     mode = "min" if monitor.endswith("loss") else "max"
-    callbacks = [
-        keras.callbacks.ModelCheckpoint(str(best), monitor=monitor, mode=mode, save_best_only=True),
-        keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=train_cfg["early_stopping_patience"]),
-        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=train_cfg["reduce_lr_factor"],
-                                          patience=train_cfg["reduce_lr_patience"],
-                                          min_lr=train_cfg["min_learning_rate"]),
-        keras.callbacks.CSVLogger(str(history)),
-    ]
     steps = max(math.ceil(n_train / batch), train_cfg["min_steps_per_epoch"])
-    model.fit(train_ds, steps_per_epoch=steps, epochs=train_cfg["epochs"],
-              validation_data=val_ds, callbacks=callbacks, verbose=2)
+
+    def fit(first_epoch: int, last_epoch: int, phase: str):
+        checkpoint = keras.callbacks.ModelCheckpoint(str(best), monitor=monitor, mode=mode, save_best_only=True)
+        done = _read_history(history_csv)
+        if done is not None and monitor in done and best.exists():
+            checkpoint.best = float(done[monitor].min() if mode == "min" else done[monitor].max())
+        callbacks = [
+            checkpoint,
+            _ResumedEarlyStopping(done, monitor=monitor, mode=mode, patience=train_cfg["early_stopping_patience"]),
+            keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=train_cfg["reduce_lr_factor"],
+                                              patience=train_cfg["reduce_lr_patience"],
+                                              min_lr=train_cfg["min_learning_rate"]),
+            keras.callbacks.CSVLogger(str(history_csv), append=True),
+            # After the CSV row: a kill between the two repeats the epoch (deduplicated), never skips one.
+            keras.callbacks.BackupAndRestore(str(work / f"backup-{phase}")),
+        ]
+        model.fit(train_ds, steps_per_epoch=steps, initial_epoch=first_epoch, epochs=last_epoch,
+                  validation_data=val_ds, callbacks=callbacks, verbose=2)
+
+    if warmup:
+        set_encoder_trainable(model, False)
+        if not (work / "warmup.weights.h5").exists():
+            compile_model()
+            fit(0, warmup, "warmup")
+            with atomic.atomic_path(work / "warmup.weights.h5") as tmp:
+                model.save_weights(str(tmp) + ".h5")
+                os.replace(str(tmp) + ".h5", tmp)
+        else:
+            model.load_weights(str(work / "warmup.weights.h5"))
+        set_encoder_trainable(model, True)
+    compile_model()
+    fit(warmup, train_cfg["epochs"], "main")
+
     final = work / "model.h5"
+    keras.mixed_precision.set_global_policy("float32")
     keras.models.load_model(best, compile=False).save(final, include_optimizer=False)
-    return final, history
+    atomic.write_csv(history_csv, _read_history(history_csv))
+    return final, history_csv

@@ -22,7 +22,7 @@ n_folds: 2
 image_size: 64
 demo: {n_images: 12, seed: 7, sizes: [64, 80]}
 model: {decoder_filters: [32, 16, 16, 8, 8]}
-train: {epochs: 2, min_steps_per_epoch: 2, batch_size: 4, early_stopping_patience: 2, reduce_lr_patience: 1}
+train: {epochs: 2, warmup_epochs: 1, min_steps_per_epoch: 2, batch_size: 4, early_stopping_patience: 2, reduce_lr_patience: 1}
 """
 
 

@@ -1,0 +1,163 @@
+"""Training augmentation of (image, label map) pairs, for use inside a tf.data ``map``.
+
+Everything here is TensorFlow graph code: the randomness comes from TensorFlow's random ops
+(seeded through the global seed that :func:`snakeseg.tfenv.configure` sets), never from Python
+or NumPy, so one traced function serves every element. The configuration (``train.augment``)
+is plain Python and read once, when the map function is traced.
+
+* ``image``: float32 ``H x W x 3`` in [0, 1];
+* ``target``: float32 ``H x W x 1`` label map - 0 background, 1..n classes, 255 ignored.
+
+Geometric operations (flips, 90-degree rotations, arbitrary-angle rotation) move image and
+target together. The target is only ever resampled with nearest-neighbour lookups, so its
+values stay exactly the label values it had (0..n or 255): never blended. Colour jitter
+(brightness, contrast, saturation) touches the image only and clips it to [0, 1].
+
+Keys (see :data:`DEFAULTS`):
+
+``flips`` (bool)
+    random horizontal and vertical flips (each with probability 1/2);
+``rot90`` (bool)
+    rotation by k x 90 degrees, k uniform in {0, 1, 2, 3} (non-square inputs swap H and W);
+``rotation`` (degrees, 0 = off)
+    rotation about the centre by an angle uniform in [-rotation, rotation], reflect fill
+    (as Keras' ``ImageDataGenerator(rotation_range=..., fill_mode="reflect")`` of the Deepskin
+    notebook), bilinear for the image and nearest for the target;
+``brightness`` (0 = off)
+    adds a delta uniform in [-brightness, brightness];
+``contrast`` (0 = off, at most 1)
+    scales the distance to each channel's mean by a factor uniform in [1 - c, 1 + c];
+``saturation`` (0 = off, at most 1)
+    scales the HSV saturation by a factor uniform in [1 - s, 1 + s].
+"""
+
+from __future__ import annotations
+
+import math
+
+from .tfenv import tf
+
+DEFAULTS: dict = {
+    "flips": True,
+    "rot90": True,
+    "rotation": 0.0,
+    "brightness": 0.0,
+    "contrast": 0.0,
+    "saturation": 0.0,
+}
+
+_BOOLS = ("flips", "rot90")
+#: numeric keys and the largest value each accepts
+_LIMITS = {"rotation": 360.0, "brightness": 1.0, "contrast": 1.0, "saturation": 1.0}
+
+
+def resolve(cfg: dict | None) -> dict:
+    """``cfg`` completed with :data:`DEFAULTS`; raises ``ValueError`` for unknown keys or bad values."""
+    cfg = dict(cfg or {})
+    unknown = sorted(set(cfg) - set(DEFAULTS))
+    if unknown:
+        raise ValueError(f"train.augment: unknown key(s) {', '.join(unknown)}; known: {', '.join(DEFAULTS)}")
+    out = dict(DEFAULTS)
+    for key, value in cfg.items():
+        if value is None:
+            continue
+        if key in _BOOLS:
+            if not isinstance(value, bool):
+                raise ValueError(f"train.augment.{key}: {value!r} is not true or false")
+            out[key] = value
+        else:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"train.augment.{key}: {value!r} is not a number")
+            if not 0 <= value <= _LIMITS[key]:
+                raise ValueError(f"train.augment.{key}: {value} is outside [0, {_LIMITS[key]:g}]")
+            out[key] = float(value)
+    return out
+
+
+def is_identity(cfg: dict | None) -> bool:
+    """True when ``cfg`` switches every augmentation off (the map can be left out)."""
+    c = resolve(cfg)
+    return not (c["flips"] or c["rot90"]) and all(c[k] == 0 for k in _LIMITS)
+
+
+def describe(cfg: dict | None) -> str:
+    """A short human description, e.g. ``"flips, rot90, rotation +-180 deg, brightness 0.1"``."""
+    c = resolve(cfg)
+    parts = [k for k in _BOOLS if c[k]]
+    if c["rotation"]:
+        parts.append(f"rotation +-{c['rotation']:g} deg (reflect)")
+    parts += [f"{k} {c[k]:g}" for k in ("brightness", "contrast", "saturation") if c[k]]
+    return ", ".join(parts) if parts else "none"
+
+
+def rotation_transform(radians, height, width):
+    """The ``[1, 8]`` projective transform rotating an image by ``radians`` about its centre.
+
+    ``ImageProjectiveTransformV3`` maps each *output* pixel (x, y) to the *input* point
+    (a0 x + a1 y + a2, b0 x + b1 y + b2); this is the inverse rotation about
+    ((W - 1) / 2, (H - 1) / 2), so the content turns by ``radians`` (counter-clockwise on
+    screen for positive angles, as ``tf.image.rot90``).
+    """
+    radians = tf.cast(radians, tf.float32)
+    cx = (tf.cast(width, tf.float32) - 1.0) / 2.0
+    cy = (tf.cast(height, tf.float32) - 1.0) / 2.0
+    cos, sin = tf.cos(radians), tf.sin(radians)
+    zero = tf.zeros_like(cos)
+    row = tf.stack([cos, -sin, cx - cx * cos + cy * sin,
+                    sin, cos, cy - cx * sin - cy * cos,
+                    zero, zero])
+    return tf.reshape(row, [1, 8])
+
+
+def _transform(x, transform, interpolation: str, fill_mode: str):
+    shape = tf.shape(x)
+    out = tf.raw_ops.ImageProjectiveTransformV3(
+        images=x[tf.newaxis], transforms=transform, output_shape=shape[:2],
+        fill_value=tf.constant(0.0, tf.float32), interpolation=interpolation, fill_mode=fill_mode)
+    return tf.ensure_shape(out[0], x.shape)
+
+
+def rotate_pair(image, target, radians, fill_mode: str = "REFLECT"):
+    """Rotate image (bilinear) and target (nearest) by ``radians`` about the centre, together."""
+    shape = tf.shape(image)
+    transform = rotation_transform(radians, shape[0], shape[1])
+    return (_transform(image, transform, "BILINEAR", fill_mode),
+            _transform(target, transform, "NEAREST", fill_mode))
+
+
+def augment_pair(image, target, cfg: dict | None = None):
+    """Randomly augment one (image, target) pair as ``cfg`` (``train.augment``) says.
+
+    Graph-safe: use as ``ds.map(lambda i, t: augment_pair(i, t, cfg))``. Missing keys take
+    :data:`DEFAULTS`; with every option off the pair comes back unchanged.
+    """
+    c = resolve(cfg)
+    image = tf.convert_to_tensor(image, tf.float32)
+    target = tf.convert_to_tensor(target, tf.float32)
+    channels = image.shape[-1]
+    if c["flips"] or c["rot90"]:
+        stacked = tf.concat([image, target], axis=-1)
+        if c["flips"]:
+            stacked = tf.image.random_flip_left_right(stacked)
+            stacked = tf.image.random_flip_up_down(stacked)
+        if c["rot90"]:
+            stacked = tf.image.rot90(stacked, k=tf.random.uniform([], 0, 4, dtype=tf.int32))
+        image, target = stacked[..., :channels], stacked[..., channels:]
+    if c["rotation"]:
+        limit = math.radians(c["rotation"])
+        angle = tf.random.uniform([], -limit, limit, dtype=tf.float32)
+        image, target = rotate_pair(image, target, angle)
+    jitter = False
+    if c["brightness"]:
+        image = tf.clip_by_value(tf.image.random_brightness(image, c["brightness"]), 0.0, 1.0)
+        jitter = True
+    if c["contrast"]:
+        image = tf.clip_by_value(tf.image.random_contrast(image, 1.0 - c["contrast"], 1.0 + c["contrast"]),
+                                 0.0, 1.0)
+        jitter = True
+    if c["saturation"]:
+        image = tf.image.random_saturation(image, 1.0 - c["saturation"], 1.0 + c["saturation"])
+        jitter = True
+    if jitter:
+        image = tf.clip_by_value(image, 0.0, 1.0)
+    return image, target
