@@ -20,15 +20,16 @@ include: "rules/common.smk"
 # The default target: everything the pipeline produces.
 rule all:
     input:
-        expand(f"{RESULTS}/models/fold-{{fold}}/model.h5", fold=FOLDS),
-        expand(f"{RESULTS}/predictions/fold-{{fold}}", fold=FOLDS),
-        f"{RESULTS}/metrics/per_image.csv",
-        f"{RESULTS}/metrics/summary.json",
-        f"{RESULTS}/quantized/summary.csv",
+        expand(f"{RESULTS}/models/{{exp}}/fold-{{fold}}/model.h5", exp=EXPS, fold=FOLDS),
+        expand(f"{RESULTS}/predictions/{{exp}}/fold-{{fold}}", exp=EXPS, fold=FOLDS),
+        expand(f"{RESULTS}/metrics/{{exp}}/summary.json", exp=EXPS),
+        expand(f"{RESULTS}/quantized/{{exp}}/summary.csv", exp=EXPS),
+        f"{RESULTS}/metrics/comparison.csv",
         f"{RESULTS}/qa/rejected.csv",
         f"{RESULTS}/qa/dataset.csv",
         f"{RESULTS}/plots/training_curves.png",
         f"{RESULTS}/plots/dice_histogram.png",
+        f"{RESULTS}/plots/comparison.png",
         f"{RESULTS}/plots/quantization_dice.png",
         f"{RESULTS}/plots/dataset_qa.png",
 

@@ -6,7 +6,9 @@ import sys
 from snakemake.exceptions import WorkflowError
 
 sys.path.insert(0, workflow.basedir)
-from snakeseg import atomic, demo, shards, sources  # noqa: E402
+import yaml  # noqa: E402
+
+from snakeseg import atomic, demo, experiments, shards, sources  # noqa: E402
 from snakeseg.masks import MaskSpec  # noqa: E402
 from snakeseg.errors import InputError  # noqa: E402
 
@@ -19,6 +21,7 @@ FOLDS = [str(f) for f in range(N_FOLDS)]
 wildcard_constraints:
     shard=r"\d{4}",
     fold=r"\d+",
+    exp=r"[A-Za-z0-9_-]+",
 
 
 def _plan():
@@ -51,6 +54,12 @@ except InputError as err:
 # Scripts read the input's path from the config, so moving the zip does not rerun anything.
 config["input"] = ARCHIVE
 SHARDS = sorted(MANIFESTS)
+try:
+    # Named model/training configurations trained on the same folds (one, "main", by default).
+    EXPERIMENTS = experiments.expand(config, yaml.safe_load(open(os.path.join(workflow.basedir, "schemas/config.schema.yaml"))))
+except InputError as err:
+    raise WorkflowError(f"snakeseg: {err}")
+EXPS = list(EXPERIMENTS)
 if config["train"]["warmup_epochs"] >= config["train"]["epochs"]:
     raise WorkflowError("snakeseg: config train.warmup_epochs must be smaller than train.epochs. "
                         "Fix: lower warmup_epochs or raise epochs")

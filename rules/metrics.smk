@@ -1,17 +1,18 @@
-# Stage 6: per-image scores of the out-of-fold masks against the merged ground truth.
+# Stage 6: per-image scores of the out-of-fold masks against the merged ground truth, per
+# experiment, and the experiments side by side.
 rule metrics:
     input:
-        predictions=expand(f"{RESULTS}/predictions/fold-{{fold}}", fold=FOLDS),
+        predictions=expand(f"{RESULTS}/predictions/{{{{exp}}}}/fold-{{fold}}", fold=FOLDS),
         merged=shard_files(f"{WORK}/merged/shard-{{shard}}", SHARDS),
     output:
-        per_image=f"{RESULTS}/metrics/per_image.csv",
-        summary=f"{RESULTS}/metrics/summary.json",
+        per_image=f"{RESULTS}/metrics/{{exp}}/per_image.csv",
+        summary=f"{RESULTS}/metrics/{{exp}}/summary.json",
     params:
         classes=CLASSES,
     log:
-        "logs/metrics.log",
+        "logs/metrics/{exp}.log",
     benchmark:
-        "benchmarks/metrics.tsv"
+        "benchmarks/metrics/{exp}.tsv"
     resources:
         mem_mb=data_mem_mb,
         runtime=30,
@@ -19,6 +20,22 @@ rule metrics:
         "../envs/snakeseg.yaml"
     script:
         "../scripts/metrics.py"
+
+
+rule compare:
+    input:
+        summaries=expand(f"{RESULTS}/metrics/{{exp}}/summary.json", exp=EXPS),
+        quantized=expand(f"{RESULTS}/quantized/{{exp}}/summary.csv", exp=EXPS),
+    output:
+        report(f"{RESULTS}/metrics/comparison.csv", caption="../report/comparison_table.rst", category="Comparison"),
+    params:
+        experiments=EXPERIMENTS,
+    log:
+        "logs/compare.log",
+    conda:
+        "../envs/snakeseg.yaml"
+    script:
+        "../scripts/compare.py"
 
 
 # Dataset QA: per-image properties and encoding decisions, and everything set aside, with reasons.

@@ -2,20 +2,20 @@
 # original image size plus contour overlays.
 rule predict:
     input:
-        model=f"{RESULTS}/models/fold-{{fold}}/model.h5",
+        model=f"{RESULTS}/models/{{exp}}/fold-{{fold}}/model.h5",
         merged=lambda w: shard_files(f"{WORK}/merged/shard-{{shard}}", val_shards(w.fold)),
         raw=lambda w: shard_files(f"{WORK}/raw/shard-{{shard}}", val_shards(w.fold)),
     output:
-        directory(f"{RESULTS}/predictions/fold-{{fold}}"),
+        directory(f"{RESULTS}/predictions/{{exp}}/fold-{{fold}}"),
     params:
         image_size=config["image_size"],
         predict=config["predict"],
         classes=CLASSES,
     threads: config["train"]["threads"]
     log:
-        "logs/predict/fold-{fold}.log",
+        "logs/predict/{exp}/fold-{fold}.log",
     benchmark:
-        "benchmarks/predict/fold-{fold}.tsv"
+        "benchmarks/predict/{exp}/fold-{fold}.tsv"
     resources:
         mem_mb=model_mem_mb,
         runtime=60,

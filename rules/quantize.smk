@@ -2,21 +2,21 @@
 # Dice on the same out-of-fold images.
 rule quantize:
     input:
-        model=f"{RESULTS}/models/fold-{{fold}}/model.h5",
+        model=f"{RESULTS}/models/{{exp}}/fold-{{fold}}/model.h5",
         merged=lambda w: shard_files(f"{WORK}/merged/shard-{{shard}}", val_shards(w.fold)),
         raw=lambda w: shard_files(f"{WORK}/raw/shard-{{shard}}", val_shards(w.fold)),
     output:
-        tflite=f"{RESULTS}/quantized/fold-{{fold}}/model_dynamic_range.tflite",
-        per_image=f"{RESULTS}/quantized/fold-{{fold}}/per_image.csv",
+        tflite=f"{RESULTS}/quantized/{{exp}}/fold-{{fold}}/model_dynamic_range.tflite",
+        per_image=f"{RESULTS}/quantized/{{exp}}/fold-{{fold}}/per_image.csv",
     params:
         image_size=config["image_size"],
         threshold=config["predict"]["threshold"],
         classes=CLASSES,
     threads: config["train"]["threads"]
     log:
-        "logs/quantize/fold-{fold}.log",
+        "logs/quantize/{exp}/fold-{fold}.log",
     benchmark:
-        "benchmarks/quantize/fold-{fold}.tsv"
+        "benchmarks/quantize/{exp}/fold-{fold}.tsv"
     resources:
         mem_mb=model_mem_mb,
         runtime=60,
@@ -26,17 +26,17 @@ rule quantize:
         "../scripts/quantize.py"
 
 
-# The size and Dice table over all folds.
+# The size and Dice table over the folds of one experiment.
 rule quantize_summary:
     input:
-        models=expand(f"{RESULTS}/models/fold-{{fold}}/model.h5", fold=FOLDS),
-        tflite=expand(f"{RESULTS}/quantized/fold-{{fold}}/model_dynamic_range.tflite", fold=FOLDS),
-        per_image=expand(f"{RESULTS}/quantized/fold-{{fold}}/per_image.csv", fold=FOLDS),
+        models=expand(f"{RESULTS}/models/{{{{exp}}}}/fold-{{fold}}/model.h5", fold=FOLDS),
+        tflite=expand(f"{RESULTS}/quantized/{{{{exp}}}}/fold-{{fold}}/model_dynamic_range.tflite", fold=FOLDS),
+        per_image=expand(f"{RESULTS}/quantized/{{{{exp}}}}/fold-{{fold}}/per_image.csv", fold=FOLDS),
     output:
-        summary=f"{RESULTS}/quantized/summary.csv",
-        per_image=f"{RESULTS}/quantized/per_image.csv",
+        summary=f"{RESULTS}/quantized/{{exp}}/summary.csv",
+        per_image=f"{RESULTS}/quantized/{{exp}}/per_image.csv",
     log:
-        "logs/quantize_summary.log",
+        "logs/quantize_summary/{exp}.log",
     conda:
         "../envs/snakeseg.yaml"
     script:

@@ -1,9 +1,10 @@
 # Stage 8: report plots, registered for `snakemake --report results/report.html`.
 rule report:
     input:
-        histories=expand(f"{RESULTS}/models/fold-{{fold}}/history.csv", fold=FOLDS),
-        per_image=f"{RESULTS}/metrics/per_image.csv",
-        quantized=f"{RESULTS}/quantized/per_image.csv",
+        histories=expand(f"{RESULTS}/models/{{exp}}/fold-{{fold}}/history.csv", exp=EXPS, fold=FOLDS),
+        per_image=expand(f"{RESULTS}/metrics/{{exp}}/per_image.csv", exp=EXPS),
+        quantized=expand(f"{RESULTS}/quantized/{{exp}}/per_image.csv", exp=EXPS),
+        comparison=f"{RESULTS}/metrics/comparison.csv",
         qa_dataset=f"{RESULTS}/qa/dataset.csv",
         qa_summary=f"{RESULTS}/qa/summary.json",
     output:
@@ -11,6 +12,8 @@ rule report:
                       category="Training"),
         dice=report(f"{RESULTS}/plots/dice_histogram.png", caption="../report/dice_histogram.rst",
                     category="Evaluation"),
+        comparison=report(f"{RESULTS}/plots/comparison.png", caption="../report/comparison.rst",
+                          category="Comparison"),
         quant=report(f"{RESULTS}/plots/quantization_dice.png", caption="../report/quantization.rst",
                      category="Quantization"),
         qa=report(f"{RESULTS}/plots/dataset_qa.png", caption="../report/qa_summary.rst", category="Data QA"),

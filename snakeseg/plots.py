@@ -20,52 +20,94 @@ def _save(fig, path: str) -> None:
     plt.close(fig)
 
 
-def training_curves(histories: dict[str, pd.DataFrame], path: str) -> None:
-    """Loss, IoU and F-score per epoch; one colour per fold, dashed = training, solid = validation."""
-    fig, axes = plt.subplots(1, len(CURVES), figsize=(5 * len(CURVES), 4))
+def training_curves(histories: dict[tuple[str, str], pd.DataFrame], path: str) -> None:
+    """Loss, IoU and F-score per epoch: one row per experiment, one colour per fold,
+    dashed = training batches, solid = validation."""
+    experiments = sorted({exp for exp, _ in histories})
+    fig, axes = plt.subplots(len(experiments), len(CURVES), figsize=(5 * len(CURVES), 3.6 * len(experiments)),
+                             squeeze=False)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for (fold, hist), colour in zip(sorted(histories.items()), colours * 10):
-        epochs = hist["epoch"] + 1
-        for ax, (key, title) in zip(axes, CURVES):
-            if key in hist:
-                ax.plot(epochs, hist[key], "--", color=colour, alpha=0.7, label=f"fold {fold} train")
-            if f"val_{key}" in hist:
-                ax.plot(epochs, hist[f"val_{key}"], "-", color=colour, marker="o", ms=3, label=f"fold {fold} val")
-    for ax, (key, title) in zip(axes, CURVES):
-        ax.set_title(title)
-        ax.set_xlabel("epoch")
-        ax.grid(alpha=0.3)
-        if key == "loss":
-            ax.set_yscale("log")
-        else:
-            ax.set_ylim(0, 1)
-    axes[0].legend(fontsize=8)
-    fig.suptitle("Training curves per fold", y=1.03)
+    for row, exp in zip(axes, experiments):
+        folds = sorted(fold for e, fold in histories if e == exp)
+        for fold, colour in zip(folds, colours * 10):
+            hist = histories[(exp, fold)]
+            epochs = hist["epoch"] + 1
+            for ax, (key, title) in zip(row, CURVES):
+                if key in hist:
+                    ax.plot(epochs, hist[key], "--", color=colour, alpha=0.7, label=f"fold {fold} train")
+                if f"val_{key}" in hist:
+                    ax.plot(epochs, hist[f"val_{key}"], "-", color=colour, marker="o", ms=3, label=f"fold {fold} val")
+        for ax, (key, title) in zip(row, CURVES):
+            ax.set_title(f"{exp}: {title}" if len(experiments) > 1 else title)
+            ax.set_xlabel("epoch")
+            ax.grid(alpha=0.3)
+            if key == "loss":
+                ax.set_yscale("log")
+            else:
+                ax.set_ylim(0, 1)
+        row[0].legend(fontsize=8)
+    fig.suptitle("Training curves per fold", y=1.0 + 0.03 / len(experiments))
+    fig.tight_layout()
     _save(fig, path)
 
 
 def dice_histogram(per_image: pd.DataFrame, path: str) -> None:
-    """Distribution of out-of-fold Dice, stacked by fold, with the overall mean and median."""
+    """Distribution of out-of-fold Dice: stacked by fold for one experiment, one outline per
+    experiment when there are several; with the means and medians."""
     fig, ax = plt.subplots(figsize=(7, 4))
     bins = np.linspace(0, 1, 21)
-    folds = sorted(per_image["fold"].unique())
-    ax.hist([per_image.loc[per_image["fold"] == f, "dice"] for f in folds], bins=bins, stacked=True,
-            label=[f"fold {f}" for f in folds], edgecolor="white")
-    mean, median = per_image["dice"].mean(), per_image["dice"].median()
-    ax.axvline(mean, color="black", ls="-", label=f"mean {mean:.3f}")
-    ax.axvline(median, color="black", ls=":", label=f"median {median:.3f}")
+    experiments = sorted(per_image["experiment"].unique())
+    if len(experiments) == 1:
+        folds = sorted(per_image["fold"].unique())
+        ax.hist([per_image.loc[per_image["fold"] == f, "dice"] for f in folds], bins=bins, stacked=True,
+                label=[f"fold {f}" for f in folds], edgecolor="white")
+        mean, median = per_image["dice"].mean(), per_image["dice"].median()
+        ax.axvline(mean, color="black", ls="-", label=f"mean {mean:.3f}")
+        ax.axvline(median, color="black", ls=":", label=f"median {median:.3f}")
+    else:
+        for exp in experiments:
+            dice = per_image.loc[per_image["experiment"] == exp, "dice"]
+            ax.hist(dice, bins=bins, histtype="step", lw=2, label=f"{exp} (mean {dice.mean():.3f}, median {dice.median():.3f})")
+    n = per_image.groupby("experiment").size().iloc[0]
     ax.set_xlabel("Dice (out-of-fold, original image size)")
     ax.set_ylabel("images")
-    ax.set_title(f"Per-image Dice, {len(per_image)} images")
+    ax.set_title(f"Per-image Dice, {n} images")
     ax.legend(fontsize=8)
     _save(fig, path)
 
 
+def comparison(per_image: pd.DataFrame, table: pd.DataFrame, path: str) -> None:
+    """Experiments side by side: mean out-of-fold Dice (bars, float and quantized) with each
+    fold's mean (dots), and the TFLite size of each."""
+    fig, (ax, ax_size) = plt.subplots(1, 2, figsize=(12, 4), gridspec_kw={"width_ratios": [3, 1]})
+    x = np.arange(len(table))
+    ax.bar(x - 0.2, table["dice_mean"], 0.4, label="float model", color="tab:blue")
+    ax.bar(x + 0.2, table["dice_quantized_mean"], 0.4, label="TFLite dynamic range", color="tab:orange")
+    for i, exp in enumerate(table["experiment"]):
+        folds = per_image[per_image["experiment"] == exp].groupby("fold")["dice"].mean()
+        ax.scatter(np.full(len(folds), i - 0.2), folds, color="black", s=12, zorder=3,
+                   label="fold means" if i == 0 else None)
+        ax.annotate(f"{table['dice_mean'].iloc[i]:.3f}", (i - 0.2, table["dice_mean"].iloc[i]), ha="center",
+                    va="bottom", fontsize=8)
+    ax.set_xticks(x, [f"{e}\n({a})" for e, a in zip(table["experiment"], table["arch"])])
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("mean Dice (out-of-fold)")
+    ax.set_title("Dice per experiment")
+    ax.legend(fontsize=8, loc="lower right")
+    ax_size.barh(table["experiment"], table["tflite_dynamic_mb"], color="tab:orange")
+    ax_size.set_xlabel("TFLite size (MB)")
+    ax_size.set_title("Model size")
+    _save(fig, path)
+
+
 def quantization_scatter(per_image: pd.DataFrame, path: str) -> None:
-    """Dice of the float model against the dynamic-range quantized TFLite model, per image."""
+    """Dice of the float model against the dynamic-range quantized TFLite model, per image
+    (coloured by experiment when there are several, else by fold)."""
     fig, ax = plt.subplots(figsize=(5, 5))
-    for fold, group in per_image.groupby("fold"):
-        ax.scatter(group["dice_float"], group["dice_quantized"], s=18, alpha=0.8, label=f"fold {fold}")
+    key = "experiment" if per_image["experiment"].nunique() > 1 else "fold"
+    for value, group in per_image.groupby(key):
+        ax.scatter(group["dice_float"], group["dice_quantized"], s=18, alpha=0.8,
+                   label=f"fold {value}" if key == "fold" else value)
     low = min(per_image["dice_float"].min(), per_image["dice_quantized"].min())
     low = max(0.0, np.floor((low - 0.02) * 20) / 20)  # zoom on the data, to the 0.05 below it
     ax.plot([low, 1], [low, 1], color="grey", lw=1, ls="--", label="equal")

@@ -49,15 +49,15 @@ def test_index_masks_with_ignore_value_train_and_score_per_class(tmp_path):
     dataset = pd.read_csv(res / "qa" / "dataset.csv")
     assert dataset["mask_encoding"].str.contains("index map 0..2").all()
     assert (dataset["ignored_fraction"] > 0).all() and (dataset["stray_pixels"] == 0).all()
-    per_image = pd.read_csv(res / "metrics" / "per_image.csv")
+    per_image = pd.read_csv(res / "metrics" / "main" / "per_image.csv")
     assert {"dice_round", "dice_square", "iou_round", "iou_square"} <= set(per_image.columns)
     assert np.allclose(per_image["dice"], per_image[["dice_round", "dice_square"]].mean(axis=1))
-    summary = json.loads((res / "metrics" / "summary.json").read_text())
+    summary = json.loads((res / "metrics" / "main" / "summary.json").read_text())
     assert "dice_square" in summary["overall"]
     for fold in (0, 1):
-        for mask in (res / "predictions" / f"fold-{fold}" / "masks").glob("*.png"):
+        for mask in (res / "predictions" / "main" / f"fold-{fold}" / "masks").glob("*.png"):
             assert set(np.unique(cv2.imread(str(mask), cv2.IMREAD_UNCHANGED))) <= {0, 1, 2}
-    quant = pd.read_csv(res / "quantized" / "per_image.csv")
+    quant = pd.read_csv(res / "quantized" / "main" / "per_image.csv")
     assert len(quant) == 12 and quant["dice_quantized"].between(0, 1).all()
-    history = pd.read_csv(res / "models" / "fold-0" / "history.csv")
+    history = pd.read_csv(res / "models" / "main" / "fold-0" / "history.csv")
     assert "val_iou_score" in history.columns

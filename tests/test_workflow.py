@@ -26,6 +26,7 @@ def test_dry_run_lists_the_eight_rules(tmp_path):
     assert EIGHT_RULES <= set(counts)
     assert counts["unzip"] == counts["merge_masks"] == counts["make_shards"] == 4
     assert counts["train_fold"] == counts["predict"] == counts["quantize"] == 2
+    assert counts["metrics"] == 1 and counts["compare"] == 1
 
 
 def test_one_changed_image_reruns_exactly_its_shard(tmp_path):
@@ -106,24 +107,28 @@ def test_end_to_end_on_tiny_demo_data(tmp_path):
     snakemake(tmp_path)
     res = tmp_path / "results"
     for fold in (0, 1):
-        assert (res / "models" / f"fold-{fold}" / "model.h5").stat().st_size > 0
-        history = pd.read_csv(res / "models" / f"fold-{fold}" / "history.csv")
+        assert (res / "models" / "main" / f"fold-{fold}" / "model.h5").stat().st_size > 0
+        history = pd.read_csv(res / "models" / "main" / f"fold-{fold}" / "history.csv")
         assert {"loss", "iou_score", "f1-score", "val_loss", "val_iou_score", "val_f1-score"} <= set(history.columns)
         assert len(history) == 2
-        assert (res / "quantized" / f"fold-{fold}" / "model_dynamic_range.tflite").stat().st_size > 0
-    per_image = pd.read_csv(res / "metrics" / "per_image.csv")
+        assert (res / "quantized" / "main" / f"fold-{fold}" / "model_dynamic_range.tflite").stat().st_size > 0
+    per_image = pd.read_csv(res / "metrics" / "main" / "per_image.csv")
     assert len(per_image) == 12 and set(per_image["fold"]) == {0, 1}
     assert per_image["dice"].between(0, 1).all()
-    masks = sorted(p.stem for f in (0, 1) for p in (res / "predictions" / f"fold-{f}" / "masks").glob("*.png"))
-    overlays = sorted(p.stem for f in (0, 1) for p in (res / "predictions" / f"fold-{f}" / "overlays").glob("*.png"))
+    pred = res / "predictions" / "main"
+    masks = sorted(p.stem for f in (0, 1) for p in (pred / f"fold-{f}" / "masks").glob("*.png"))
+    overlays = sorted(p.stem for f in (0, 1) for p in (pred / f"fold-{f}" / "overlays").glob("*.png"))
     assert masks == overlays == sorted(per_image["id"])
-    summary = json.loads((res / "metrics" / "summary.json").read_text())
+    summary = json.loads((res / "metrics" / "main" / "summary.json").read_text())
     assert summary["overall"]["n_images"] == 12 and set(summary["per_fold"]) == {"0", "1"}
-    quant = pd.read_csv(res / "quantized" / "summary.csv")
+    quant = pd.read_csv(res / "quantized" / "main" / "summary.csv")
     assert list(quant["fold"]) == [0, 1] and (quant["tflite_dynamic_bytes"] < quant["keras_h5_bytes"]).all()
-    for plot in ("training_curves", "dice_histogram", "quantization_dice"):
+    comparison = pd.read_csv(res / "metrics" / "comparison.csv")
+    assert list(comparison["experiment"]) == ["main"]
+    assert comparison["dice_mean"].iloc[0] == pytest.approx(per_image["dice"].mean(), abs=1e-5)
+    for plot in ("training_curves", "dice_histogram", "comparison", "quantization_dice", "dataset_qa"):
         assert (res / "plots" / f"{plot}.png").read_bytes()[:4] == b"\x89PNG"
     snakemake(tmp_path, "--report", str(res / "report.html"))
     html = (res / "report.html").read_text(errors="ignore")
-    assert "training_curves.png" in html and "quantization_dice.png" in html
+    assert all(f"{plot}.png" in html for plot in ("training_curves", "comparison", "dataset_qa"))
     assert job_counts(snakemake(tmp_path, "-n").stdout) == {}

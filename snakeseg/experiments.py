@@ -1,0 +1,47 @@
+"""Named experiments: several model/training configurations trained on the same folds.
+
+``config["experiments"]`` maps a name to overrides of the top-level ``model`` and
+``train`` blocks, merged key by key over them; with no experiments there is one, ``main``.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+
+import jsonschema
+
+from .errors import InputError
+
+NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        out[key] = deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) \
+            else copy.deepcopy(value)
+    return out
+
+
+def expand(config: dict, schema: dict) -> dict[str, dict]:
+    """{name: {"model": ..., "train": ...}}, each merged and validated against the schema."""
+    experiments = config.get("experiments") or {"main": {}}
+    out = {}
+    for name, override in experiments.items():
+        if not NAME.match(name):
+            raise InputError(f"config experiments.{name}", "is not a usable name",
+                             "use letters, digits, '_' and '-' only (it becomes a folder name)")
+        override = override or {}
+        merged = {}
+        for block in ("model", "train"):
+            merged[block] = deep_merge(config[block], override.get(block) or {})
+            try:
+                jsonschema.validate(merged[block], schema["properties"][block])
+            except jsonschema.ValidationError as err:
+                where = ".".join(str(p) for p in err.absolute_path)
+                raise InputError(f"config experiments.{name}.{block}.{where}".rstrip("."), err.message,
+                                 f"fix the value; allowed keys and values are in schemas/config.schema.yaml "
+                                 f"under {block}") from None
+        out[name] = merged
+    return out
