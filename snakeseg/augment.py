@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import math
 
+from .errors import InputError
 from .tfenv import tf
 
 DEFAULTS: dict = {
@@ -52,24 +53,29 @@ _LIMITS = {"rotation": 360.0, "brightness": 1.0, "contrast": 1.0, "saturation": 
 
 
 def resolve(cfg: dict | None) -> dict:
-    """``cfg`` completed with :data:`DEFAULTS`; raises ``ValueError`` for unknown keys or bad values."""
+    """``cfg`` completed with :data:`DEFAULTS` (``None`` values too).
+
+    Raises :class:`InputError` (a ``ValueError``) for unknown keys or bad values.
+    """
     cfg = dict(cfg or {})
     unknown = sorted(set(cfg) - set(DEFAULTS))
     if unknown:
-        raise ValueError(f"train.augment: unknown key(s) {', '.join(unknown)}; known: {', '.join(DEFAULTS)}")
+        raise InputError(f"config train.augment: {', '.join(unknown)}", "unknown augmentation key(s)",
+                         f"use only {', '.join(DEFAULTS)}")
     out = dict(DEFAULTS)
     for key, value in cfg.items():
         if value is None:
             continue
         if key in _BOOLS:
             if not isinstance(value, bool):
-                raise ValueError(f"train.augment.{key}: {value!r} is not true or false")
+                raise InputError(f"config train.augment.{key}: {value!r}", "is not true or false",
+                                 f"set it to true or false (default {str(DEFAULTS[key]).lower()})")
             out[key] = value
         else:
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValueError(f"train.augment.{key}: {value!r} is not a number")
-            if not 0 <= value <= _LIMITS[key]:
-                raise ValueError(f"train.augment.{key}: {value} is outside [0, {_LIMITS[key]:g}]")
+            limit = _LIMITS[key]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= limit:
+                raise InputError(f"config train.augment.{key}: {value!r}", f"is not a number in [0, {limit:g}]",
+                                 "use 0 to switch it off or a value up to the limit")
             out[key] = float(value)
     return out
 
@@ -125,6 +131,42 @@ def rotate_pair(image, target, radians, fill_mode: str = "REFLECT"):
             _transform(target, transform, "NEAREST", fill_mode))
 
 
+def geometric90(image, target, cfg: dict):
+    """Flips and 90-degree rotations of image and target together, in any dtype (uint8 is cheapest)."""
+    if not (cfg["flips"] or cfg["rot90"]):
+        return image, target
+    channels = image.shape[-1]
+    stacked = tf.concat([image, tf.cast(target, image.dtype)], axis=-1)
+    if cfg["flips"]:
+        stacked = tf.image.random_flip_left_right(stacked)
+        stacked = tf.image.random_flip_up_down(stacked)
+    if cfg["rot90"]:
+        stacked = tf.image.rot90(stacked, k=tf.random.uniform([], 0, 4, dtype=tf.int32))
+    return stacked[..., :channels], tf.cast(stacked[..., channels:], target.dtype)
+
+
+def rotate_and_jitter(image, target, cfg: dict):
+    """Arbitrary-angle rotation (reflect fill) and colour jitter, on a float image in [0, 1]."""
+    if cfg["rotation"]:
+        limit = math.radians(cfg["rotation"])
+        angle = tf.random.uniform([], -limit, limit, dtype=tf.float32)
+        image, target = rotate_pair(image, target, angle)
+    jitter = False
+    if cfg["brightness"]:
+        image = tf.image.random_brightness(image, cfg["brightness"])
+        jitter = True
+    if cfg["contrast"]:
+        image = tf.image.random_contrast(tf.clip_by_value(image, 0.0, 1.0), 1.0 - cfg["contrast"], 1.0 + cfg["contrast"])
+        jitter = True
+    if cfg["saturation"]:
+        image = tf.image.random_saturation(tf.clip_by_value(image, 0.0, 1.0), 1.0 - cfg["saturation"],
+                                           1.0 + cfg["saturation"])
+        jitter = True
+    if jitter:
+        image = tf.clip_by_value(image, 0.0, 1.0)
+    return image, target
+
+
 def augment_pair(image, target, cfg: dict | None = None):
     """Randomly augment one (image, target) pair as ``cfg`` (``train.augment``) says.
 
@@ -134,30 +176,4 @@ def augment_pair(image, target, cfg: dict | None = None):
     c = resolve(cfg)
     image = tf.convert_to_tensor(image, tf.float32)
     target = tf.convert_to_tensor(target, tf.float32)
-    channels = image.shape[-1]
-    if c["flips"] or c["rot90"]:
-        stacked = tf.concat([image, target], axis=-1)
-        if c["flips"]:
-            stacked = tf.image.random_flip_left_right(stacked)
-            stacked = tf.image.random_flip_up_down(stacked)
-        if c["rot90"]:
-            stacked = tf.image.rot90(stacked, k=tf.random.uniform([], 0, 4, dtype=tf.int32))
-        image, target = stacked[..., :channels], stacked[..., channels:]
-    if c["rotation"]:
-        limit = math.radians(c["rotation"])
-        angle = tf.random.uniform([], -limit, limit, dtype=tf.float32)
-        image, target = rotate_pair(image, target, angle)
-    jitter = False
-    if c["brightness"]:
-        image = tf.clip_by_value(tf.image.random_brightness(image, c["brightness"]), 0.0, 1.0)
-        jitter = True
-    if c["contrast"]:
-        image = tf.clip_by_value(tf.image.random_contrast(image, 1.0 - c["contrast"], 1.0 + c["contrast"]),
-                                 0.0, 1.0)
-        jitter = True
-    if c["saturation"]:
-        image = tf.image.random_saturation(image, 1.0 - c["saturation"], 1.0 + c["saturation"])
-        jitter = True
-    if jitter:
-        image = tf.clip_by_value(image, 0.0, 1.0)
-    return image, target
+    return rotate_and_jitter(*geometric90(image, target, c), c)

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from . import atomic
+from . import augment as augmentation
 from .losses import make_loss
 from .masks import IGNORE
 from .models import build_model, make_metrics, set_encoder_trainable
@@ -30,16 +31,21 @@ FEATURES = {
 }
 
 
-def parse_record(record):
-    """One serialised example -> (image float32 [0, 1] HxWx3, target float32 HxWx1).
-
-    The target is the label map: 0 background, 1..n classes (1 = foreground for binary
-    tasks), IGNORE (255) for pixels the losses and metrics leave out.
-    """
+def decode_record(record):
+    """One serialised example -> (image uint8 HxWx3, label map uint8 HxWx1)."""
     ex = tf.io.parse_single_example(record, FEATURES)
-    image = tf.cast(tf.io.decode_png(ex["image"], channels=3), tf.float32) / 255.0
-    target = tf.cast(tf.io.decode_png(ex["mask"], channels=1), tf.float32)
-    return image, target
+    return tf.io.decode_png(ex["image"], channels=3), tf.io.decode_png(ex["mask"], channels=1)
+
+
+def to_float(image, labels):
+    """The model's input convention: image float32 in [0, 1]; target float32 label map
+    (0 background, 1..n classes, IGNORE (255) for pixels the losses and metrics leave out)."""
+    return tf.cast(image, tf.float32) / 255.0, tf.cast(labels, tf.float32)
+
+
+def parse_record(record):
+    """One serialised example -> (image, target) as the model sees them, without augmentation."""
+    return to_float(*decode_record(record))
 
 
 def n_outputs(n_classes: int) -> int:
@@ -47,26 +53,27 @@ def n_outputs(n_classes: int) -> int:
     return 1 if n_classes == 1 else n_classes + 1
 
 
-def augment_pair(image, mask, flips: bool = True, rot90: bool = True):
-    """Random flips and 90-degree rotations, applied identically to image and mask."""
-    stacked = tf.concat([image, mask], axis=-1)
-    if flips:
-        stacked = tf.image.random_flip_left_right(stacked)
-        stacked = tf.image.random_flip_up_down(stacked)
-    if rot90:
-        stacked = tf.image.rot90(stacked, k=tf.random.uniform([], 0, 4, dtype=tf.int32))
-    return stacked[..., :3], stacked[..., 3:]
-
-
 def make_dataset(files: list[str], batch_size: int, training: bool, augment: dict | None = None,
                  n_items: int = 1, seed: int = 0):
-    ds = tf.data.TFRecordDataset(files).map(parse_record, num_parallel_calls=tf.data.AUTOTUNE).cache()
-    if training:
-        aug = augment or {}
-        ds = ds.shuffle(max(n_items, 1), seed=seed, reshuffle_each_iteration=True).repeat()
-        ds = ds.map(lambda i, m: augment_pair(i, m, aug.get("flips", True), aug.get("rot90", True)),
-                    num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    """Batches of (image, target) from TFRecord shards.
+
+    Training: the serialised records are cached (memory = the TFRecords' size), shuffled and
+    repeated; each pair is decoded, flipped/rotated by 90 degrees while still uint8 (cheap), then
+    converted, rotated by an arbitrary angle and colour-jittered as ``augment`` says.
+    Validation: decoded once and cached as uint8.
+    """
+    ds = tf.data.TFRecordDataset(files)
+    if not training:
+        ds = ds.map(decode_record, num_parallel_calls=tf.data.AUTOTUNE).cache()
+        return ds.map(to_float, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    aug = augmentation.resolve(augment)
+
+    def load(record):
+        image, labels = augmentation.geometric90(*decode_record(record), aug)
+        return augmentation.rotate_and_jitter(*to_float(image, labels), aug)
+
+    ds = ds.cache().shuffle(max(n_items, 1), seed=seed, reshuffle_each_iteration=True).repeat()
+    return ds.map(load, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 OPTIMIZERS = {
