@@ -54,26 +54,28 @@ def n_outputs(n_classes: int) -> int:
 
 
 def make_dataset(files: list[str], batch_size: int, training: bool, augment: dict | None = None,
-                 n_items: int = 1, seed: int = 0):
+                 n_items: int = 1, seed: int = 0, cache_decoded: bool = True):
     """Batches of (image, target) from TFRecord shards.
 
-    Training: the serialised records are cached (memory = the TFRecords' size), shuffled and
-    repeated; each pair is decoded, flipped/rotated by 90 degrees while still uint8 (cheap), then
-    converted, rotated by an arbitrary angle and colour-jittered as ``augment`` says.
-    Validation: decoded once and cached as uint8.
+    With ``cache_decoded`` the decoded uint8 pairs are kept in memory after the first pass
+    (``n_items x size^2 x 4`` bytes); without, only the serialised records are, and each step
+    decodes its PNGs again. Training then shuffles and repeats, flips/rotates by 90 degrees
+    while still uint8 (cheap), converts, and rotates by an arbitrary angle and colour-jitters
+    as ``augment`` says.
     """
+    auto = tf.data.AUTOTUNE
     ds = tf.data.TFRecordDataset(files)
+    ds = ds.map(decode_record, num_parallel_calls=auto).cache() if cache_decoded else ds.cache()
     if not training:
-        ds = ds.map(decode_record, num_parallel_calls=tf.data.AUTOTUNE).cache()
-        return ds.map(to_float, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+        return ds.map(to_float, num_parallel_calls=auto).batch(batch_size).prefetch(auto)
     aug = augmentation.resolve(augment)
 
-    def load(record):
-        image, labels = augmentation.geometric90(*decode_record(record), aug)
+    def load(*pair):
+        image, labels = augmentation.geometric90(*(pair if cache_decoded else decode_record(*pair)), aug)
         return augmentation.rotate_and_jitter(*to_float(image, labels), aug)
 
-    ds = ds.cache().shuffle(max(n_items, 1), seed=seed, reshuffle_each_iteration=True).repeat()
-    return ds.map(load, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    ds = ds.shuffle(max(n_items, 1), seed=seed, reshuffle_each_iteration=True).repeat()
+    return ds.map(load, num_parallel_calls=auto).batch(batch_size).prefetch(auto)
 
 
 OPTIMIZERS = {
@@ -147,8 +149,11 @@ def fit_fold(train_files: list[str], val_files: list[str], n_train: int, model_c
     log.info("mixed precision %s, XLA %s", "on" if mixed else "off", "on" if xla else "off")
 
     batch = train_cfg["batch_size"]
-    train_ds = make_dataset(train_files, batch, True, train_cfg.get("augment"), n_train, seed)
-    val_ds = make_dataset(val_files, batch, False)
+    # Keep decoded pairs in memory when they fit the budget; otherwise decode every step.
+    cache = (n_train * image_size ** 2 * 4) / 1e6 <= train_cfg["cache_mb"]
+    log.info("decoded training pairs %s", "cached in memory" if cache else "decoded at every step (over cache_mb)")
+    train_ds = make_dataset(train_files, batch, True, train_cfg.get("augment"), n_train, seed, cache_decoded=cache)
+    val_ds = make_dataset(val_files, batch, False, cache_decoded=cache)
     n_out = n_outputs(n_classes)
     model = build_model(model_cfg, image_size, n_out)
     warmup = train_cfg["warmup_epochs"]

@@ -1,0 +1,251 @@
+"""Benchmark of the training input pipeline: pairs per second, in steady state.
+
+Three contestants deliver batches of (image, mask) pairs from the same N synthetic 256x256 images:
+
+* ``tfdata_augmented``: ``snakeseg.training.make_dataset(files, batch, training=True,
+  augment={"flips": True, "rot90": True}, n_items=N)`` over TFRecords written by
+  ``snakeseg.dataprep.make_shard`` (the data stage's own writer);
+* ``tfdata_parse_only``: the same tf.data chain with the augmentation map left out
+  (TFRecordDataset -> map(parse_record) -> cache -> shuffle(N) -> repeat -> batch -> prefetch);
+* ``keras_imagedatagenerator``: the Deepskin notebook's pair of
+  ``ImageDataGenerator(rotation_range=360, fill_mode="reflect", horizontal_flip=True,
+  vertical_flip=True, rescale=1/255).flow_from_directory(...)`` (images, masks; same seed,
+  class_mode=None, target_size 256x256, same batch size), zipped, over the same images written
+  as PNG folders;
+* diagnostics: ``make_dataset`` with both augment flags off, with flips only, with rot90 only.
+
+Each contestant is warmed up for one epoch plus two batches (this fills the tf.data ``.cache()``,
+so the timed batches measure the steady state of later epochs, where decoding is skipped), then a
+fixed number of batches (several epochs) is timed; the contestants take turns for R rounds and the
+best round of each counts. The first epoch of each tf.data pipeline (decoding included) is reported
+separately.
+
+The last line printed holds the headline figures as key=value pairs; the same figures and the
+details go to bench/results/input_pipeline.json.
+
+    .venv/bin/python bench/input_pipeline.py                 # 400 pairs, batch 8, 4 epochs timed
+    .venv/bin/python bench/input_pipeline.py --n 64 --epochs 2 --rounds 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from snakeseg import atomic, dataprep, demo  # noqa: E402
+
+TARGETS = {"speedup_vs_imagedatagenerator": (">=", 6.0), "parse_only_fraction": (">=", 0.9)}
+GEN_VERSION = 1
+
+
+def ensure_data(root: Path, n: int, size: int, seed: int, n_files: int) -> dict:
+    """PNG folders (for Keras) and TFRecords (for tf.data) of the same n synthetic images."""
+    params = {"n": n, "size": size, "seed": seed, "n_files": n_files, "version": GEN_VERSION}
+    stamp = root / "params.json"
+    if stamp.exists() and json.loads(stamp.read_text()) == params:
+        return json.loads((root / "data.json").read_text())
+    shutil.rmtree(root, ignore_errors=True)
+    images_dir, masks_dir = root / "png" / "images" / "all", root / "png" / "masks" / "all"
+    merged = [root / "merged" / f"part-{k}" for k in range(n_files)]
+    for d in [images_dir, masks_dir, *merged]:
+        d.mkdir(parents=True)
+    indexes = [{"shard": f"{k:04d}", "items": [], "set_aside": {}} for k in range(n_files)]
+    foreground = 0.0
+    for i in range(n):
+        rng = np.random.default_rng([seed, i])
+        rgba, instances = demo.synth_image(rng, size, size)
+        image_id = f"{i:05d}"
+        labels = (np.maximum.reduce(instances) > 0).astype(np.uint8)
+        foreground += labels.mean()
+        rgb_path = images_dir / f"{image_id}.png"
+        cv2.imwrite(str(rgb_path), cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGR))
+        cv2.imwrite(str(masks_dir / f"{image_id}.png"), labels * 255)  # 0/255, as the notebook's masks
+        k = i % n_files
+        cv2.imwrite(str(merged[k] / f"{image_id}.png"), labels)  # label map 0/1, as merge_masks writes
+        indexes[k]["items"].append({"id": image_id, "image": str(rgb_path), "height": size, "width": size,
+                                    "n_instances": len(instances)})
+    files = []
+    for k in range(n_files):
+        atomic.write_json(merged[k] / "index.json", indexes[k])
+        tfrec = root / "tfrecords" / f"shard-{k:04d}.tfrec"
+        tfrec.parent.mkdir(parents=True, exist_ok=True)
+        dataprep.make_shard(str(merged[k]), str(tfrec), str(tfrec.with_suffix(".json")), size)
+        files.append(str(tfrec))
+    data = {"tfrecords": files, "images_dir": str(images_dir.parent), "masks_dir": str(masks_dir.parent),
+            "tfrecord_bytes": sum(os.path.getsize(f) for f in files), "mean_foreground": round(foreground / n, 4)}
+    (root / "data.json").write_text(json.dumps(data, indent=1))
+    stamp.write_text(json.dumps(params))
+    return data
+
+
+# ----------------------------------------------------------------------------------------------
+# The contestants: each a factory returning an iterator of (image batch, mask batch)
+
+def tfdata_augmented(files, n, batch, seed):
+    from snakeseg.training import make_dataset
+
+    return iter(make_dataset(files, batch, training=True, augment={"flips": True, "rot90": True},
+                             n_items=n, seed=seed))
+
+
+def tfdata_parse_only(files, n, batch, seed):
+    """The same training pipeline (make_dataset) with every augmentation off: parsing only."""
+    from snakeseg import augment
+    from snakeseg.training import make_dataset
+
+    off = {key: False if isinstance(value, bool) else 0 for key, value in augment.DEFAULTS.items()}
+    return iter(make_dataset(files, batch, training=True, augment=off, n_items=n, seed=seed))
+
+
+def tfdata_flags(files, n, batch, seed, flips: bool, rot90: bool):
+    """make_dataset itself with some augmentation switched off (its map still stacks and splits)."""
+    from snakeseg.training import make_dataset
+
+    return iter(make_dataset(files, batch, training=True, augment={"flips": flips, "rot90": rot90},
+                             n_items=n, seed=seed))
+
+
+def keras_imagedatagenerator(images_dir, masks_dir, size, batch, seed):
+    import snakeseg.tfenv  # noqa: F401  (Keras 2 via tf-keras)
+    from tf_keras.preprocessing.image import ImageDataGenerator
+
+    args = dict(rotation_range=360, fill_mode="reflect", horizontal_flip=True, vertical_flip=True, rescale=1 / 255)
+    flow = dict(target_size=(size, size), class_mode=None, batch_size=batch, seed=seed, shuffle=True)
+    images = ImageDataGenerator(**args).flow_from_directory(images_dir, color_mode="rgb", **flow)
+    masks = ImageDataGenerator(**args).flow_from_directory(masks_dir, color_mode="grayscale", **flow)
+    return zip(images, masks)
+
+
+def time_batches(it, n_batches: int, batch: int) -> dict:
+    t0, c0 = time.perf_counter(), time.process_time()
+    pairs = 0
+    for _ in range(n_batches):
+        images, masks = next(it)
+        assert images.shape[0] == masks.shape[0]
+        pairs += int(images.shape[0])
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return {"batches": n_batches, "pairs": pairs, "seconds": round(seconds, 3), "cpu_seconds": round(cpu, 3),
+            "pairs_per_s": round(pairs / seconds, 2)}
+
+
+def check_pair(it, size: int) -> dict:
+    """Shapes, ranges and whether masks stayed binary (rotation interpolates Keras' masks)."""
+    images, masks = (np.asarray(x) for x in next(it))
+    assert images.shape[1:] == (size, size, 3) and masks.shape[1:3] == (size, size), (images.shape, masks.shape)
+    return {"image_shape": list(images.shape), "mask_shape": list(masks.shape), "image_dtype": str(images.dtype),
+            "image_range": [round(float(images.min()), 3), round(float(images.max()), 3)],
+            "mask_values_binary": bool(np.isin(masks, [0.0, 1.0]).all())}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=400, help="image/mask pairs (default 400)")
+    ap.add_argument("--size", type=int, default=256, help="image side (default 256)")
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--epochs", type=float, default=4, help="epochs timed per round, after the warm-up (default 4)")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds; the best of each contestant counts (default 3)")
+    ap.add_argument("--n-files", type=int, default=4, help="TFRecord files the pairs are spread over (default 4)")
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--data-dir", default="/tmp/snakeseg-bench/input_pipeline", help="cached generated data")
+    ap.add_argument("--out", default=str(REPO / "bench" / "results" / "input_pipeline.json"))
+    args = ap.parse_args()
+
+    t0 = time.perf_counter()
+    root = Path(args.data_dir) / f"n{args.n}-s{args.size}-seed{args.seed}-f{args.n_files}"
+    data = ensure_data(root, args.n, args.size, args.seed, args.n_files)
+    print(f"input_pipeline: n={args.n} size={args.size} batch={args.batch_size} data in {root} "
+          f"({time.perf_counter() - t0:.1f} s)", flush=True)
+
+    from snakeseg.tfenv import tf
+
+    steps_per_epoch = math.ceil(args.n / args.batch_size)
+    warmup = steps_per_epoch + 2
+    timed = max(1, round(args.epochs * steps_per_epoch))
+    files = data["tfrecords"]
+    factories = {
+        "tfdata_augmented": lambda: tfdata_augmented(files, args.n, args.batch_size, args.seed),
+        "tfdata_parse_only": lambda: tfdata_parse_only(files, args.n, args.batch_size, args.seed),
+        "tfdata_flags_off": lambda: tfdata_flags(files, args.n, args.batch_size, args.seed, False, False),
+        "tfdata_flips_only": lambda: tfdata_flags(files, args.n, args.batch_size, args.seed, True, False),
+        "tfdata_rot90_only": lambda: tfdata_flags(files, args.n, args.batch_size, args.seed, False, True),
+        "keras_imagedatagenerator": lambda: keras_imagedatagenerator(data["images_dir"], data["masks_dir"],
+                                                                     args.size, args.batch_size, args.seed),
+    }
+    rounds: dict[str, list[dict]] = {name: [] for name in factories}
+    first_epoch: dict[str, list[dict]] = {name: [] for name in factories}
+    checks = {}
+    for r in range(args.rounds):
+        for name, factory in factories.items():
+            it = factory()  # a fresh pipeline each round: empty cache, first epoch decodes
+            first_epoch[name].append(time_batches(it, steps_per_epoch, args.batch_size))
+            time_batches(it, warmup - steps_per_epoch, args.batch_size)
+            rounds[name].append(time_batches(it, timed, args.batch_size))
+            if r == 0:
+                checks[name] = check_pair(it, args.size)
+            del it
+            print(f"round {r + 1}: {name}: {rounds[name][-1]['pairs_per_s']:.1f} pairs/s steady, "
+                  f"{first_epoch[name][-1]['pairs_per_s']:.1f} pairs/s first epoch", flush=True)
+
+    best = {name: max(runs, key=lambda x: x["pairs_per_s"]) for name, runs in rounds.items()}
+    rate = {name: b["pairs_per_s"] for name, b in best.items()}
+    figures = {
+        "speedup_vs_imagedatagenerator": round(rate["tfdata_augmented"] / rate["keras_imagedatagenerator"], 2),
+        "parse_only_fraction": round(rate["tfdata_augmented"] / rate["tfdata_parse_only"], 3),
+        "augmented_pairs_per_s": round(rate["tfdata_augmented"], 1),
+        "parse_only_pairs_per_s": round(rate["tfdata_parse_only"], 1),
+        "imagedatagenerator_pairs_per_s": round(rate["keras_imagedatagenerator"], 1),
+        "n_pairs": args.n,
+    }
+    first = {name: max(r["pairs_per_s"] for r in runs) for name, runs in first_epoch.items()}
+    result = {
+        "figures": figures,
+        "targets": {k: f"{op} {v}" for k, (op, v) in TARGETS.items()},
+        "met": {k: figures[k] >= v for k, (op, v) in TARGETS.items()},
+        "params": {"n_pairs": args.n, "image_size": args.size, "batch_size": args.batch_size,
+                   "steps_per_epoch": steps_per_epoch, "warmup_batches": warmup, "timed_batches": timed,
+                   "timed_epochs": round(timed / steps_per_epoch, 2), "rounds": args.rounds, "seed": args.seed,
+                   "tfrecord_files": len(files), "tfrecord_bytes": data["tfrecord_bytes"],
+                   "mean_foreground": data["mean_foreground"]},
+        "steady_state_pairs_per_s_best": rate,
+        "fraction_of_parse_only": {name: round(r / rate["tfdata_parse_only"], 3) for name, r in rate.items()},
+        "first_epoch_pairs_per_s_best": first,
+        "rounds": rounds,
+        "first_epoch_rounds": first_epoch,
+        "batch_checks": checks,
+        "notes": "Steady state: make_dataset caches the parsed pairs (.cache()), so after the first epoch no PNG "
+                 "is decoded; each contestant is warmed up for one epoch + 2 batches and then timed over "
+                 "timed_epochs epochs (a fixed number of batches), the best of `rounds` interleaved rounds. "
+                 "parse_only is the same chain (parse, cache, shuffle(N), repeat, batch, prefetch) without the "
+                 "augmentation map; flags_off, flips_only and rot90_only are make_dataset with augment flags switched off "
+                 "(its map still stacks image and mask and splits them). "
+                 "Keras' ImageDataGenerator pair is consumed directly in the Python thread, as model.fit(zip(...)) "
+                 "does in the notebook (no workers), with arbitrary-angle rotation (scipy affine transform, "
+                 "reflect fill) rather than 90-degree rotations. cpu_seconds are this process's (all threads).",
+        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+                    "processor": platform.processor() or platform.machine(), "loadavg_at_end": os.getloadavg(),
+                    "tensorflow": tf.__version__,
+                    "tf_intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+                    "tf_inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads()},
+        "seconds_total": round(time.perf_counter() - t0, 1),
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    print(" ".join(f"{k}={v}" for k, v in figures.items()))
+
+
+if __name__ == "__main__":
+    main()
