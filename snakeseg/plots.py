@@ -90,6 +90,7 @@ def comparison(per_image: pd.DataFrame, table: pd.DataFrame, path: str) -> None:
         ax.annotate(f"{table['dice_mean'].iloc[i]:.3f}", (i - 0.2, table["dice_mean"].iloc[i]), ha="center",
                     va="bottom", fontsize=8)
     ax.set_xticks(x, [f"{e}\n({a})" for e, a in zip(table["experiment"], table["arch"])])
+    ax.set_xlim(-0.8, len(table) - 0.2)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("mean Dice (out-of-fold)")
     ax.set_title("Dice per experiment")
