@@ -54,6 +54,9 @@ def logged(log_path: str, rule: str) -> Iterator[logging.Logger]:
                         raise
                     log.error("%s", err)
                     raise SystemExit(f"snakeseg {rule}: {err} (log: {log_path})") from None
+                except Exception:
+                    log.exception("rule %s failed", rule)  # the traceback belongs in the rule's log too
+                    raise
                 log.info("rule %s finished in %.1f s", rule, time.time() - start)
         except SystemExit as exc:
             if isinstance(exc.code, str):

@@ -187,14 +187,14 @@ def fit_fold(train_files: list[str], val_files: list[str], n_train: int, model_c
 
     if warmup:
         set_encoder_trainable(model, False)
-        if not (work / "warmup.weights.h5").exists():
+        warm = work / "warmup_done.h5"  # legacy HDF5 weights (a ".weights.h5" name means Keras 3's format)
+        if not warm.exists():
             compile_model()
             fit(0, warmup, "warmup")
-            with atomic.atomic_path(work / "warmup.weights.h5") as tmp:
-                model.save_weights(str(tmp) + ".h5")
-                os.replace(str(tmp) + ".h5", tmp)
+            model.save_weights(str(work / "warmup_partial.h5"))
+            os.replace(work / "warmup_partial.h5", warm)
         else:
-            model.load_weights(str(work / "warmup.weights.h5"))
+            model.load_weights(str(warm))
         set_encoder_trainable(model, True)
     compile_model()
     fit(warmup, train_cfg["epochs"], "main")
