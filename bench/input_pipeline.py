@@ -5,8 +5,8 @@ Three contestants deliver batches of (image, mask) pairs from the same N synthet
 * ``tfdata_augmented``: ``snakeseg.training.make_dataset(files, batch, training=True,
   augment={"flips": True, "rot90": True}, n_items=N)`` over TFRecords written by
   ``snakeseg.dataprep.make_shard`` (the data stage's own writer);
-* ``tfdata_parse_only``: the same tf.data chain with the augmentation map left out
-  (TFRecordDataset -> map(parse_record) -> cache -> shuffle(N) -> repeat -> batch -> prefetch);
+* ``tfdata_parse_only``: the same ``make_dataset`` with every augmentation option off (decoded
+  uint8 pairs cached, shuffled, repeated, converted to float, batched);
 * ``keras_imagedatagenerator``: the Deepskin notebook's pair of
   ``ImageDataGenerator(rotation_range=360, fill_mode="reflect", horizontal_flip=True,
   vertical_flip=True, rescale=1/255).flow_from_directory(...)`` (images, masks; same seed,
@@ -225,12 +225,12 @@ def main() -> None:
         "rounds": rounds,
         "first_epoch_rounds": first_epoch,
         "batch_checks": checks,
-        "notes": "Steady state: make_dataset caches the parsed pairs (.cache()), so after the first epoch no PNG "
-                 "is decoded; each contestant is warmed up for one epoch + 2 batches and then timed over "
-                 "timed_epochs epochs (a fixed number of batches), the best of `rounds` interleaved rounds. "
-                 "parse_only is the same chain (parse, cache, shuffle(N), repeat, batch, prefetch) without the "
-                 "augmentation map; flags_off, flips_only and rot90_only are make_dataset with augment flags switched off "
-                 "(its map still stacks image and mask and splits them). "
+        "notes": "Steady state: make_dataset caches the decoded uint8 pairs (when they fit train.cache_mb), so "
+                 "after the first epoch no PNG is decoded; each contestant is warmed up for one epoch + 2 batches "
+                 "and then timed over timed_epochs epochs (a fixed number of batches), the best of `rounds` "
+                 "interleaved rounds. parse_only is make_dataset with every augmentation option off (cache, "
+                 "shuffle, repeat, convert to float, batch); flags_off, flips_only and rot90_only are make_dataset "
+                 "with some augment flags switched off. "
                  "Keras' ImageDataGenerator pair is consumed directly in the Python thread, as model.fit(zip(...)) "
                  "does in the notebook (no workers), with arbitrary-angle rotation (scipy affine transform, "
                  "reflect fill) rather than 90-degree rotations. cpu_seconds are this process's (all threads).",
