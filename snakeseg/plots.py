@@ -143,4 +143,5 @@ def qa_summary(dataset: pd.DataFrame, summary: dict, path: str) -> None:
     axes[2].bar_label(bars, padding=3)
     axes[2].set_title("Counts (details in results/qa/*.csv)")
     axes[2].set_xlim(0, max(counts.values()) * 1.2 + 1)
+    fig.tight_layout()
     _save(fig, path)
