@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -35,14 +36,22 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path to write; it replaces ``path`` only if the block succeeds."""
+def atomic_path(path: str | os.PathLike, fsync: bool = True) -> Iterator[Path]:
+    """Yield a temporary path to write; it replaces ``path`` only if the block succeeds.
+
+    The data is fsynced before the rename, so that after a crash of the machine the file is
+    the old one or the whole new one. ``fsync=False`` skips that (a few ms per file) where
+    something else commits the data: a file written inside :func:`atomic_dir`'s temporary
+    directory, whose rename is the commit point. A killed process still leaves no truncated
+    file under the final name either way.
+    """
     path = Path(path)
     tmp = _tmp_sibling(path)
     try:
         yield tmp
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
+        if fsync:
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     finally:
         if tmp.exists():
@@ -51,7 +60,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary directory; it replaces directory ``path`` only if the block succeeds."""
+    """Yield a temporary directory; it replaces directory ``path`` only if the block succeeds.
+
+    Files written inside need no fsync of their own (``write_bytes(..., fsync=False)``): nobody
+    sees them before the rename, and a job killed before it leaves only the hidden temporary
+    directory behind.
+    """
     path = Path(path)
     tmp = _tmp_sibling(path, directory=True)
     try:
@@ -64,21 +78,73 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
             shutil.rmtree(tmp)
 
 
-def write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    with atomic_path(path) as tmp:
+def write_bytes(path: str | os.PathLike, data: bytes, fsync: bool = True) -> None:
+    with atomic_path(path, fsync=fsync) as tmp:
         tmp.write_bytes(data)
 
 
-def write_text(path: str | os.PathLike, text: str) -> None:
-    write_bytes(path, text.encode("utf-8"))
+def write_text(path: str | os.PathLike, text: str, fsync: bool = True) -> None:
+    write_bytes(path, text.encode("utf-8"), fsync=fsync)
 
 
 def dumps_json(obj) -> str:
-    return json.dumps(obj, indent=2, sort_keys=True) + "\n"
+    """``json.dumps(obj, indent=2, sort_keys=True) + "\\n"``, about twice as fast.
+
+    With ``indent``, ``json.dumps`` runs its pure-Python encoder; the workflow formats its 64+
+    shard manifests (100k+ entries for a 10,000-image zip) at every start to compare them with
+    those on disk. :func:`_pretty` writes the same text for plain JSON data (str keys; str, int,
+    finite float, bool, None, list, tuple, dict values) and hands anything else to ``json.dumps``.
+    """
+    try:
+        return _pretty(obj, "") + "\n"
+    except (_NotPlain, RecursionError):
+        return json.dumps(obj, indent=2, sort_keys=True) + "\n"
 
 
-def write_json(path: str | os.PathLike, obj) -> None:
-    write_text(path, dumps_json(obj))
+class _NotPlain(Exception):
+    """A value _pretty leaves to json.dumps (its exact output or its exception)."""
+
+
+_encode_str = json.encoder.c_encode_basestring_ascii or json.encoder.py_encode_basestring_ascii  # as json.dumps
+
+
+def _pretty(value, indent: str) -> str:
+    kind = type(value)
+    if kind is str:
+        return _encode_str(value)
+    if kind is int:
+        return int.__repr__(value)
+    if kind is dict:
+        if not value:
+            return "{}"
+        inner = indent + "  "
+        items = []
+        for key in sorted(value):
+            if type(key) is not str:
+                raise _NotPlain
+            item = value[key]
+            kind = type(item)
+            items.append(_encode_str(key) + ": " + (_encode_str(item) if kind is str else int.__repr__(item)
+                                                    if kind is int else _pretty(item, inner)))
+        return "{\n" + inner + (",\n" + inner).join(items) + "\n" + indent + "}"
+    if kind is list or kind is tuple:
+        if not value:
+            return "[]"
+        inner = indent + "  "
+        return "[\n" + inner + (",\n" + inner).join([_pretty(item, inner) for item in value]) + "\n" + indent + "]"
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if kind is float and math.isfinite(value):
+        return float.__repr__(value)
+    raise _NotPlain
+
+
+def write_json(path: str | os.PathLike, obj, fsync: bool = True) -> None:
+    write_text(path, dumps_json(obj), fsync=fsync)
 
 
 def write_text_if_changed(path: str | os.PathLike, text: str) -> bool:

@@ -1,4 +1,9 @@
-"""Per-shard data preparation: stage the files, normalise masks, write TFRecords. No TensorFlow here."""
+"""Per-shard data preparation: stage the files, normalise masks, write TFRecords. No TensorFlow here.
+
+OpenCV and NumPy (and this package's modules that import them) are imported inside the
+functions that decode images: an ``unzip`` job needs neither and starts about 0.15 s sooner
+without them, once per shard.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +11,17 @@ import hashlib
 import json
 import os
 import shutil
-import zipfile
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
-import cv2
-import numpy as np
-
-from . import atomic, tfrecord
+from . import atomic, tfrecord, zipindex
 from .errors import InputError
-from .imageio import decode_image_info, decode_mask, encode_png, read_image, read_mask
-from .masks import IGNORE, MaskSpec, merge_instances, normalise
 from .sources import check_member_name
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .masks import MaskSpec
 
 
 def _changed(container: str, name: str) -> InputError:
@@ -24,15 +29,24 @@ def _changed(container: str, name: str) -> InputError:
                       "run snakemake again so the shard manifests are refreshed")
 
 
+def _members(manifest: dict) -> list[str]:
+    return [m["name"] for entry in manifest["items"].values() for m in (entry["image"], *entry["masks"])]
+
+
 def extract_shard(container: str, manifest: dict, out_dir: str) -> int:
     """Copy a shard's files (from a zip or a folder) to ``out_dir/<id>/{images,masks}/``.
 
     Every file is checked against the manifest (size and CRC-32 or mtime), so input that
-    changed after the DAG was built is caught rather than silently mixed in. Returns the
-    number of files staged.
+    changed after the DAG was built is caught rather than silently mixed in. Zip members are
+    located with :mod:`snakeseg.zipindex` (one walk over the central directory's bytes, only this
+    shard's names decoded), read at their local header offset and inflated with zlib; their
+    CRC-32 and size are checked against the central directory. Returns the number of files staged.
     """
     count = 0
-    zf = None if os.path.isdir(container) else zipfile.ZipFile(container)
+    reader = entries = None
+    if not os.path.isdir(container):
+        entries = zipindex.find_entries(container, _members(manifest))
+        reader = zipindex.ZipReader(container)
     try:
         with atomic.atomic_dir(out_dir) as tmp:
             for image_id, entry in manifest["items"].items():
@@ -41,30 +55,35 @@ def extract_shard(container: str, manifest: dict, out_dir: str) -> int:
                     dest_dir.mkdir(parents=True, exist_ok=True)
                     for member in members:
                         dest = dest_dir / check_member_name(member["name"], container).name
-                        if zf is None:
+                        if reader is None:
                             src = os.path.join(container, member["name"])
                             st = os.stat(src)
                             if (st.st_size, st.st_mtime_ns) != (member["size"], member["stamp"]):
                                 raise _changed(container, member["name"])
                             shutil.copyfile(src, dest)
                         else:
-                            info = zf.getinfo(member["name"])
-                            if (info.file_size, info.CRC) != (member["size"], member["stamp"]):
+                            info = entries.get(member["name"])
+                            if info is None or (info.file_size, info.crc) != (member["size"], member["stamp"]):
                                 raise _changed(container, member["name"])
-                            with zf.open(info) as src, open(dest, "wb") as dst:
-                                shutil.copyfileobj(src, dst, 1 << 20)
+                            with open(dest, "wb") as dst:
+                                reader.copy(info, dst)
                         count += 1
-            atomic.write_json(tmp / "manifest.json", manifest)
-    except zipfile.BadZipFile as exc:
-        raise InputError(container, f"cannot be read ({exc})", "download or re-create the zip") from None
+            # Inside the temporary directory: its rename is the commit point, no fsync per file.
+            atomic.write_json(tmp / "manifest.json", manifest, fsync=False)
     finally:
-        if zf is not None:
-            zf.close()
+        if reader is not None:
+            reader.close()
     return count
 
 
 def _label_map(entry: dict, image_dir: Path, mask_dir: Path, spec: MaskSpec) -> tuple[np.ndarray, dict, dict]:
     """Decode an item's image and masks; (image, label map, QA record). Raises InputError."""
+    import cv2
+    import numpy as np
+
+    from .imageio import decode_image_info, decode_mask
+    from .masks import IGNORE, merge_instances, normalise
+
     image, info = decode_image_info((image_dir / PurePosixPath(entry["image"]["name"]).name).read_bytes(),
                                     entry["image"]["name"])
     maps, records = [], []
@@ -99,7 +118,7 @@ def _label_map(entry: dict, image_dir: Path, mask_dir: Path, spec: MaskSpec) -> 
     return image, labels, qa
 
 
-def merge_shard(raw_dir: str, out_dir: str, spec: MaskSpec = MaskSpec()) -> dict:
+def merge_shard(raw_dir: str, out_dir: str, spec: MaskSpec | None = None) -> dict:
     """One label map per image in ``out_dir/<id>.png`` (0 background, 1..n classes, 255 ignored).
 
     DSB2018 instance masks are merged (their count kept); single masks are normalised.
@@ -107,6 +126,10 @@ def merge_shard(raw_dir: str, out_dir: str, spec: MaskSpec = MaskSpec()) -> dict
     (unreadable file, size mismatch, stray values under ``strict``) are set aside with
     the reason, next to those the manifest already set aside.
     """
+    from .imageio import encode_png
+    from .masks import MaskSpec
+
+    spec = MaskSpec() if spec is None else spec
     raw = Path(raw_dir)
     manifest = json.loads((raw / "manifest.json").read_text())
     index = {"shard": manifest["shard"], "items": [], "set_aside": dict(manifest["set_aside"])}
@@ -119,15 +142,17 @@ def merge_shard(raw_dir: str, out_dir: str, spec: MaskSpec = MaskSpec()) -> dict
                 files = [entry["image"]["name"]] + [m["name"] for m in entry["masks"]]
                 index["set_aside"][image_id] = {"reason": f"{err.path}: {err.problem}", "files": files}
                 continue
-            atomic.write_bytes(tmp / f"{image_id}.png", encode_png(labels, rgb=False))
+            atomic.write_bytes(tmp / f"{image_id}.png", encode_png(labels, rgb=False), fsync=False)
             image_path = image_dir / PurePosixPath(entry["image"]["name"]).name
             index["items"].append({"id": image_id, "image": str(image_path), "source": entry["image"]["name"], **qa})
-        atomic.write_json(tmp / "index.json", index)
+        atomic.write_json(tmp / "index.json", index, fsync=False)
     return index
 
 
 def resize_pair(image: np.ndarray, mask: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Resize an image (area interpolation) and its label map (nearest) to size x size."""
+    import cv2
+
     image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
     mask = cv2.resize(mask, (size, size), interpolation=cv2.INTER_NEAREST)
     return image, mask
@@ -138,6 +163,8 @@ def make_shard(merged_dir: str, out_tfrecord: str, out_index: str, size: int) ->
 
     The index records the item count so training knows its steps without reading the data.
     """
+    from .imageio import encode_png, read_image, read_mask
+
     merged = Path(merged_dir)
     index = json.loads((merged / "index.json").read_text())
     with tfrecord.TFRecordWriter(out_tfrecord) as writer:
