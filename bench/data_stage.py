@@ -31,7 +31,6 @@ import json
 import multiprocessing as mp
 import os
 import platform
-import re
 import resource
 import shutil
 import subprocess
@@ -47,6 +46,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from snakeseg import demo, shards  # noqa: E402
+from snakeseg.jobstats import job_counts  # noqa: E402
 
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 DATA_RULES = ("unzip", "merge_masks", "make_shards")
@@ -165,21 +165,6 @@ def run_snakemake(workdir: Path, args: list[str], log_name: str) -> tuple[float,
     if proc.returncode != 0:
         raise SystemExit(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{out[-5000:]}")
     return seconds, cpu, out
-
-
-def job_counts(output: str) -> dict[str, int]:
-    """The first 'Job stats' table of a Snakemake run (the jobs it scheduled)."""
-    counts = {}
-    block = output.split("Job stats:", 1)
-    if len(block) < 2:
-        return counts
-    for line in block[1].splitlines()[3:]:
-        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
-        if not m:
-            break
-        counts[m.group(1)] = int(m.group(2))
-    counts.pop("total", None)
-    return counts
 
 
 def tfrecord_mtimes(workdir: Path) -> dict[str, int]:
@@ -474,7 +459,7 @@ def main() -> None:
     out.write_text(json.dumps(result, indent=1) + "\n")
     if not args.keep:
         shutil.rmtree(workdir, ignore_errors=True)
-    print(f"profile (sum s per rule): " + ", ".join(f"{r}={p['sum_s']}" for r, p in profile.items())
+    print("profile (sum s per rule): " + ", ".join(f"{r}={p['sum_s']}" for r, p in profile.items())
           + f"; job script startup {startup:.2f} s x {3 * args.n_shards} jobs")
     print(" ".join(f"{k}={v}" for k, v in figures.items()))
 

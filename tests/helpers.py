@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 import zipfile
@@ -11,6 +10,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
+from snakeseg.jobstats import job_counts  # noqa: F401  (re-exported for the tests)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -73,18 +74,3 @@ def snakemake(workdir, *args, check=True, configfile=None):
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
     return proc
-
-
-def job_counts(output: str) -> dict[str, int]:
-    """Parse the 'Job stats' table of a Snakemake (dry) run."""
-    counts = {}
-    block = output.split("Job stats:", 1)
-    if len(block) < 2:
-        return counts
-    for line in block[1].splitlines()[3:]:
-        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
-        if not m:
-            break
-        counts[m.group(1)] = int(m.group(2))
-    counts.pop("total", None)
-    return counts

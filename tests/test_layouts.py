@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from helpers import SHARED_DATA, good_item, nucleus_image, png, write_dsb_zip
+from helpers import SHARED_DATA, good_item, nucleus_image, write_dsb_zip
 from snakeseg import dataprep, shards, sources
 from snakeseg.errors import InputError
 from snakeseg.masks import MaskSpec

@@ -2,8 +2,6 @@
 
 import json
 import os
-import shutil
-import zipfile
 
 import pandas as pd
 import pytest
