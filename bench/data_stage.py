@@ -235,47 +235,25 @@ def shard_profile(workdir: Path, archive: Path, shard: str, size: int, top: int 
 
 
 def plan_seconds(archive: Path, n_shards: int, workdir: Path) -> dict:
-    """What common.smk does at every Snakemake start, in this process: list the zip, build the
-    shard manifests, compare them with those on disk (nothing is written: they are unchanged)."""
-    from snakeseg import atomic, sources
+    """What common.smk does at every Snakemake start (snakeseg.plan.plan), in this process: a full
+    plan (list the zip, build the shard manifests, compare them with those on disk: unchanged, so
+    none is written), then the same call again, answered from the plan cache."""
+    from snakeseg import plan
 
+    manifest_dir = workdir / "work" / "manifests"
+    (manifest_dir / "plan.json").unlink(missing_ok=True)
+    args = (str(archive), "auto", {}, {}, n_shards, 3, str(manifest_dir))
+    before = {p.name: p.stat().st_mtime_ns for p in manifest_dir.glob("shard-*.json")}
     t0 = time.perf_counter()
-    inventory = sources.list_input(str(archive), "auto", {}, {})
+    full = plan.plan(*args)
     t1 = time.perf_counter()
-    manifests = shards.build_manifests(inventory, n_shards)
+    cached = plan.plan(*args)
     t2 = time.perf_counter()
-    same = 0
-    for name, manifest in manifests.items():
-        same += (workdir / "work" / "manifests" / f"shard-{name}.json").read_text() == atomic.dumps_json(manifest)
-    t3 = time.perf_counter()
-    # What common.smk could do instead: skip the formatting when the file's fingerprint (its first key)
-    # and shard (its last) are the manifest's (see manifest_unchanged).
-    same_fp = sum(manifest_unchanged(workdir / "work" / "manifests" / f"shard-{name}.json", manifest)
-                  for name, manifest in manifests.items())
-    t4 = time.perf_counter()
-    return {"list_zip": round(t1 - t0, 3), "build_manifests": round(t2 - t1, 3),
-            "compare_manifests": round(t3 - t2, 3), "total": round(t3 - t0, 3), "unchanged_manifests": same,
-            "compare_manifests_by_fingerprint": round(t4 - t3, 3),
-            "total_with_fingerprint_compare": round(t2 - t0 + t4 - t3, 3), "unchanged_by_fingerprint": same_fp}
-
-
-def manifest_unchanged(path: Path, manifest: dict) -> bool:
-    """Whether ``path`` holds ``atomic.dumps_json(manifest)``, judged from its first and last bytes.
-
-    ``dumps_json`` sorts keys, so a manifest file starts with its fingerprint (a hash of its items
-    and set-aside images) and ends with its shard name; the files are written atomically, so equal
-    ends mean equal files. A suggestion for ``_plan()`` in rules/common.smk, timed here.
-    """
-    head = '{\n  "fingerprint": %s,\n' % json.dumps(manifest["fingerprint"])
-    tail = '  "shard": %s\n}\n' % json.dumps(manifest["shard"])
-    try:
-        with open(path, "rb") as fh:
-            start = fh.read(len(head))
-            fh.seek(-len(tail), os.SEEK_END)
-            end = fh.read()
-    except (FileNotFoundError, OSError):
-        return False
-    return start == head.encode() and end == tail.encode()
+    after = {p.name: p.stat().st_mtime_ns for p in manifest_dir.glob("shard-*.json")}
+    (manifest_dir / "plan.json").unlink(missing_ok=True)  # keyed on other settings than the runs'
+    return {"full_plan": round(t1 - t0, 3), "cached_plan": round(t2 - t1, 3),
+            "full_was_from_cache": full["cached"], "second_was_from_cache": cached["cached"],
+            "manifests_rewritten": sum(before[k] != after.get(k) for k in before)}
 
 
 def fsync_ms(directory: Path, n: int = 50, fsync: bool = True) -> float:
@@ -366,7 +344,11 @@ def main() -> None:
     print(f"snakemake data stage: {full_s:.1f} s ({full_s / bare:.2f} x the bare loop), CPU {full_cpu:.1f} s "
           f"({full_cpu / bare_cpu:.2f} x)", flush=True)
 
-    # 3. dry run of the full DAG, data stage built
+    # 3. dry run of the full DAG, data stage built: first without the plan cache (as after deleting
+    # work/manifests/plan.json or changing the zip), then as every later start finds it
+    (workdir / "work" / "manifests" / "plan.json").unlink()
+    dry_cold_s, dry_cold_cpu, _ = run_snakemake(workdir, ["-n", *config], "dry-cold")
+    print(f"dry run without the plan cache: {dry_cold_s:.2f} s, CPU {dry_cold_cpu:.2f} s", flush=True)
     dry_runs, dry_cpu = [], []
     for _ in range(max(1, args.dry_runs)):
         seconds, cpu, dry_out = run_snakemake(workdir, ["-n", *config], "dry")
@@ -418,6 +400,7 @@ def main() -> None:
             "bare_loop_best": round(bare, 2), "bare_loop_runs": [round(s, 2) for s in base_runs],
             "snakemake_data_stage": round(full_s, 2),
             "dry_run_best": round(min(dry_runs), 2), "dry_runs": [round(s, 2) for s in dry_runs],
+            "dry_run_without_plan_cache": round(dry_cold_s, 2),
             "incremental": round(inc_s, 2),
             "job_time_sum": round(job_sum, 2),
             "job_time_sum_per_core": round(job_sum / args.cores, 2),

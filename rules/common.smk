@@ -1,6 +1,5 @@
 # Shared set-up: resolve the input, list it, assign images to shards and write the shard
 # manifests (only when their content changed), then define the default target.
-import gc
 import json
 import sys
 
@@ -9,7 +8,7 @@ from snakemake.exceptions import WorkflowError
 sys.path.insert(0, workflow.basedir)
 import yaml  # noqa: E402
 
-from snakeseg import atomic, demo, experiments, shards, sources  # noqa: E402
+from snakeseg import demo, experiments, plan, shards  # noqa: E402
 from snakeseg.masks import MaskSpec  # noqa: E402
 from snakeseg.errors import InputError  # noqa: E402
 
@@ -34,26 +33,13 @@ def _plan():
     else:
         archive = os.path.join(WORK, "demo", "stage1_train.zip")
         demo.ensure_demo_zip(archive, **config["demo"])
-    inventory = sources.list_input(archive, config["layout"], config["paired"], config["limits"])
-    gc.disable()  # ~100k small dicts built inside Snakemake's large heap: collection only slows this down
-    try:
-        manifests = shards.build_manifests(inventory, config["n_shards"])
-    finally:
-        gc.enable()
-    for name, manifest in manifests.items():
-        atomic.write_text_if_changed(f"{WORK}/manifests/shard-{name}.json", atomic.dumps_json(manifest))
-    unassigned = [{"file": f, "reason": r} for f, r in inventory.unassigned]
-    atomic.write_text_if_changed(f"{WORK}/manifests/unassigned.json", atomic.dumps_json(unassigned))
-    n_usable = len(inventory.usable())
-    for fold in range(config["n_folds"]):
-        n_val = sum(len(m["items"]) for s, m in manifests.items() if shards.fold_of(int(s), N_FOLDS) == fold)
-        if n_val == 0 or n_val == n_usable:
-            raise InputError(archive, f"fold {fold} gets {n_val} of {n_usable} usable images "
-                             "for validation", "use more images, fewer folds (n_folds) or more shards (n_shards)")
-    return archive, manifests
+    result = plan.plan(archive, config["layout"], config["paired"], config["limits"], config["n_shards"],
+                       config["n_folds"], f"{WORK}/manifests")
+    return archive, result["shards"]
 
 
 try:
+    # Per shard: the fingerprint of its members and their number (the manifests are on disk).
     ARCHIVE, MANIFESTS = _plan()
 except InputError as err:
     raise WorkflowError(f"snakeseg: {err}")

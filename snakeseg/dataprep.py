@@ -162,20 +162,28 @@ def make_shard(merged_dir: str, out_tfrecord: str, out_index: str, size: int) ->
     """Write a shard's image/label-map pairs, resized to ``size``, as a TFRecord plus a JSON index.
 
     The index records the item count so training knows its steps without reading the data.
+    Files already at ``size`` x ``size`` are stored as they are when TensorFlow decodes them to
+    the same pixels (8-bit grey/RGB/RGBA PNG images, the merged masks): no decoding, resizing
+    or encoding. Others are decoded, resized and encoded as PNG.
     """
-    from .imageio import encode_png, read_image, read_mask
+    from .imageio import decode_image, decode_mask, encode_png, is_plain_png
 
     merged = Path(merged_dir)
     index = json.loads((merged / "index.json").read_text())
     with tfrecord.TFRecordWriter(out_tfrecord) as writer:
         for item in index["items"]:
-            image = read_image(item["image"])
-            mask = read_mask(merged / f"{item['id']}.png")
-            image, mask = resize_pair(image, mask, size)
+            image_bytes = Path(item["image"]).read_bytes()
+            mask_bytes = (merged / f"{item['id']}.png").read_bytes()
+            if (item["height"], item["width"]) != (size, size):
+                image, mask = resize_pair(decode_image(image_bytes, item["image"]),
+                                          decode_mask(mask_bytes, item["id"]), size)
+                image_bytes, mask_bytes = encode_png(image), encode_png(mask, rgb=False)
+            elif not is_plain_png(image_bytes, size, size):
+                image_bytes = encode_png(decode_image(image_bytes, item["image"]))
             writer.write(tfrecord.encode_example({
                 "id": item["id"],
-                "image": encode_png(image),
-                "mask": encode_png(mask, rgb=False),
+                "image": image_bytes,
+                "mask": mask_bytes,
                 "height": item["height"],
                 "width": item["width"],
                 "n_instances": item["n_instances"],

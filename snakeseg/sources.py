@@ -131,7 +131,7 @@ def _is_image_name(filename: str) -> bool:
 
 
 @contextlib.contextmanager
-def _gc_paused():
+def gc_paused():
     """No cyclic garbage collection while building the inventory's 100k+ objects (none of them in
     cycles): the collector would otherwise traverse the whole heap (Snakemake's included) again
     and again, a quarter of the time spent listing a large zip."""
@@ -146,7 +146,7 @@ def _gc_paused():
 
 def list_members(path: str, max_total_mb: float = 51200, max_ratio: float = 200) -> tuple[str, list[Member]]:
     """("zip" or "dir", the files in it), refusing unsafe names and zip bombs."""
-    with _gc_paused():
+    with gc_paused():
         return _list_members(path, max_total_mb, max_ratio)
 
 
@@ -310,7 +310,7 @@ def inventory_paired(members: list[Member], images_dir: str | None = None, masks
 def list_input(path: str, layout: str = "auto", paired: dict | None = None,
                limits: dict | None = None) -> Inventory:
     """Inventory of a zip or folder in the DSB2018 or the paired-folders layout."""
-    with _gc_paused():
+    with gc_paused():
         return _list_input(path, layout, paired, limits)
 
 

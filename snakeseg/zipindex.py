@@ -18,6 +18,7 @@ zip (and the member).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import struct
@@ -233,6 +234,28 @@ def read_index(path: str) -> list[ZipEntry]:
     or not a readable zip.
     """
     return _read_entries(path, None)
+
+
+def central_directory_digest(path: str) -> str | None:
+    """SHA-256 of the zip's central directory (every member's name, sizes, CRC-32 and offset) and
+    the file size: it changes whenever any member's content, name or position does. Costs one
+    read of the central directory (about 100 bytes per member). None when the zip is unusual
+    (multi-disk, malformed) or unreadable: callers then fall back to a full listing."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        size = os.fstat(fd).st_size
+        offset, length, _ = _locate_central_directory(fd, size)
+        data = os.pread(fd, length, offset)
+        if len(data) != length:
+            return None
+        return hashlib.sha256(data + size.to_bytes(8, "little")).hexdigest()
+    except (_Unusual, OSError, struct.error):
+        return None
+    finally:
+        os.close(fd)
 
 
 def _raw_names(name: str) -> list[bytes]:

@@ -65,6 +65,41 @@ def test_tfrecord_round_trip_through_tensorflow(tmp_path):
     assert ex["id"] == [b"a"] and ex["height"] == [32] and ex["width"] == [40] and ex["n_instances"] == [2]
 
 
+@pytest.mark.parametrize("kind", ["grey", "rgb", "rgba", "grey16", "jpeg", "other_size"])
+def test_stored_pairs_decode_to_the_pixels_opencv_reads(tmp_path, kind):
+    """Files already at image_size are stored as they are (8-bit grey/RGB/RGBA PNG) or re-encoded
+    (16-bit, JPEG); either way TensorFlow must decode the pixels decode_image gives."""
+    from snakeseg.imageio import decode_image, is_plain_png
+    from snakeseg.tfenv import tf
+
+    rng = np.random.default_rng(7)
+    h = w = 24 if kind != "other_size" else 30
+    grey = rng.integers(0, 256, (h, w), dtype=np.uint8)
+    colour = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    alpha = np.dstack([colour, rng.integers(0, 256, (h, w), dtype=np.uint8)])
+    image = {"grey": png(grey), "rgb": png(colour), "rgba": png(alpha), "other_size": png(colour),
+             "grey16": png(grey.astype(np.uint16) * 257 + 3),
+             "jpeg": cv2.imencode(".jpg", colour)[1].tobytes()}[kind]
+    mask = np.zeros((h, w), np.uint8)
+    mask[4:12, 5:15] = 255
+    ext = ".jpg" if kind == "jpeg" else ".png"
+    archive = write_dsb_zip(tmp_path / "in.zip", {}, extra={f"a/images/a{ext}": image, "a/masks/m0.png": png(mask)})
+    manifest = shards.build_manifests(sources.list_dsb_zip(str(archive)), 1)["0000"]
+    dataprep.extract_shard(str(archive), manifest, tmp_path / "raw")
+    dataprep.merge_shard(tmp_path / "raw", tmp_path / "merged")
+    dataprep.make_shard(tmp_path / "merged", tmp_path / "s.tfrec", tmp_path / "s.json", 24)
+    ex = tfrecord.decode_example(next(tfrecord.read_records(tmp_path / "s.tfrec")))
+    stored_image, stored_mask = ex["image"][0], ex["mask"][0]
+    assert (stored_image == image) == (kind in ("grey", "rgb", "rgba")) == is_plain_png(image, 24, 24)
+    want = decode_image(image, "a")
+    want_mask = (mask > 0).astype(np.uint8)
+    if kind == "other_size":
+        want, want_mask = dataprep.resize_pair(want, want_mask, 24)
+    got = tf.io.decode_png(stored_image, channels=3).numpy()
+    assert got.shape == (24, 24, 3) and np.array_equal(got, want)
+    assert np.array_equal(tf.io.decode_png(stored_mask, channels=1).numpy()[..., 0], want_mask)
+
+
 def test_extract_refuses_a_zip_changed_since_planning(tmp_path):
     archive = write_dsb_zip(tmp_path / "in.zip", {"a": good_item(0)})
     manifest = shards.build_manifests(sources.list_dsb_zip(str(archive)), 1)["0000"]
