@@ -131,17 +131,43 @@ def rotate_pair(image, target, radians, fill_mode: str = "REFLECT"):
             _transform(target, transform, "NEAREST", fill_mode))
 
 
+def _dihedral_flags(cfg: dict):
+    """(transpose, flip left-right, flip up-down) draws giving the configured transforms uniformly:
+    all 8 flips/rotations with both options, 4 flips or 4 rotations with one (rotation by k x 90
+    degrees is a transpose for odd k followed by the flips that k implies)."""
+    if cfg["flips"] and cfg["rot90"]:
+        bits = tf.random.uniform([3], 0, 2, dtype=tf.int32) > 0
+        return bits[0], bits[1], bits[2]
+    if cfg["flips"]:
+        bits = tf.random.uniform([2], 0, 2, dtype=tf.int32) > 0
+        return tf.constant(False), bits[0], bits[1]
+    k = tf.random.uniform([], 0, 4, dtype=tf.int32)
+    return k % 2 == 1, k >= 2, (k == 1) | (k == 2)
+
+
+def _dihedral(x, cfg: dict):
+    """Transpose, then flip left-right, then up-down, each as drawn; ``x`` is H x W (x C)."""
+    transpose, lr, ud = _dihedral_flags(cfg)
+    perm = [1, 0] + list(range(2, x.shape.rank))
+    x = tf.cond(transpose, lambda: tf.transpose(x, perm), lambda: x)
+    x = tf.cond(lr, lambda: tf.reverse(x, [1]), lambda: x)
+    return tf.cond(ud, lambda: tf.reverse(x, [0]), lambda: x)
+
+
 def geometric90(image, target, cfg: dict):
-    """Flips and 90-degree rotations of image and target together, in any dtype (uint8 is cheapest)."""
+    """Flips and 90-degree rotations of image and target together, in any dtype.
+
+    A uint8 RGB image and uint8 label map (the training pipeline's cached pairs) are packed into
+    one uint32 per pixel, so each transform moves a quarter of the elements.
+    """
     if not (cfg["flips"] or cfg["rot90"]):
         return image, target
     channels = image.shape[-1]
-    stacked = tf.concat([image, tf.cast(target, image.dtype)], axis=-1)
-    if cfg["flips"]:
-        stacked = tf.image.random_flip_left_right(stacked)
-        stacked = tf.image.random_flip_up_down(stacked)
-    if cfg["rot90"]:
-        stacked = tf.image.rot90(stacked, k=tf.random.uniform([], 0, 4, dtype=tf.int32))
+    if image.dtype == tf.uint8 and target.dtype == tf.uint8 and channels == 3 and target.shape[-1] == 1:
+        packed = tf.bitcast(tf.concat([image, target], axis=-1), tf.uint32)
+        stacked = tf.bitcast(_dihedral(packed, cfg), tf.uint8)
+        return stacked[..., :3], stacked[..., 3:]
+    stacked = _dihedral(tf.concat([image, tf.cast(target, image.dtype)], axis=-1), cfg)
     return stacked[..., :channels], tf.cast(stacked[..., channels:], target.dtype)
 
 

@@ -75,6 +75,27 @@ def test_flips_rot90_exact_and_aligned():
     assert len(seen) >= 6, f"only {len(seen)} of the 8 transforms in 48 draws"
 
 
+@pytest.mark.parametrize("cfg,allowed", [({"flips": True, "rot90": True}, range(8)),
+                                         ({"flips": True, "rot90": False}, (0, 1, 4, 5)),
+                                         ({"flips": False, "rot90": True}, (0, 2, 4, 6))])
+def test_uint8_pairs_get_the_configured_transforms_only(cfg, allowed):
+    """The packed uint8 path (cached training pairs): exact, aligned, and only the transforms asked for
+    (dihedral() lists rotations k = 0..3, each followed by its left-right mirror)."""
+    image, target = label_pair(size=24)
+    image8 = np.round(image * 255).astype(np.uint8)
+    target8 = target.astype(np.uint8)
+    images, targets = dihedral(image8), dihedral(target8)
+    c = A.resolve(cfg)
+    seen = set()
+    for _ in range(40):
+        i, t = A.geometric90(tf.constant(image8), tf.constant(target8), c)
+        assert i.dtype == tf.uint8 and t.dtype == tf.uint8 and i.shape == image8.shape and t.shape == target8.shape
+        hits = [k for k in range(8) if np.array_equal(i.numpy(), images[k])]
+        assert len(hits) == 1 and np.array_equal(t.numpy(), targets[hits[0]])
+        seen.add(hits[0])
+    assert seen <= set(allowed) and len(seen) >= len(allowed) - 1
+
+
 def test_rotation_matches_rot90_at_right_angles():
     image, target = label_pair(size=32)
     i, t = A.rotate_pair(image, target, math.pi / 2)
