@@ -9,8 +9,8 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from .dataprep import resize_pair
-from .imageio import read_image, read_mask
+from .dataprep import read_image_bytes, resize_pair
+from .imageio import decode_image, read_mask
 from .masks import IGNORE
 
 # RGB contour colours: predicted class 1, 2, 3, ... and the ground truth (any class).
@@ -23,7 +23,7 @@ def iter_items(merged_dirs: list[str]) -> Iterator[tuple[dict, np.ndarray, np.nd
     for merged in map(Path, merged_dirs):
         index = json.loads((merged / "index.json").read_text())
         for item in index["items"]:
-            yield ({**item, "shard": index["shard"]}, read_image(item["image"]),
+            yield ({**item, "shard": index["shard"]}, decode_image(read_image_bytes(item), item["source"]),
                    read_mask(merged / f"{item['id']}.png"))
 
 

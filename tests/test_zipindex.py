@@ -2,6 +2,7 @@
 
 import contextlib
 import io
+import json
 import zipfile
 
 import pytest
@@ -199,10 +200,14 @@ def test_extract_shard_stages_the_same_bytes_as_zipfile(tmp_path):
     manifest = shards.build_manifests(sources.list_dsb_zip(str(archive)), 1)["0000"]
     n = dataprep.extract_shard(str(archive), manifest, tmp_path / "raw")
     assert n == 15
+    staged = json.loads((tmp_path / "raw" / "manifest.json").read_text())["staged"]
+    pack = (tmp_path / "raw" / dataprep.PACK).read_bytes()
     with zipfile.ZipFile(archive) as zf:
+        assert sorted(staged) == sorted(info.filename for info in zf.infolist())
+        assert len(pack) == sum(info.file_size for info in zf.infolist())
         for info in zf.infolist():
-            image_id, kind, name = info.filename.split("/")
-            assert (tmp_path / "raw" / image_id / kind / name).read_bytes() == zf.read(info)
+            offset, length = staged[info.filename]
+            assert pack[offset:offset + length] == zf.read(info)
 
 
 @pytest.mark.parametrize("keep", [0.5, 0.999, 20])
