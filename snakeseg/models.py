@@ -158,8 +158,14 @@ def build_model(model_cfg: dict, image_size: int, n_classes: int = 1):
     local_weights = opts.get("encoder_weights") not in (None, "imagenet")
     try:
         if arch in SM_ARCHITECTURES:
-            return _build_sm(arch, opts, image_size, int(n_classes))
-        return _build_custom(arch, opts, image_size, int(n_classes), model_cfg)
+            model = _build_sm(arch, opts, image_size, int(n_classes))
+        else:
+            model = _build_custom(arch, opts, image_size, int(n_classes), model_cfg)
+        if keras.mixed_precision.global_policy().compute_dtype == "float16":
+            # Mixed precision: the probabilities (and so the loss) in float32, as Keras advises.
+            out = keras.layers.Activation("linear", dtype="float32", name="output_float32")(model.output)
+            model = keras.Model(model.input, out, name=model.name)
+        return model
     except InputError:
         raise
     except (ValueError, OSError) as exc:

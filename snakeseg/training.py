@@ -118,6 +118,22 @@ def configure_devices(train_cfg: dict) -> tuple[bool, bool]:
     return mixed, xla
 
 
+def is_xla_compile_error(exc: Exception) -> bool:
+    """Whether ``exc`` is XLA refusing to compile a graph (an op without an XLA kernel)."""
+    text = str(exc)
+    return "tf2xla conversion failed" in text or ("XLA" in text and "unsupported operations" in text)
+
+
+def xla_failure_reason(exc: Exception) -> str:
+    """The unsupported operation(s) XLA named, or the first line of the message."""
+    text = str(exc)
+    marker = "Detected unsupported operations when trying to compile graph"
+    if marker in text:
+        after = text.split(marker, 1)[1]
+        return after.split(":", 1)[1].split("(", 1)[0].strip() if ":" in after else after[:200]
+    return text.strip().splitlines()[0][:200] if text.strip() else type(exc).__name__
+
+
 def fit_fold(train_files: list[str], val_files: list[str], n_train: int, model_cfg: dict, train_cfg: dict,
              image_size: int, work_dir: str, seed: int = 0, n_classes: int = 1, fingerprint: str = ""):
     """Train one fold; the best model (by ``train_cfg['monitor']``) lands in ``work_dir/model.h5``.
@@ -158,21 +174,23 @@ def fit_fold(train_files: list[str], val_files: list[str], n_train: int, model_c
     model = build_model(model_cfg, image_size, n_out)
     warmup = train_cfg["warmup_epochs"]
 
+    use_xla = [xla]  # switched off for good if XLA cannot compile this model's training step
+
     def compile_model():
         model.compile(optimizer=OPTIMIZERS[train_cfg["optimizer"]](train_cfg["learning_rate"], train_cfg),
                       loss=make_loss(train_cfg["loss"], n_out, IGNORE),
-                      metrics=make_metrics(train_cfg["threshold"], n_out, IGNORE), jit_compile=xla)
+                      metrics=make_metrics(train_cfg["threshold"], n_out, IGNORE), jit_compile=use_xla[0])
 
     monitor = train_cfg["monitor"]
     mode = "min" if monitor.endswith("loss") else "max"
     steps = max(math.ceil(n_train / batch), train_cfg["min_steps_per_epoch"])
 
-    def fit(first_epoch: int, last_epoch: int, phase: str):
+    def callbacks(phase: str) -> list:
         checkpoint = keras.callbacks.ModelCheckpoint(str(best), monitor=monitor, mode=mode, save_best_only=True)
         done = _read_history(history_csv)
         if done is not None and monitor in done and best.exists():
             checkpoint.best = float(done[monitor].min() if mode == "min" else done[monitor].max())
-        callbacks = [
+        return [
             checkpoint,
             _ResumedEarlyStopping(done, monitor=monitor, mode=mode, patience=train_cfg["early_stopping_patience"]),
             keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=train_cfg["reduce_lr_factor"],
@@ -182,8 +200,23 @@ def fit_fold(train_files: list[str], val_files: list[str], n_train: int, model_c
             # After the CSV row: a kill between the two repeats the epoch (deduplicated), never skips one.
             keras.callbacks.BackupAndRestore(str(work / f"backup-{phase}")),
         ]
-        model.fit(train_ds, steps_per_epoch=steps, initial_epoch=first_epoch, epochs=last_epoch,
-                  validation_data=val_ds, callbacks=callbacks, verbose=2)
+
+    def fit(first_epoch: int, last_epoch: int, phase: str):
+        run = lambda: model.fit(train_ds, steps_per_epoch=steps, initial_epoch=first_epoch, epochs=last_epoch,  # noqa: E731
+                                validation_data=val_ds, callbacks=callbacks(phase), verbose=2)
+        try:
+            run()
+        except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as exc:
+            if not (use_xla[0] and is_xla_compile_error(exc)):
+                raise
+            # XLA lacks some gradients (UpSampling2D's ResizeNearestNeighborGrad, TensorFlow issue
+            # 60203) on CPU and GPU alike. The failure comes from compiling the first step, before
+            # any update, callback row or backup: recompile without XLA and train the same epochs.
+            log.warning("XLA cannot compile this model's training step (%s); training without XLA",
+                        xla_failure_reason(exc))
+            use_xla[0] = False
+            compile_model()
+            run()
 
     if warmup:
         set_encoder_trainable(model, False)
@@ -201,6 +234,13 @@ def fit_fold(train_files: list[str], val_files: list[str], n_train: int, model_c
 
     final = work / "model.h5"
     keras.mixed_precision.set_global_policy("float32")
-    keras.models.load_model(best, compile=False).save(final, include_optimizer=False)
+    if mixed:
+        # The same architecture in float32 with the best weights (kept in float32 throughout):
+        # prediction on a CPU and the TFLite converter get a plain float32 model.
+        plain = build_model(model_cfg, image_size, n_out)
+        plain.load_weights(str(best))
+        plain.save(final, include_optimizer=False)
+    else:
+        keras.models.load_model(best, compile=False).save(final, include_optimizer=False)
     atomic.write_csv(history_csv, _read_history(history_csv))
     return final, history_csv
