@@ -22,6 +22,7 @@ import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import NamedTuple
 
 from . import zipindex
 from .errors import InputError
@@ -34,11 +35,11 @@ IMAGE_DIR_NAMES = {"images", "image", "imgs", "img"}
 MASK_SUFFIXES = ("", "_mask", "_masks", "_label", "_labels", "_seg", "_gt")
 
 
-@dataclass(frozen=True)
-class Member:
+class Member(NamedTuple):
     """A file of the input: its path inside the container, size and a change stamp.
 
     The stamp is the CRC-32 for zip members and the modification time (ns) for files.
+    (A named tuple: made 100k times per plan of a large zip, 5 times cheaper than a frozen dataclass.)
     """
 
     name: str
