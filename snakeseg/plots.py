@@ -77,27 +77,37 @@ def dice_histogram(per_image: pd.DataFrame, path: str) -> None:
 
 
 def comparison(per_image: pd.DataFrame, table: pd.DataFrame, path: str) -> None:
-    """Experiments side by side: mean out-of-fold Dice (bars, float and quantized) with each
-    fold's mean (dots), and the TFLite size of each."""
-    fig, (ax, ax_size) = plt.subplots(1, 2, figsize=(12, 4), gridspec_kw={"width_ratios": [3, 1]})
-    x = np.arange(len(table))
-    ax.bar(x - 0.2, table["dice_mean"], 0.4, label="float model", color="tab:blue")
-    ax.bar(x + 0.2, table["dice_quantized_mean"], 0.4, label="TFLite dynamic range", color="tab:orange")
+    """Experiments side by side, one row each (readable for any number of them): mean out-of-fold
+    Dice as bars (float and quantized) with each fold's mean (dots), and the TFLite size of each."""
+    n = len(table)
+    fig, (ax, ax_size) = plt.subplots(1, 2, figsize=(12, 1.2 + 0.62 * max(n, 2)), sharey=True,
+                                      gridspec_kw={"width_ratios": [3, 1]})
+    y = np.arange(n)[::-1]  # first experiment at the top
+    ax.barh(y + 0.2, table["dice_mean"], 0.4, label="float model", color="tab:blue")
+    ax.barh(y - 0.2, table["dice_quantized_mean"], 0.4, label="TFLite dynamic range", color="tab:orange")
     for i, exp in enumerate(table["experiment"]):
         folds = per_image[per_image["experiment"] == exp].groupby("fold")["dice"].mean()
-        ax.scatter(np.full(len(folds), i - 0.2), folds, color="black", s=12, zorder=3,
+        ax.scatter(folds, np.full(len(folds), y[i] + 0.2), color="black", s=14, zorder=3,
                    label="fold means" if i == 0 else None)
-        ax.annotate(f"{table['dice_mean'].iloc[i]:.3f}", (i - 0.2, table["dice_mean"].iloc[i]), ha="center",
-                    va="bottom", fontsize=8)
-    ax.set_xticks(x, [f"{e}\n({a})" for e, a in zip(table["experiment"], table["arch"])])
-    ax.set_xlim(-0.8, len(table) - 0.2)
-    ax.set_ylim(0, 1.05)
-    ax.set_ylabel("mean Dice (out-of-fold)")
-    ax.set_title("Dice per experiment")
-    ax.legend(fontsize=8, loc="lower right")
-    ax_size.barh(table["experiment"], table["tflite_dynamic_mb"], color="tab:orange")
+        dice, quant = table["dice_mean"].iloc[i], table["dice_quantized_mean"].iloc[i]
+        ax.annotate(f"{dice:.3f}", (1.01, y[i] + 0.2), xycoords=("axes fraction", "data"), va="center", fontsize=8)
+        ax.annotate(f"{quant:.3f}", (1.01, y[i] - 0.2), xycoords=("axes fraction", "data"), va="center",
+                    fontsize=8, color="tab:orange")
+    ax.set_yticks(y, [f"{e} ({a})" if a != e else e for e, a in zip(table["experiment"], table["arch"])])
+    ax.set_xlim(0, 1)
+    ax.set_ylim(-0.7, n - 0.3)
+    ax.set_xlabel("mean Dice, out-of-fold (numbers: float, quantized)")
+    ax.set_title("Dice per experiment", pad=24)
+    ax.legend(fontsize=8, ncol=3, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
+    ax.grid(axis="x", alpha=0.3)
+    sizes = table["tflite_dynamic_mb"]
+    ax_size.barh(y, sizes, 0.6, color="tab:orange")
+    for yy, mb in zip(y, sizes):
+        ax_size.annotate(f" {mb:.2f} MB" if mb >= 0.1 else f" {mb * 1000:.0f} kB", (mb, yy), va="center", fontsize=8)
+    ax_size.set_xlim(0, max(float(sizes.max()), 1e-3) * 1.45)
     ax_size.set_xlabel("TFLite size (MB)")
-    ax_size.set_title("Model size")
+    ax_size.set_title("Model size", pad=24)
+    fig.subplots_adjust(wspace=0.25)
     _save(fig, path)
 
 
