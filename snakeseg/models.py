@@ -161,6 +161,9 @@ def build_model(model_cfg: dict, image_size: int, n_classes: int = 1):
             model = _build_sm(arch, opts, image_size, int(n_classes))
         else:
             model = _build_custom(arch, opts, image_size, int(n_classes), model_cfg)
+        momentum = model_cfg.get("bn_momentum")
+        if momentum is not None:
+            set_bn_momentum(model, float(momentum))
         if keras.mixed_precision.global_policy().compute_dtype == "float16":
             # Mixed precision: the probabilities (and so the loss) in float32, as Keras advises.
             out = keras.layers.Activation("linear", dtype="float32", name="output_float32")(model.output)
@@ -175,6 +178,22 @@ def build_model(model_cfg: dict, image_size: int, n_classes: int = 1):
                              "use a weights file saved from the same encoder (same backbone/alpha, include_top=False)"
                              ) from exc
         raise InputError(f"config model (arch {arch})", str(exc), "check the model options") from exc
+
+
+def set_bn_momentum(model, momentum: float) -> int:
+    """Set the momentum of every BatchNormalization layer (nested models included); returns how
+    many. Keras' 0.99 averages the moving statistics over ~100 steps: on a small data set with
+    early stopping, a randomly initialised deep encoder can stop before they match its weights,
+    and then predicts nothing at validation although it fits the training batches."""
+    if not 0.0 < momentum < 1.0:
+        raise InputError(f"config model.bn_momentum: {momentum}", "is not between 0 and 1",
+                         "use e.g. 0.9, or null for the architecture's default")
+    count = 0
+    for layer in model.submodules:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = momentum
+            count += 1
+    return count
 
 
 # ----------------------------------------------------------------------------------------------

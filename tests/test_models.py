@@ -302,3 +302,15 @@ def test_masked_binary_metrics_ignore_pixels():
     pr = PR.copy()
     pr[0, 1, 1] = 0.9  # prediction at the ignored pixel does not matter
     assert _value(f1, gt, pr) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_bn_momentum_reaches_every_batchnorm_layer():
+    model = build_model({"arch": "mobilenetv2_fcn", "alpha": 0.35, "fcn_filters": [16, 8, 8, 8], "bn_momentum": 0.9},
+                        32, 1)
+    bns = [layer for layer in model.submodules if isinstance(layer, keras.layers.BatchNormalization)]
+    assert len(bns) > 10 and {layer.momentum for layer in bns} == {0.9}
+    default = build_model({"arch": "Unet", "backbone": "resnet18", "decoder_filters": [16, 8, 8, 4, 4]}, 32, 1)
+    assert {layer.momentum for layer in default.submodules if isinstance(layer, keras.layers.BatchNormalization)} \
+        == {0.99}
+    with pytest.raises(InputError, match="bn_momentum"):
+        models.set_bn_momentum(default, 1.5)
