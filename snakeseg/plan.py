@@ -65,18 +65,6 @@ def _load_cached(cache: Path, key: str) -> dict | None:
     return saved
 
 
-def _write_if_changed(path: Path, data) -> None:
-    """Write ``data`` as JSON unless the file already holds the same data, so its mtime (which
-    Snakemake follows) moves only on change. Comparing parsed JSON costs a fifth of formatting
-    every manifest to compare texts."""
-    try:
-        if json.loads(path.read_bytes()) == data:
-            return
-    except (OSError, ValueError):
-        pass
-    atomic.write_text(path, atomic.dumps_json(data))
-
-
 def plan(archive: str, layout: str, paired: dict, limits: dict, n_shards: int, n_folds: int,
          manifest_dir: str) -> dict:
     """Write the manifests and return ``{"shards": {name: {"fingerprint", "items"}}, "n_usable",
@@ -91,8 +79,8 @@ def plan(archive: str, layout: str, paired: dict, limits: dict, n_shards: int, n
         with sources.gc_paused():  # ~100k small dicts, no cycles: collection only slows this down
             manifests = shards.build_manifests(inventory, n_shards)
         for name, manifest in manifests.items():
-            _write_if_changed(manifest_dir / f"shard-{name}.json", manifest)
-        _write_if_changed(manifest_dir / "unassigned.json",
+            atomic.write_json_if_changed(manifest_dir / f"shard-{name}.json", manifest)
+        atomic.write_json_if_changed(manifest_dir / "unassigned.json",
                           [{"file": f, "reason": r} for f, r in inventory.unassigned])
         saved = {"key": key, "n_usable": len(inventory.usable()),
                  "shards": {name: {"fingerprint": m["fingerprint"], "items": len(m["items"])}
