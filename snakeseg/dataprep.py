@@ -83,6 +83,15 @@ def extract_shard(container: str, manifest: dict, out_dir: str) -> int:
     return len(staged)
 
 
+def _read_staged(fd: int, path: Path | str, offset: int, length: int, what: str) -> bytes:
+    """``length`` bytes at ``offset`` of an open pack; InputError when the pack is shorter."""
+    data = os.pread(fd, length, offset)
+    if len(data) != length:
+        raise InputError(str(path), f"is shorter than its index says ({what})",
+                         "delete the work folder's raw/ and merged/ shard and run snakemake again")
+    return data
+
+
 class _Pack:
     """Reads staged members out of a shard's ``members.bin``."""
 
@@ -92,8 +101,7 @@ class _Pack:
         self._fd = os.open(self.path, os.O_RDONLY)
 
     def read(self, name: str) -> bytes:
-        offset, length = self.staged[name]
-        return os.pread(self._fd, length, offset)
+        return _read_staged(self._fd, self.path, *self.staged[name], name)
 
     def close(self) -> None:
         os.close(self._fd)
@@ -102,16 +110,13 @@ class _Pack:
 def read_image_bytes(item: dict) -> bytes:
     """The image file of a merged index entry: ``image_at`` (offset, length) in the pack
     ``image``, or the whole file ``image`` when the entry has no ``image_at``."""
-    with open(item["image"], "rb") as fh:
-        if "image_at" not in item:
-            return fh.read()
-        offset, length = item["image_at"]
-        fh.seek(offset)
-        data = fh.read(length)
-    if len(data) != length:
-        raise InputError(item["image"], f"is shorter than its index says (image of {item['id']})",
-                         "delete the work folder's raw/ and merged/ shard and run snakemake again")
-    return data
+    if "image_at" not in item:
+        return Path(item["image"]).read_bytes()
+    fd = os.open(item["image"], os.O_RDONLY)
+    try:
+        return _read_staged(fd, item["image"], *item["image_at"], f"image of {item['id']}")
+    finally:
+        os.close(fd)
 
 
 def _label_map(entry: dict, pack: _Pack, spec: MaskSpec) -> tuple[np.ndarray, dict, dict]:

@@ -8,7 +8,6 @@ import cv2
 import numpy as np
 
 from .errors import InputError
-from .png import is_plain_png, png_header  # noqa: F401  (re-exported)
 
 
 def decode_image(data: bytes, name: str) -> np.ndarray:

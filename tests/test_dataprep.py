@@ -69,7 +69,8 @@ def test_tfrecord_round_trip_through_tensorflow(tmp_path):
 def test_stored_pairs_decode_to_the_pixels_opencv_reads(tmp_path, kind):
     """Files already at image_size are stored as they are (8-bit grey/RGB/RGBA PNG) or re-encoded
     (16-bit, JPEG); either way TensorFlow must decode the pixels decode_image gives."""
-    from snakeseg.imageio import decode_image, is_plain_png
+    from snakeseg.imageio import decode_image
+    from snakeseg.png import is_plain_png
     from snakeseg.tfenv import tf
 
     rng = np.random.default_rng(7)
@@ -122,3 +123,15 @@ def test_index_json_is_written_atomically_next_to_masks(tmp_path):
     _prepare(tmp_path, {"a": good_item(0)})
     assert json.loads((tmp_path / "merged" / "index.json").read_text())["items"][0]["id"] == "a"
     assert not list(tmp_path.glob(".*tmp-*"))
+
+
+def test_a_truncated_pack_is_reported_not_decoded(tmp_path):
+    archive = write_dsb_zip(tmp_path / "in.zip", {"a": good_item(0), "b": good_item(1)})
+    manifest = shards.build_manifests(sources.list_dsb_zip(str(archive)), 1)["0000"]
+    dataprep.extract_shard(str(archive), manifest, tmp_path / "raw")
+    pack = tmp_path / "raw" / dataprep.PACK
+    staged = json.loads((tmp_path / "raw" / "manifest.json").read_text())["staged"]
+    pack.write_bytes(pack.read_bytes()[:staged["b/images/b.png"][0] + 10])  # b's files cut off
+    index = dataprep.merge_shard(tmp_path / "raw", tmp_path / "merged")
+    assert [item["id"] for item in index["items"]] == ["a"]
+    assert "members.bin: is shorter than its index says (b/images/b.png)" in index["set_aside"]["b"]["reason"]
