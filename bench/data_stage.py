@@ -30,7 +30,6 @@ import csv
 import json
 import multiprocessing as mp
 import os
-import platform
 import resource
 import shutil
 import subprocess
@@ -44,6 +43,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+import benchlib  # noqa: E402  (bench/, the script's folder)
 
 from snakeseg import demo, shards  # noqa: E402
 from snakeseg.jobstats import job_counts  # noqa: E402
@@ -281,11 +282,6 @@ def job_startup_seconds(repeats: int = 3) -> float:
     return best
 
 
-def machine() -> dict:
-    return {"cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-            "processor": platform.processor() or platform.machine(), "loadavg_at_start": os.getloadavg()}
-
-
 def _link_or_copy(src: str, dst: Path) -> None:
     dst.unlink(missing_ok=True)
     try:
@@ -309,7 +305,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(REPO / "bench" / "results" / "data_stage.json"))
     args = ap.parse_args()
 
-    info = machine()
+    info = benchlib.machine(load_key="loadavg_at_start")
     print(f"data_stage: n={args.n} size={args.size} n_shards={args.n_shards} cores={args.cores} "
           f"cpu_count={info['cpu_count']}", flush=True)
     data = ensure_zips(Path(args.cache_dir), args.n, args.size, args.seed, workers=max(1, min(2, os.cpu_count() or 1)))
@@ -391,8 +387,7 @@ def main() -> None:
     }
     result = {
         "figures": figures,
-        "targets": {k: f"{op} {v}" for k, (op, v) in TARGETS.items()},
-        "met": {k: (figures[k] <= v) for k, (op, v) in TARGETS.items()},
+        **benchlib.targets(figures, TARGETS),
         "params": {"n_images": args.n, "image_size": args.size, "n_shards": args.n_shards, "cores": args.cores,
                    "seed": args.seed, "n_masks": data["n_masks"], "masks_per_image": round(data["n_masks"] / args.n, 2),
                    "zip_bytes": data["zip_bytes"], "zip": data["original"]},
@@ -437,14 +432,12 @@ def main() -> None:
         "snakemake": subprocess.run([SNAKEMAKE, "--version"], capture_output=True, text=True).stdout.strip(),
         "scratch": str(workdir),
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1) + "\n")
+    benchlib.write_result(args.out, result)
     if not args.keep:
         shutil.rmtree(workdir, ignore_errors=True)
     print("profile (sum s per rule): " + ", ".join(f"{r}={p['sum_s']}" for r, p in profile.items())
           + f"; job script startup {startup:.2f} s x {3 * args.n_shards} jobs")
-    print(" ".join(f"{k}={v}" for k, v in figures.items()))
+    print(benchlib.headline(figures))
 
 
 if __name__ == "__main__":

@@ -39,7 +39,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import shutil
 import sys
 import time
@@ -50,6 +49,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+import benchlib  # noqa: E402  (bench/, the script's folder)
 
 from snakeseg import atomic, dataprep, demo  # noqa: E402
 
@@ -213,8 +214,7 @@ def main() -> None:
     first = {name: max(r["pairs_per_s"] for r in runs) for name, runs in first_epoch.items()}
     result = {
         "figures": figures,
-        "targets": {k: f"{op} {v}" for k, (op, v) in TARGETS.items()},
-        "met": {k: figures[k] >= v for k, (op, v) in TARGETS.items()},
+        **benchlib.targets(figures, TARGETS),
         "params": {"n_pairs": args.n, "image_size": args.size, "batch_size": args.batch_size,
                    "steps_per_epoch": steps_per_epoch, "warmup_batches": warmup, "timed_batches": timed,
                    "timed_epochs": round(timed / steps_per_epoch, 2), "rounds": args.rounds, "seed": args.seed,
@@ -237,17 +237,11 @@ def main() -> None:
                  "Keras' ImageDataGenerator pair is consumed directly in the Python thread, as model.fit(zip(...)) "
                  "does in the notebook (no workers), with arbitrary-angle rotation (scipy affine transform, "
                  "reflect fill) rather than 90-degree rotations. cpu_seconds are this process's (all threads).",
-        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "processor": platform.processor() or platform.machine(), "loadavg_at_end": os.getloadavg(),
-                    "tensorflow": tf.__version__,
-                    "tf_intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
-                    "tf_inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads()},
+        "machine": benchlib.machine(tf),
         "seconds_total": round(time.perf_counter() - t0, 1),
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1) + "\n")
-    print(" ".join(f"{k}={v}" for k, v in figures.items()))
+    benchlib.write_result(args.out, result)
+    print(benchlib.headline(figures))
 
 
 if __name__ == "__main__":

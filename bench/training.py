@@ -39,7 +39,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import statistics
 import sys
 import time
@@ -50,6 +49,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+import benchlib  # noqa: E402  (bench/, the script's folder)
 
 from snakeseg import demo, tfrecord  # noqa: E402
 from snakeseg.imageio import encode_png  # noqa: E402
@@ -243,8 +244,7 @@ def main() -> None:
     figures["cpu_ratio_vs_fit"] = round(cpu["in_memory"] / cpu["pipeline"], 3)
     result = {
         "figures": figures,
-        "targets": {k: f"{op} {v}" for k, (op, v) in TARGETS.items()},
-        "met": {k: figures[k] >= v for k, (op, v) in TARGETS.items()},
+        **benchlib.targets(figures, TARGETS),
         "ratio_per_pair": [round(x, 3) for x in paired],
         "ratio_of_median_rates": round(rate["pipeline"] / rate["in_memory"], 3),
         "cpu_seconds_per_image_median": {name: round(c, 4) for name, c in cpu.items()},
@@ -270,17 +270,11 @@ def main() -> None:
                  "in_memory fits NumPy arrays holding the first steps x batch pairs the pipeline produced "
                  "(augmented once), shuffle=False. pipeline_alone is make_dataset iterated without a model. "
                  "epoch_cpu_seconds are this process's (all threads).",
-        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "processor": platform.processor() or platform.machine(), "loadavg_at_end": os.getloadavg(),
-                    "tensorflow": tf.__version__, "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
-                    "tf_intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
-                    "tf_inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads()},
+        "machine": benchlib.machine(tf),
         "seconds_total": round(time.perf_counter() - t_start, 1),
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1) + "\n")
-    print(" ".join(f"{k}={v}" for k, v in figures.items()))
+    benchlib.write_result(args.out, result)
+    print(benchlib.headline(figures))
 
 
 if __name__ == "__main__":
