@@ -294,22 +294,17 @@ log "SLURM run finished"
 
 # Every job of the DAG (but the target rule `all`, which runs no code) must have been submitted
 # with sbatch, and slurmctld must have seen each of those SLURM jobs start and end with exit 0.
-"$PY" - "$BASE/slurm-run.log" "$BASE/slurm/log/slurmctld.log" "$BASE/slurm-run" >"$BASE/slurm-jobs.txt" <<'EOF'
+"$PY" - "$BASE/slurm-run.log" "$BASE/slurm/log/slurmctld.log" "$BASE/slurm-run" "$REPO" >"$BASE/slurm-jobs.txt" <<'EOF'
 import re, sys
 from pathlib import Path
 out, ctld, workdir = Path(sys.argv[1]).read_text(), Path(sys.argv[2]).read_text(), Path(sys.argv[3])
+sys.path.insert(0, sys.argv[4])
+from snakeseg.jobstats import job_counts
 fail = lambda msg: sys.exit(f"FAIL: {msg}")
 
-stats = out.split("Job stats:", 1)
-if len(stats) < 2:
+if "Job stats:" not in out:
     fail("no 'Job stats' table in the run's output")
-planned = {}
-for line in stats[1].splitlines()[3:]:
-    m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
-    if not m:
-        break
-    planned[m.group(1)] = int(m.group(2))
-planned.pop("total", None)
+planned = job_counts(out)
 planned.pop("all", None)
 
 dag = {}  # snakemake job id -> rule, from the job blocks ("rule X:" ... "jobid: N")
