@@ -8,7 +8,7 @@ from snakemake.exceptions import WorkflowError
 sys.path.insert(0, workflow.basedir)
 import yaml  # noqa: E402
 
-from snakeseg import demo, experiments, plan, shards  # noqa: E402
+from snakeseg import demo, experiments, plan, shards, smkhooks  # noqa: E402
 from snakeseg.masks import MaskSpec  # noqa: E402
 from snakeseg.errors import InputError  # noqa: E402
 
@@ -88,3 +88,12 @@ def model_mem_mb(wildcards, attempt):
 
 def data_mem_mb(wildcards, attempt):
     return 1000 * attempt
+
+
+# End the process as soon as the run is over, not up to a second later (snakeseg/smkhooks.py).
+onsuccess:
+    smkhooks.cancel_pending_timers()
+
+
+onerror:
+    smkhooks.cancel_pending_timers()

@@ -7,6 +7,14 @@ of both and of this package's planning code. A run on an unchanged zip then read
 central directory and that one file instead of listing, inventorying and comparing every member,
 which is most of a dry run's time at 10,000 images. The cache is only trusted while the manifest
 files it describes are still on disk unchanged (size and mtime).
+
+When the zip changed but its names did not (a round of corrected masks, a re-exported image: the
+usual edit), the inventory, the shard of every image and the set-aside list are what they were,
+since they depend on names alone; only the sizes and CRC-32s of the changed members differ. The
+plan then patches the manifests of the shards holding those members instead of planning again:
+``plan.members`` records, for each central-directory entry in order, its size, CRC-32 and shard,
+and ``plan.json`` a digest of the names. A changed name, a setting or the planning code plans
+from scratch.
 """
 
 from __future__ import annotations
@@ -14,13 +22,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from array import array
 from pathlib import Path
 
 from . import atomic, shards, sources, zipindex
 from .errors import InputError
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 _CODE = ("plan.py", "shards.py", "sources.py", "zipindex.py")
+MEMBERS = "plan.members"
+_NO_SHARD = -1  # directories, junk, files of set-aside images: no stamp in any manifest
 
 
 def _code_digest() -> str:
@@ -28,14 +39,67 @@ def _code_digest() -> str:
     return hashlib.sha256(b"".join((here / name).read_bytes() for name in _CODE)).hexdigest()
 
 
-def _cache_key(archive: str, layout: str, paired: dict, limits: dict, n_shards: int) -> str | None:
+def _settings_digest(layout: str, paired: dict, limits: dict, n_shards: int) -> str:
+    settings = json.dumps([CACHE_VERSION, layout, paired, limits, n_shards], sort_keys=True, default=str)
+    return hashlib.sha256(f"{settings} {_code_digest()}".encode()).hexdigest()
+
+
+def _cache_key(archive: str, settings: str) -> str | None:
     if os.path.isdir(archive):
         return None  # a folder has no central directory: list it every time
     digest = zipindex.central_directory_digest(archive)
     if digest is None:
         return None
-    settings = json.dumps([CACHE_VERSION, layout, paired, limits, n_shards], sort_keys=True, default=str)
-    return hashlib.sha256(f"{digest} {settings} {_code_digest()}".encode()).hexdigest()
+    return hashlib.sha256(f"{digest} {settings}".encode()).hexdigest()
+
+
+def _names_digest(entries: list[zipindex.ZipEntry]) -> str:
+    return hashlib.sha256("\0".join(e.name for e in entries).encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _entry_stamps(entries: list[zipindex.ZipEntry]) -> array:
+    stamps = array("Q")
+    for e in entries:
+        stamps.append(e.file_size)
+        stamps.append(e.crc)
+    return stamps
+
+
+def _member_table(entries: list[zipindex.ZipEntry], manifests: dict[str, dict]) -> bytes | None:
+    """``plan.members``: the entry count, then each entry's size and CRC-32 (uint64 pairs), then its
+    shard (int32, -1 when no manifest stamps it). None when names repeat (a member could not be
+    told from its twin)."""
+    where = {m["name"]: int(name) for name, manifest in manifests.items()
+             for item in manifest["items"].values() for m in (item["image"], *item["masks"])}
+    if len({e.name for e in entries}) != len(entries):
+        return None
+    shards = array("i", (where.get(e.name, _NO_SHARD) for e in entries))
+    return len(entries).to_bytes(8, "little") + _entry_stamps(entries).tobytes() + shards.tobytes()
+
+
+def _read_member_table(path: Path, digest: str) -> tuple[array, array] | None:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    if hashlib.sha256(data).hexdigest() != digest:
+        return None
+    n = int.from_bytes(data[:8], "little")
+    stamps, shards = array("Q"), array("i")
+    stamps.frombytes(data[8:8 + 16 * n])
+    shards.frombytes(data[8 + 16 * n:])
+    return (stamps, shards) if len(stamps) == 2 * n and len(shards) == n else None
+
+
+def _changed_entries(old: array, new: array) -> list[int]:
+    """Indices of the entries whose (size, CRC-32) differ; blocks of 4096 compared as bytes first."""
+    block = 2 * 4096
+    out = []
+    for start in range(0, len(new), block):
+        if old[start:start + block] != new[start:start + block]:
+            out.extend(i // 2 for i in range(start, min(start + block, len(new)), 2)
+                       if old[i] != new[i] or old[i + 1] != new[i + 1])
+    return out
 
 
 def _stamps(paths: list[Path]) -> dict[str, list[int]] | None:
@@ -53,29 +117,86 @@ def _files(manifest_dir: Path, names) -> list[Path]:
     return [manifest_dir / f"shard-{name}.json" for name in names] + [manifest_dir / "unassigned.json"]
 
 
-def _load_cached(cache: Path, key: str) -> dict | None:
+def _read_cache(cache: Path) -> dict | None:
     try:
         saved = json.loads(cache.read_text())
     except (OSError, ValueError):
         return None
-    if saved.get("key") != key:
-        return None
-    if _stamps(_files(cache.parent, saved["shards"])) != saved["stamps"]:
+    if _stamps(_files(cache.parent, saved.get("shards", {}))) != saved.get("stamps"):
         return None  # a manifest was removed or edited: plan again
+    return saved
+
+
+def _save(cache: Path, saved: dict, table: bytes | None) -> None:
+    members = cache.parent / MEMBERS
+    if table is None:
+        members.unlink(missing_ok=True)
+        saved["members"] = None
+    else:
+        atomic.write_bytes(members, table)
+        saved["members"] = hashlib.sha256(table).hexdigest()
+    saved["stamps"] = _stamps(_files(cache.parent, saved["shards"]))
+    atomic.write_json(cache, saved)
+
+
+def _patch(archive: str, saved: dict | None, key: str, settings: str, limits: dict,
+           manifest_dir: Path) -> dict | None:
+    """The plan of a zip whose names are those of the cached plan: the manifests of the shards whose
+    members changed size or CRC-32 patched, the cache updated. None when that does not apply."""
+    if saved is None or saved.get("settings") != settings or not saved.get("members"):
+        return None
+    table = _read_member_table(manifest_dir / MEMBERS, saved["members"])
+    if table is None:
+        return None
+    old_stamps, shard_of_entry = table
+    entries = zipindex.read_index(archive)
+    if len(entries) != len(shard_of_entry) or _names_digest(entries) != saved["names"]:
+        return None
+    sources.check_expansion(archive, entries, **(limits or {}))
+    new_stamps = _entry_stamps(entries)
+    by_shard: dict[int, dict[str, zipindex.ZipEntry]] = {}
+    for i in _changed_entries(old_stamps, new_stamps):
+        if shard_of_entry[i] != _NO_SHARD:
+            by_shard.setdefault(shard_of_entry[i], {})[entries[i].name] = entries[i]
+    for shard, changed in by_shard.items():
+        name = shards.shard_name(shard)
+        path = manifest_dir / f"shard-{name}.json"
+        manifest = json.loads(path.read_text())
+        for item in manifest["items"].values():
+            for member in (item["image"], *item["masks"]):
+                entry = changed.get(member["name"])
+                if entry is not None:
+                    member["size"], member["stamp"] = entry.file_size, entry.crc
+        manifest["fingerprint"] = shards.fingerprint([manifest["items"], manifest["set_aside"]])
+        atomic.write_json_if_changed(path, manifest)
+        saved["shards"][name]["fingerprint"] = manifest["fingerprint"]
+    saved["key"] = key
+    _save(manifest_dir / "plan.json", saved,
+          len(entries).to_bytes(8, "little") + new_stamps.tobytes() + shard_of_entry.tobytes())
     return saved
 
 
 def plan(archive: str, layout: str, paired: dict, limits: dict, n_shards: int, n_folds: int,
          manifest_dir: str) -> dict:
     """Write the manifests and return ``{"shards": {name: {"fingerprint", "items"}}, "n_usable",
-    "cached"}``. Raises InputError for unusable input or folds that would be empty."""
+    "cached", "patched"}`` (``cached``: the zip is the one planned last time; ``patched``: only
+    member contents changed, their manifests were patched). Raises InputError for unusable input
+    or folds that would be empty."""
     manifest_dir = Path(manifest_dir)
     cache = manifest_dir / "plan.json"
-    key = _cache_key(archive, layout, paired, limits, n_shards)
-    saved = _load_cached(cache, key) if key else None
-    cached = saved is not None
+    settings = _settings_digest(layout, paired, limits, n_shards)
+    key = _cache_key(archive, settings)
+    saved = _read_cache(cache) if key else None
+    cached = saved is not None and saved.get("key") == key
+    patched = False
+    if not cached and key:
+        saved = _patch(archive, saved, key, settings, limits, manifest_dir)
+        patched = saved is not None
+    elif not cached:
+        saved = None
     if saved is None:
-        inventory = sources.list_input(archive, layout, paired, limits)
+        entries = zipindex.read_index(archive) if key else None
+        inventory = sources.list_input(archive, layout, paired, limits, entries=entries)
         with sources.gc_paused():  # ~100k small dicts, no cycles: collection only slows this down
             manifests = shards.build_manifests(inventory, n_shards)
         for name, manifest in manifests.items():
@@ -85,13 +206,14 @@ def plan(archive: str, layout: str, paired: dict, limits: dict, n_shards: int, n
         saved = {"key": key, "n_usable": len(inventory.usable()),
                  "shards": {name: {"fingerprint": m["fingerprint"], "items": len(m["items"])}
                             for name, m in manifests.items()}}
-        saved["stamps"] = _stamps(_files(manifest_dir, saved["shards"]))
         if key:
-            atomic.write_json(cache, saved)
+            saved.update(settings=settings, names=_names_digest(entries))
+            with sources.gc_paused():
+                _save(cache, saved, _member_table(entries, manifests))
     n_usable = saved["n_usable"]
     for fold in range(n_folds):
         n_val = sum(s["items"] for name, s in saved["shards"].items() if shards.fold_of(int(name), n_folds) == fold)
         if n_val == 0 or n_val == n_usable:
             raise InputError(archive, f"fold {fold} gets {n_val} of {n_usable} usable images for validation",
                              "use more images, fewer folds (n_folds) or more shards (n_shards)")
-    return {"shards": saved["shards"], "n_usable": n_usable, "cached": cached}
+    return {"shards": saved["shards"], "n_usable": n_usable, "cached": cached, "patched": patched}

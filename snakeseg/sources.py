@@ -145,13 +145,16 @@ def gc_paused():
             gc.enable()
 
 
-def list_members(path: str, max_total_mb: float = 51200, max_ratio: float = 200) -> tuple[str, list[Member]]:
-    """("zip" or "dir", the files in it), refusing unsafe names and zip bombs."""
+def list_members(path: str, max_total_mb: float = 51200, max_ratio: float = 200,
+                 entries: list[zipindex.ZipEntry] | None = None) -> tuple[str, list[Member]]:
+    """("zip" or "dir", the files in it), refusing unsafe names and zip bombs. ``entries``: the zip's
+    central directory when the caller has read it already (``zipindex.read_index``)."""
     with gc_paused():
-        return _list_members(path, max_total_mb, max_ratio)
+        return _list_members(path, max_total_mb, max_ratio, entries)
 
 
-def _list_members(path: str, max_total_mb: float, max_ratio: float) -> tuple[str, list[Member]]:
+def _list_members(path: str, max_total_mb: float, max_ratio: float,
+                  entries: list[zipindex.ZipEntry] | None = None) -> tuple[str, list[Member]]:
     if os.path.isdir(path):
         members = []
         for root, dirs, files in os.walk(path):
@@ -161,27 +164,38 @@ def _list_members(path: str, max_total_mb: float, max_ratio: float) -> tuple[str
                 st = os.stat(full)
                 members.append(Member(Path(full).relative_to(path).as_posix(), st.st_size, st.st_mtime_ns))
         return "dir", members
-    entries = zipindex.read_index(path)  # InputError naming the file when missing or unreadable
-    members, total = [], 0
-    ratio_floor = 1 << 20
+    if entries is None:
+        entries = zipindex.read_index(path)  # InputError naming the file when missing or unreadable
+    members = []
     for entry in entries:
         name = entry.name
         if _is_unsafe(name):
             check_member_name(name, path)  # raises, naming the member
-        if name.endswith("/"):
+        if not name.endswith("/"):
+            members.append(Member(name, entry.file_size, entry.crc))
+    check_expansion(path, entries, max_total_mb, max_ratio)
+    return "zip", members
+
+
+def check_expansion(path: str, entries: list[zipindex.ZipEntry], max_total_mb: float = 51200,
+                    max_ratio: float = 200) -> None:
+    """Refuse a zip bomb: a member over 1 MiB that expands more than ``max_ratio``-fold, or more
+    than ``max_total_mb`` in all (InputError naming the zip or member and the config key)."""
+    total = 0
+    ratio_floor = 1 << 20
+    for entry in entries:
+        if entry.name.endswith("/"):
             continue
         size = entry.file_size
         total += size
         if size > ratio_floor and size > max_ratio * max(entry.compress_size, 1):
-            raise InputError(f"{path}: member '{name}'",
+            raise InputError(f"{path}: member '{entry.name}'",
                              f"expands {size / max(entry.compress_size, 1):.0f}-fold "
                              f"(limit limits.max_ratio = {max_ratio:g}), a sign of a zip bomb",
                              "check the file; if it is genuine, raise limits.max_ratio in the config")
-        members.append(Member(name, size, entry.crc))
     if total > max_total_mb * 1e6:
         raise InputError(path, f"expands to {total / 1e6:.0f} MB, more than limits.max_total_mb = {max_total_mb:g}",
                          "check the zip; if it is genuine, raise limits.max_total_mb in the config")
-    return "zip", members
 
 
 def _split_junk(members: list[Member]) -> tuple[list[Member], list[tuple[str, str]]]:
@@ -309,14 +323,16 @@ def inventory_paired(members: list[Member], images_dir: str | None = None, masks
 
 
 def list_input(path: str, layout: str = "auto", paired: dict | None = None,
-               limits: dict | None = None) -> Inventory:
-    """Inventory of a zip or folder in the DSB2018 or the paired-folders layout."""
+               limits: dict | None = None, entries: list[zipindex.ZipEntry] | None = None) -> Inventory:
+    """Inventory of a zip or folder in the DSB2018 or the paired-folders layout (``entries``: as
+    for :func:`list_members`)."""
     with gc_paused():
-        return _list_input(path, layout, paired, limits)
+        return _list_input(path, layout, paired, limits, entries)
 
 
-def _list_input(path: str, layout: str, paired: dict | None, limits: dict | None) -> Inventory:
-    _, members = list_members(path, **(limits or {}))
+def _list_input(path: str, layout: str, paired: dict | None, limits: dict | None,
+                entries: list[zipindex.ZipEntry] | None = None) -> Inventory:
+    _, members = list_members(path, **(limits or {}), entries=entries)
     members, junk = _split_junk(members)
     if layout == "auto":
         layout = detect_layout(members)

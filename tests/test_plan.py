@@ -45,7 +45,7 @@ def test_a_changed_member_misses_the_cache_and_rewrites_only_its_shard(tmp_path)
     items["img03"] = (image, [masks[0][:-1] + bytes([masks[0][-1] ^ 1])] + masks[1:])  # same size, new CRC
     write_dsb_zip(archive, items)
     second = _plan(archive, tmp_path / "m")
-    assert not second["cached"]
+    assert not second["cached"] and second["patched"]
     changed = {n for n in first["shards"] if first["shards"][n]["fingerprint"] != second["shards"][n]["fingerprint"]}
     assert len(changed) == 1
     after = _mtimes(tmp_path / "m")
@@ -111,3 +111,72 @@ def test_central_directory_digest_follows_content_not_timestamps(tmp_path):
     assert zipindex.central_directory_digest(str(archive)) != digest
     (tmp_path / "junk.zip").write_bytes(b"not a zip")
     assert zipindex.central_directory_digest(str(tmp_path / "junk.zip")) is None
+
+
+def _manifests(folder):
+    return {p.name: json.loads(p.read_text()) for p in sorted(folder.glob("*.json")) if p.name != "plan.json"}
+
+
+def test_patched_manifests_are_those_a_full_plan_writes(tmp_path):
+    """Same names, new contents (one image re-exported, one mask redrawn with a new size): the patch
+    gives byte for byte the manifests and the fingerprints that planning from scratch gives."""
+    items = _items(16)
+    archive = write_dsb_zip(tmp_path / "in.zip", items, extra={"notes.txt": b"x", "__MACOSX/._a": b"y"})
+    _plan(archive, tmp_path / "m")
+    items["img02"] = (good_item(40)[0], items["img02"][1])
+    items["img09"] = (items["img09"][0], [items["img09"][1][0] + b"\0" * 7] + items["img09"][1][1:])
+    write_dsb_zip(archive, items, extra={"notes.txt": b"changed too", "__MACOSX/._a": b"y"})
+    patched = _plan(archive, tmp_path / "m")
+    assert patched["patched"]
+    full = _plan(archive, tmp_path / "fresh")
+    assert not full["patched"] and not full["cached"]
+    assert patched["shards"] == full["shards"]
+    assert _manifests(tmp_path / "m") == _manifests(tmp_path / "fresh")
+    assert _plan(archive, tmp_path / "m")["cached"]  # and the cache now holds the new zip
+
+
+def test_new_removed_or_renamed_members_plan_from_scratch(tmp_path):
+    items = _items(12)
+    archive = write_dsb_zip(tmp_path / "in.zip", items)
+    _plan(archive, tmp_path / "m")
+    for change in ("add", "remove", "rename"):
+        if change == "add":
+            items["img99"] = good_item(99)
+        elif change == "remove":
+            del items["img04"]
+        else:
+            items["img05b"] = items.pop("img05")
+        write_dsb_zip(archive, items)
+        result = _plan(archive, tmp_path / "m")
+        assert not result["patched"] and not result["cached"], change
+        assert result["shards"] == _plan(archive, tmp_path / f"fresh-{change}")["shards"]
+        assert _manifests(tmp_path / "m") == _manifests(tmp_path / f"fresh-{change}")
+
+
+def test_a_patch_still_refuses_a_zip_bomb(tmp_path):
+    items = _items(8)
+    archive = write_dsb_zip(tmp_path / "in.zip", items, extra={"big.bin": b"ab" * 1000})
+    _plan(archive, tmp_path / "m")
+    import zipfile
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:  # same names, one now expands 1000-fold
+        for image_id, (image, masks) in items.items():
+            zf.writestr(f"{image_id}/images/{image_id}.png", image)
+            for i, m in enumerate(masks):
+                zf.writestr(f"{image_id}/masks/m{i}.png", m)
+        zf.writestr("big.bin", b"\0" * (4 << 20))
+    with pytest.raises(InputError, match="max_ratio"):
+        _plan(archive, tmp_path / "m")
+
+
+def test_a_damaged_member_table_plans_from_scratch(tmp_path):
+    items = _items(12)
+    archive = write_dsb_zip(tmp_path / "in.zip", items)
+    _plan(archive, tmp_path / "m")
+    table = tmp_path / "m" / plan.MEMBERS
+    table.write_bytes(table.read_bytes()[:-4])  # a truncated table: its digest no longer matches
+    items["img01"] = good_item(50)
+    write_dsb_zip(archive, items)
+    result = _plan(archive, tmp_path / "m")
+    assert not result["patched"]
+    _plan(archive, tmp_path / "fresh")
+    assert _manifests(tmp_path / "m") == _manifests(tmp_path / "fresh")
