@@ -1,5 +1,7 @@
 # Stage 2: one label map per image (DSB2018 instance masks merged, single masks normalised);
 # unusable images are set aside, every encoding decision is recorded for the QA table.
+# work/memo/merge_masks/shard-XXXX remembers each image's result (hard links, no copies), so a rerun
+# after one image or mask changed decodes that image only (snakeseg.dataprep._Memo).
 rule merge_masks:
     input:
         f"{WORK}/raw/shard-{{shard}}",
@@ -7,6 +9,7 @@ rule merge_masks:
         directory(f"{WORK}/merged/shard-{{shard}}"),
     params:
         masks=config["masks"],
+        memo=lambda w: f"{WORK}/memo/merge_masks/shard-{w.shard}",
     log:
         "logs/merge_masks/shard-{shard}.log",
     benchmark:

@@ -8,8 +8,10 @@ without them, once per shard.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -160,35 +162,123 @@ def _label_map(entry: dict, pack: _Pack, spec: MaskSpec) -> tuple[np.ndarray, di
     return image, labels, qa
 
 
-def merge_shard(raw_dir: str, out_dir: str, spec: MaskSpec | None = None) -> dict:
+#: Modules whose code decides what merge_masks writes: a memo made by other code is not used.
+_MERGE_CODE = ("dataprep.py", "masks.py", "imageio.py")
+
+
+class _Memo:
+    """What merge_masks made last time for a shard, so a rerun redoes only the images that changed.
+
+    A folder beside the output (``work/memo/merge_masks/shard-XXXX``) holding hard links to the
+    last output's label maps and ``memo.json``: per image id, the fingerprint of its manifest entry
+    (member names, sizes and CRC-32s) and its QA record. Snakemake deletes a job's output before it
+    runs it, but not these links. An entry is used only when the image's entry, the mask settings
+    and the code that merges (``_MERGE_CODE``) are all unchanged; anything else is merged afresh.
+    The memo is replaced atomically after the output is committed, and costs no copies: links, or
+    copies where the file system has no hard links.
+    """
+
+    def __init__(self, path: str | os.PathLike | None, spec: MaskSpec):
+        self.path = Path(path) if path else None
+        here = Path(__file__).parent
+        self.context = hashlib.sha256(json.dumps([repr(spec), [hashlib.sha256((here / n).read_bytes()).hexdigest()
+                                                               for n in _MERGE_CODE]]).encode()).hexdigest()
+        self.items: dict = {}
+        if self.path is not None:
+            try:
+                saved = json.loads((self.path / "memo.json").read_text())
+                if saved.get("context") == self.context:
+                    self.items = saved["items"]
+            except (OSError, ValueError, KeyError):
+                pass
+        self.new: dict = {}
+
+    @staticmethod
+    def key(entry: dict) -> str:
+        return hashlib.sha256(json.dumps(entry, sort_keys=True).encode()).hexdigest()
+
+    def reuse(self, image_id: str, key: str, dst: Path) -> dict | None:
+        """Link the remembered label map of ``image_id`` to ``dst`` and return its QA record, or None."""
+        hit = self.items.get(image_id)
+        if hit is None or hit["key"] != key:
+            return None
+        try:
+            _link_or_copy(self.path / f"{image_id}.png", dst)
+        except OSError:
+            return None
+        return hit["qa"]
+
+    def remember(self, image_id: str, key: str, qa: dict) -> None:
+        self.new[image_id] = {"key": key, "qa": qa}
+
+    def save(self, out_dir: Path) -> None:
+        """Replace the memo by links to ``out_dir``'s label maps. A memo that cannot be written
+        (disk full, permissions) only costs the next run its shortcut: logged, not raised."""
+        if self.path is None:
+            return
+        try:
+            with atomic.atomic_dir(self.path) as tmp:
+                for image_id in self.new:
+                    _link_or_copy(out_dir / f"{image_id}.png", tmp / f"{image_id}.png")
+                atomic.write_json(tmp / "memo.json", {"context": self.context, "items": self.new}, fsync=False)
+        except OSError as exc:
+            logging.getLogger("snakeseg").warning("could not update the memo %s (%s); the next run of this "
+                                                  "shard merges all its images again", self.path, exc)
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError as exc:
+        if not src.exists():
+            raise
+        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP):
+            raise
+        shutil.copyfile(src, dst)
+
+
+def merge_shard(raw_dir: str, out_dir: str, spec: MaskSpec | None = None, memo_dir: str | None = None) -> dict:
     """One label map per image in ``out_dir/<id>.png`` (0 background, 1..n classes, 255 ignored).
 
     DSB2018 instance masks are merged (their count kept); single masks are normalised.
     Writes ``index.json`` with a QA record per image; images that cannot be used
     (unreadable file, size mismatch, stray values under ``strict``) are set aside with
-    the reason, next to those the manifest already set aside.
+    the reason, next to those the manifest already set aside. With ``memo_dir`` (see
+    :class:`_Memo`), images whose files did not change since the last run are not decoded
+    again: their label map and QA record are taken from the memo. Returns the index, with
+    ``"reused"``: how many images came from the memo.
     """
-    from .imageio import encode_png
     from .masks import MaskSpec
 
     spec = MaskSpec() if spec is None else spec
     raw = Path(raw_dir)
     manifest = json.loads((raw / "manifest.json").read_text())
     index = {"shard": manifest["shard"], "items": [], "set_aside": dict(manifest["set_aside"])}
+    memo = _Memo(memo_dir, spec)
+    reused = 0
     pack = _Pack(raw, manifest["staged"])
     with contextlib.closing(pack), atomic.atomic_dir(out_dir) as tmp:
         for image_id, entry in manifest["items"].items():
-            try:
-                _, labels, qa = _label_map(entry, pack, spec)
-            except InputError as err:
-                files = [entry["image"]["name"]] + [m["name"] for m in entry["masks"]]
-                index["set_aside"][image_id] = {"reason": f"{err.path}: {err.problem}", "files": files}
-                continue
-            atomic.write_bytes(tmp / f"{image_id}.png", encode_png(labels, rgb=False), fsync=False)
+            key = memo.key(entry)
+            qa = memo.reuse(image_id, key, tmp / f"{image_id}.png")
+            if qa is not None:
+                reused += 1
+            else:
+                try:
+                    _, labels, qa = _label_map(entry, pack, spec)
+                except InputError as err:
+                    files = [entry["image"]["name"]] + [m["name"] for m in entry["masks"]]
+                    index["set_aside"][image_id] = {"reason": f"{err.path}: {err.problem}", "files": files}
+                    continue
+                from .imageio import encode_png
+
+                atomic.write_bytes(tmp / f"{image_id}.png", encode_png(labels, rgb=False), fsync=False)
+            memo.remember(image_id, key, qa)
             index["items"].append({"id": image_id, "image": str(pack.path), "image_at": pack.staged[entry["image"]["name"]],
                                    "source": entry["image"]["name"], **qa})
         atomic.write_json(tmp / "index.json", index, fsync=False)
-    return index
+    memo.save(Path(out_dir))
+    return {**index, "reused": reused}
 
 
 def resize_pair(image: np.ndarray, mask: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:

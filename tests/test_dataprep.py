@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import cv2
 import numpy as np
@@ -135,3 +136,52 @@ def test_a_truncated_pack_is_reported_not_decoded(tmp_path):
     index = dataprep.merge_shard(tmp_path / "raw", tmp_path / "merged")
     assert [item["id"] for item in index["items"]] == ["a"]
     assert "members.bin: is shorter than its index says (b/images/b.png)" in index["set_aside"]["b"]["reason"]
+
+
+def _stage(tmp_path, items, name):
+    archive = write_dsb_zip(tmp_path / f"{name}.zip", items)
+    manifest = shards.build_manifests(sources.list_dsb_zip(str(archive)), 1)["0000"]
+    dataprep.extract_shard(str(archive), manifest, tmp_path / name)
+    return tmp_path / name
+
+
+def _merged_files(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.name != "index.json"}
+
+
+def _without_pack(index):
+    return [{k: v for k, v in item.items() if k not in ("image", "image_at")} for item in index["items"]]
+
+
+def test_the_memo_redoes_only_changed_images_and_gives_what_a_fresh_merge_gives(tmp_path):
+    from snakeseg.masks import MaskSpec
+
+    items = {f"img{i}": good_item(i) for i in range(6)}
+    memo = tmp_path / "memo"
+    first = dataprep.merge_shard(_stage(tmp_path, items, "raw1"), tmp_path / "out1", MaskSpec(), memo)
+    assert first["reused"] == 0 and len(first["items"]) == 6
+    # One mask redrawn, one image added, one removed, one image now unreadable (set aside).
+    img, masks = good_item(2)
+    moved = np.zeros_like(cv2.imdecode(np.frombuffer(masks[0], np.uint8), cv2.IMREAD_UNCHANGED))
+    moved[1:5, 1:5] = 255
+    items["img2"] = (img, [png(moved)] + masks[1:])
+    items["img9"] = good_item(9)
+    del items["img4"]
+    items["img5"] = (items["img5"][0][:40], items["img5"][1])
+    raw2 = _stage(tmp_path, items, "raw2")
+    second = dataprep.merge_shard(raw2, tmp_path / "out2", MaskSpec(), memo)
+    assert second["reused"] == 3  # img0, img1, img3
+    fresh = dataprep.merge_shard(raw2, tmp_path / "fresh", MaskSpec())
+    assert fresh["reused"] == 0
+    assert _without_pack(second) == _without_pack(fresh) and second["set_aside"] == fresh["set_aside"]
+    assert "img5" in second["set_aside"] and "img4" not in {i["id"] for i in second["items"]}
+    assert _merged_files(tmp_path / "out2") == _merged_files(tmp_path / "fresh")
+    assert json.loads((tmp_path / "out2" / "index.json").read_text())["items"] == second["items"]
+    # The memo now describes the second run: the same input again is all reused...
+    shutil.rmtree(tmp_path / "out2")
+    assert dataprep.merge_shard(raw2, tmp_path / "out2", MaskSpec(), memo)["reused"] == 5
+    # ...a memo file gone missing is merged again, and other mask settings reuse nothing.
+    (memo / "img0.png").unlink()
+    assert dataprep.merge_shard(raw2, tmp_path / "out3", MaskSpec(), memo)["reused"] == 4
+    assert _merged_files(tmp_path / "out3") == _merged_files(tmp_path / "fresh")
+    assert dataprep.merge_shard(raw2, tmp_path / "out4", MaskSpec(strict=True), memo)["reused"] == 0

@@ -130,3 +130,18 @@ def test_end_to_end_on_tiny_demo_data(tmp_path):
     html = (res / "report.html").read_text(errors="ignore")
     assert all(f"{plot}.png" in html for plot in ("training_curves", "comparison", "dataset_qa"))
     assert job_counts(snakemake(tmp_path, "-n").stdout) == {}
+
+
+def test_pending_timers_are_cancelled_so_the_process_can_exit():
+    """What onsuccess/onerror run: Snakemake's non-daemon rate-limiter timers would otherwise hold
+    the process for up to a second after its last job."""
+    import threading
+
+    from snakeseg import smkhooks
+
+    fired = []
+    timer = threading.Timer(30, lambda: fired.append(1))
+    timer.start()
+    assert smkhooks.cancel_pending_timers() >= 1
+    timer.join(5)
+    assert not timer.is_alive() and not fired
