@@ -22,11 +22,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from array import array
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 from . import atomic, shards, sources, zipindex
 from .errors import InputError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 CACHE_VERSION = 2
 _CODE = ("plan.py", "shards.py", "sources.py", "zipindex.py")
@@ -53,53 +56,38 @@ def _cache_key(archive: str, settings: str) -> str | None:
     return hashlib.sha256(f"{digest} {settings}".encode()).hexdigest()
 
 
-def _names_digest(entries: list[zipindex.ZipEntry]) -> str:
-    return hashlib.sha256("\0".join(e.name for e in entries).encode("utf-8", "surrogateescape")).hexdigest()
+def _member_table(stamps: np.ndarray, entries: list[zipindex.ZipEntry], manifests: dict[str, dict]) -> bytes | None:
+    """``plan.members``: the entry count, then each entry's size and CRC-32 (uint64 pairs, from
+    :func:`zipindex.stamp_table`), then its shard (int32, -1 when no manifest stamps it). None when
+    names repeat (a member could not be told from its twin)."""
+    import numpy as np
 
-
-def _entry_stamps(entries: list[zipindex.ZipEntry]) -> array:
-    stamps = array("Q")
-    for e in entries:
-        stamps.append(e.file_size)
-        stamps.append(e.crc)
-    return stamps
-
-
-def _member_table(entries: list[zipindex.ZipEntry], manifests: dict[str, dict]) -> bytes | None:
-    """``plan.members``: the entry count, then each entry's size and CRC-32 (uint64 pairs), then its
-    shard (int32, -1 when no manifest stamps it). None when names repeat (a member could not be
-    told from its twin)."""
     where = {m["name"]: int(name) for name, manifest in manifests.items()
              for item in manifest["items"].values() for m in (item["image"], *item["masks"])}
-    if len({e.name for e in entries}) != len(entries):
+    if len(stamps) != len(entries) or len({e.name for e in entries}) != len(entries):
         return None
-    shards = array("i", (where.get(e.name, _NO_SHARD) for e in entries))
-    return len(entries).to_bytes(8, "little") + _entry_stamps(entries).tobytes() + shards.tobytes()
+    shards_of = np.fromiter((where.get(e.name, _NO_SHARD) for e in entries), np.int32, len(entries))
+    return _table_bytes(stamps, shards_of)
 
 
-def _read_member_table(path: Path, digest: str) -> tuple[array, array] | None:
+def _table_bytes(stamps: np.ndarray, shards_of: np.ndarray) -> bytes:
+    return len(shards_of).to_bytes(8, "little") + stamps.astype("<u8").tobytes() + shards_of.astype("<i4").tobytes()
+
+
+def _read_member_table(path: Path, digest: str) -> tuple[np.ndarray, np.ndarray] | None:
+    import numpy as np
+
     try:
         data = path.read_bytes()
     except OSError:
         return None
-    if hashlib.sha256(data).hexdigest() != digest:
+    if hashlib.sha256(data).hexdigest() != digest or len(data) < 8:
         return None
     n = int.from_bytes(data[:8], "little")
-    stamps, shards = array("Q"), array("i")
-    stamps.frombytes(data[8:8 + 16 * n])
-    shards.frombytes(data[8 + 16 * n:])
-    return (stamps, shards) if len(stamps) == 2 * n and len(shards) == n else None
-
-
-def _changed_entries(old: array, new: array) -> list[int]:
-    """Indices of the entries whose (size, CRC-32) differ; blocks of 4096 compared as bytes first."""
-    block = 2 * 4096
-    out = []
-    for start in range(0, len(new), block):
-        if old[start:start + block] != new[start:start + block]:
-            out.extend(i // 2 for i in range(start, min(start + block, len(new)), 2)
-                       if old[i] != new[i] or old[i + 1] != new[i + 1])
-    return out
+    if len(data) != 8 + 16 * n + 4 * n:
+        return None
+    stamps = np.frombuffer(data, "<u8", 2 * n, 8).reshape(n, 2)
+    return stamps, np.frombuffer(data, "<i4", n, 8 + 16 * n)
 
 
 def _stamps(paths: list[Path]) -> dict[str, list[int]] | None:
@@ -149,30 +137,32 @@ def _patch(archive: str, saved: dict | None, key: str, settings: str, limits: di
     if table is None:
         return None
     old_stamps, shard_of_entry = table
-    entries = zipindex.read_index(archive)
-    if len(entries) != len(shard_of_entry) or _names_digest(entries) != saved["names"]:
+    current = zipindex.stamp_table(archive)
+    if current is None or current.names_digest != saved["names"] or len(current.stamps) != len(shard_of_entry):
         return None
-    sources.check_expansion(archive, entries, **(limits or {}))
-    new_stamps = _entry_stamps(entries)
-    by_shard: dict[int, dict[str, zipindex.ZipEntry]] = {}
-    for i in _changed_entries(old_stamps, new_stamps):
+    import numpy as np
+
+    new_stamps = current.stamps
+    sources.check_expansion(archive, current.sizes, current.compress_sizes, current.name, **(limits or {}))
+    by_shard: dict[int, dict[str, tuple[int, int]]] = {}
+    for i in np.flatnonzero((old_stamps != new_stamps).any(axis=1)).tolist():
         if shard_of_entry[i] != _NO_SHARD:
-            by_shard.setdefault(shard_of_entry[i], {})[entries[i].name] = entries[i]
+            size, crc = (int(v) for v in new_stamps[i])
+            by_shard.setdefault(int(shard_of_entry[i]), {})[current.name(i)] = (size, crc)
     for shard, changed in by_shard.items():
         name = shards.shard_name(shard)
         path = manifest_dir / f"shard-{name}.json"
         manifest = json.loads(path.read_text())
         for item in manifest["items"].values():
             for member in (item["image"], *item["masks"]):
-                entry = changed.get(member["name"])
-                if entry is not None:
-                    member["size"], member["stamp"] = entry.file_size, entry.crc
+                stamp = changed.get(member["name"])
+                if stamp is not None:
+                    member["size"], member["stamp"] = stamp
         manifest["fingerprint"] = shards.fingerprint([manifest["items"], manifest["set_aside"]])
         atomic.write_json_if_changed(path, manifest)
         saved["shards"][name]["fingerprint"] = manifest["fingerprint"]
     saved["key"] = key
-    _save(manifest_dir / "plan.json", saved,
-          len(entries).to_bytes(8, "little") + new_stamps.tobytes() + shard_of_entry.tobytes())
+    _save(manifest_dir / "plan.json", saved, _table_bytes(new_stamps, shard_of_entry))
     return saved
 
 
@@ -207,9 +197,10 @@ def plan(archive: str, layout: str, paired: dict, limits: dict, n_shards: int, n
                  "shards": {name: {"fingerprint": m["fingerprint"], "items": len(m["items"])}
                             for name, m in manifests.items()}}
         if key:
-            saved.update(settings=settings, names=_names_digest(entries))
+            table = zipindex.stamp_table(archive)
+            saved.update(settings=settings, names=table.names_digest if table else None)
             with sources.gc_paused():
-                _save(cache, saved, _member_table(entries, manifests))
+                _save(cache, saved, _member_table(table.stamps, entries, manifests) if table else None)
     n_usable = saved["n_usable"]
     for fold in range(n_folds):
         n_val = sum(s["items"] for name, s in saved["shards"].items() if shards.fold_of(int(name), n_folds) == fold)

@@ -173,26 +173,28 @@ def _list_members(path: str, max_total_mb: float, max_ratio: float,
             check_member_name(name, path)  # raises, naming the member
         if not name.endswith("/"):
             members.append(Member(name, entry.file_size, entry.crc))
-    check_expansion(path, entries, max_total_mb, max_ratio)
+    check_expansion(path, [0 if e.name.endswith("/") else e.file_size for e in entries],
+                    [e.compress_size for e in entries], lambda i: entries[i].name, max_total_mb, max_ratio)
     return "zip", members
 
 
-def check_expansion(path: str, entries: list[zipindex.ZipEntry], max_total_mb: float = 51200,
+def check_expansion(path: str, sizes, compress_sizes, name_of, max_total_mb: float = 51200,
                     max_ratio: float = 200) -> None:
     """Refuse a zip bomb: a member over 1 MiB that expands more than ``max_ratio``-fold, or more
-    than ``max_total_mb`` in all (InputError naming the zip or member and the config key)."""
-    total = 0
-    ratio_floor = 1 << 20
-    for entry in entries:
-        if entry.name.endswith("/"):
-            continue
-        size = entry.file_size
-        total += size
-        if size > ratio_floor and size > max_ratio * max(entry.compress_size, 1):
-            raise InputError(f"{path}: member '{entry.name}'",
-                             f"expands {size / max(entry.compress_size, 1):.0f}-fold "
-                             f"(limit limits.max_ratio = {max_ratio:g}), a sign of a zip bomb",
-                             "check the file; if it is genuine, raise limits.max_ratio in the config")
+    than ``max_total_mb`` in all (InputError naming the zip or member and the config key).
+    ``sizes`` and ``compress_sizes`` per entry (directories' sizes as 0), ``name_of(i)`` entry i's name."""
+    import numpy as np
+
+    sizes = np.asarray(sizes, np.int64)
+    compress_sizes = np.maximum(np.asarray(compress_sizes, np.int64), 1)
+    bombs = np.flatnonzero((sizes > (1 << 20)) & (sizes > max_ratio * compress_sizes))
+    if bombs.size:
+        i = int(bombs[0])
+        raise InputError(f"{path}: member '{name_of(i)}'",
+                         f"expands {sizes[i] / compress_sizes[i]:.0f}-fold "
+                         f"(limit limits.max_ratio = {max_ratio:g}), a sign of a zip bomb",
+                         "check the file; if it is genuine, raise limits.max_ratio in the config")
+    total = int(sizes.sum())
     if total > max_total_mb * 1e6:
         raise InputError(path, f"expands to {total / 1e6:.0f} MB, more than limits.max_total_mb = {max_total_mb:g}",
                          "check the zip; if it is genuine, raise limits.max_total_mb in the config")

@@ -24,9 +24,12 @@ import shutil
 import struct
 import zipfile
 import zlib
-from typing import BinaryIO, Iterable, NamedTuple
+from typing import TYPE_CHECKING, BinaryIO, Iterable, NamedTuple
 
 from .errors import InputError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 STORED, DEFLATED = 0, 8
 _FLAG_ENCRYPTED, _FLAG_PATCHED, _FLAG_STRONG, _FLAG_UTF8 = 0x1, 0x20, 0x40, 0x800
@@ -256,6 +259,82 @@ def central_directory_digest(path: str) -> str | None:
         return None
     finally:
         os.close(fd)
+
+
+def _read_central_directory(path: str) -> bytes | None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        offset, length, _ = _locate_central_directory(fd, os.fstat(fd).st_size)
+        data = os.pread(fd, length, offset)
+        return data if len(data) == length else None
+    except (_Unusual, OSError, struct.error):
+        return None
+    finally:
+        os.close(fd)
+
+
+class StampTable(NamedTuple):
+    """What :func:`stamp_table` reads: per entry, in central-directory order (directories included)."""
+
+    names_digest: str  # SHA-256 of the names in order (not of sizes, CRC-32s, offsets or times)
+    stamps: "np.ndarray"  # uint64 [n, 2]: size, CRC-32
+    sizes: "np.ndarray"  # int64 [n]: size, 0 for directories
+    compress_sizes: "np.ndarray"  # int64 [n]
+    cd: bytes  # the raw central directory
+    name_at: "np.ndarray"  # [n, 3]: offset of the name in cd, its length, flags
+
+    def name(self, i: int) -> str:
+        """Entry ``i``'s name, decoded as :func:`read_index` decodes it."""
+        at, n, flags = (int(v) for v in self.name_at[i])
+        raw = self.cd[at:at + n]
+        return raw.decode("ascii") if raw.isascii() else _decode_name(raw, flags)
+
+
+def stamp_table(path: str) -> StampTable | None:
+    """Each entry's size and CRC-32 and a digest of the names, read from the central directory with NumPy instead of a Python loop per entry (~30 ms for
+    126k entries instead of ~250 ms for :func:`read_index`). Entries are in central-directory
+    order, directories included, as :func:`read_index` lists them.
+
+    The records are found by their signature and accepted only if each record's lengths lead
+    exactly to the next one and the last ends the directory, so a signature that happens to occur
+    inside a name or extra field cannot mislead it. None for anything unusual (ZIP64 sizes,
+    unsupported versions, a NUL in a name, an unreadable zip): callers then do without.
+    """
+    import numpy as np
+
+    cd = _read_central_directory(path)
+    if not cd or len(cd) < 46:
+        return None
+    buf = np.frombuffer(cd, np.uint8)
+    pos = np.flatnonzero(buf[:-45] == 0x50)
+    pos = pos[(buf[pos + 1] == 0x4B) & (buf[pos + 2] == 0x01) & (buf[pos + 3] == 0x02)]
+    if pos.size == 0 or pos[0] != 0:
+        return None
+
+    def u16(at: int) -> np.ndarray:
+        return buf[pos + at].astype(np.int64) | (buf[pos + at + 1].astype(np.int64) << 8)
+
+    def u32(at: int) -> np.ndarray:
+        return u16(at) | (u16(at + 2) << 16)
+
+    nlen, xlen, clen = u16(28), u16(30), u16(32)
+    ends = pos + 46 + nlen + xlen + clen
+    if not (np.array_equal(ends[:-1], pos[1:]) and ends[-1] == len(cd)):
+        return None  # a signature inside a name or extra field, or a directory that does not add up
+    version = buf[pos + 6]
+    csize, size, offset = u32(20), u32(24), u32(42)
+    if (version > _MAX_EXTRACT_VERSION).any() or (np.stack([csize, size, offset]) == _U32).any():
+        return None
+    names = b"".join([cd[p:p + n] for p, n in zip((pos + 46).tolist(), nlen.tolist())])
+    if 0 in names:
+        return None
+    digest = hashlib.sha256(nlen.astype("<u2").tobytes() + names).hexdigest()
+    is_dir = (nlen > 0) & (buf[pos + 46 + np.maximum(nlen, 1) - 1] == ord("/"))
+    return StampTable(digest, np.stack([size, u32(16)], axis=1).astype(np.uint64), np.where(is_dir, 0, size),
+                      csize, cd, np.stack([pos + 46, nlen, u16(8)], axis=1))
 
 
 def _raw_names(name: str) -> list[bytes]:

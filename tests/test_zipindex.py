@@ -235,3 +235,39 @@ def test_member_data_cut_off_is_reported(tmp_path):
     archive.write_bytes(archive.read_bytes()[: last.header_offset + 40])
     with zipindex.ZipReader(str(archive)) as zr, pytest.raises(InputError, match="in.zip: member .*cannot be read"):
         zr.read(last)
+
+
+@pytest.mark.parametrize("variant", [*VARIANTS, "cp437"])
+def test_stamp_table_agrees_with_the_index(tmp_path, variant):
+    path = write_zip(tmp_path / "a.zip", **VARIANTS.get(variant, {}))
+    if variant == "cp437":
+        path.write_bytes(path.read_bytes().replace(b"small.txt", b"sm\x82ll.txt"))
+    entries = zipindex.read_index(str(path))
+    table = zipindex.stamp_table(str(path))
+    assert table is not None and len(table.stamps) == len(entries)
+    assert [tuple(int(v) for v in row) for row in table.stamps] == [(e.file_size, e.crc) for e in entries]
+    assert [table.name(i) for i in range(len(entries))] == [e.name for e in entries]
+    assert [int(v) for v in table.sizes] == [0 if e.is_dir else e.file_size for e in entries]
+    assert [int(v) for v in table.compress_sizes] == [e.compress_size for e in entries]
+
+
+def test_stamp_table_names_digest_follows_names_not_contents(tmp_path):
+    items = {f"i{n}": good_item(n) for n in range(3)}
+    digest = zipindex.stamp_table(str(write_dsb_zip(tmp_path / "a.zip", items))).names_digest
+    changed = dict(items, i1=good_item(7))
+    assert zipindex.stamp_table(str(write_dsb_zip(tmp_path / "b.zip", changed))).names_digest == digest
+    renamed = {("j1" if k == "i1" else k): v for k, v in items.items()}
+    assert zipindex.stamp_table(str(write_dsb_zip(tmp_path / "c.zip", renamed))).names_digest != digest
+
+
+def test_stamp_table_declines_what_it_cannot_read_safely(tmp_path):
+    with zip64_everywhere():
+        assert zipindex.stamp_table(str(write_zip(tmp_path / "z64.zip"))) is None
+    # A name holding a central-directory signature: the record chain check refuses it.
+    with zipfile.ZipFile(tmp_path / "sig.zip", "w") as zf:
+        zf.writestr("a/PK\x01\x02trick.png", b"x")
+        zf.writestr("b.png", b"y")
+    assert zipindex.stamp_table(str(tmp_path / "sig.zip")) is None
+    assert len(zipindex.read_index(str(tmp_path / "sig.zip"))) == 2  # the full reader still lists it
+    (tmp_path / "junk.zip").write_bytes(b"not a zip at all")
+    assert zipindex.stamp_table(str(tmp_path / "junk.zip")) is None
