@@ -11,7 +11,7 @@ min_version("9.0")
 configfile: os.path.join(workflow.basedir, "config.yaml")
 
 
-validate(config, os.path.join(workflow.basedir, "schemas/config.schema.yaml"))
+validate(config, os.path.join(workflow.basedir, "schemas/config.schema.json"))
 
 
 include: "rules/common.smk"

@@ -41,7 +41,7 @@ def expand(config: dict, schema: dict) -> dict[str, dict]:
             except jsonschema.ValidationError as err:
                 where = ".".join(str(p) for p in err.absolute_path)
                 raise InputError(f"config experiments.{name}.{block}.{where}".rstrip("."), err.message,
-                                 f"fix the value; allowed keys and values are in schemas/config.schema.yaml "
+                                 f"fix the value; allowed keys and values are in schemas/config.schema.json "
                                  f"under {block}") from None
         out[name] = merged
     return out

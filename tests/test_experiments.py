@@ -1,11 +1,12 @@
+import json
+
 import pytest
-import yaml
 
 from helpers import REPO
 from snakeseg import experiments
 from snakeseg.errors import InputError
 
-SCHEMA = yaml.safe_load((REPO / "schemas" / "config.schema.yaml").read_text())
+SCHEMA = json.loads((REPO / "schemas" / "config.schema.json").read_text())
 BASE = {"model": {"arch": "Unet", "backbone": "resnet18", "decoder_filters": [8, 8, 8, 8, 8]},
         "train": {"epochs": 50, "augment": {"flips": True, "rot90": True}}}
 
