@@ -90,10 +90,13 @@ def data_mem_mb(wildcards, attempt):
     return 1000 * attempt
 
 
-# End the process as soon as the run is over, not up to a second later (snakeseg/smkhooks.py).
+# End the process as soon as the run is over, not up to 1.3 s later (snakeseg/smkhooks.py).
+smkhooks.freeze_heap()
+
+
 onsuccess:
-    smkhooks.cancel_pending_timers()
+    smkhooks.finish()
 
 
 onerror:
-    smkhooks.cancel_pending_timers()
+    smkhooks.finish()

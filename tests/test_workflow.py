@@ -145,3 +145,20 @@ def test_pending_timers_are_cancelled_so_the_process_can_exit():
     assert smkhooks.cancel_pending_timers() >= 1
     timer.join(5)
     assert not timer.is_alive() and not fired
+
+
+def test_finish_freezes_the_heap_and_cancels_timers():
+    import gc
+    import threading
+
+    from snakeseg import smkhooks
+
+    timer = threading.Timer(30, lambda: None)
+    timer.start()
+    try:
+        smkhooks.finish()
+        assert gc.get_freeze_count() > 0
+        timer.join(5)
+        assert not timer.is_alive()
+    finally:
+        gc.unfreeze()
