@@ -209,9 +209,13 @@ def shard_profile(workdir: Path, archive: Path, shard: str, size: int, top: int 
     shutil.rmtree(prof_dir, ignore_errors=True)
     steps = {
         "unzip": lambda: dataprep.extract_shard(str(archive), manifest, str(prof_dir / "raw")),
-        "merge_masks": lambda: dataprep.merge_shard(str(prof_dir / "raw"), str(prof_dir / "merged")),
+        "merge_masks": lambda: dataprep.merge_shard(str(prof_dir / "raw"), str(prof_dir / "merged"),
+                                                    memo_dir=str(prof_dir / "memo")),
         "make_shards": lambda: dataprep.make_shard(str(prof_dir / "merged"), str(prof_dir / "s.tfrec"),
                                                    str(prof_dir / "s.json"), size),
+        # the same shard merged again, as after one image changed: all but nothing from the memo
+        "merge_masks_from_memo": lambda: dataprep.merge_shard(str(prof_dir / "raw"), str(prof_dir / "merged2"),
+                                                              memo_dir=str(prof_dir / "memo")),
     }
     seconds, cpu = {}, {}
     profiler = cProfile.Profile()
@@ -235,10 +239,12 @@ def shard_profile(workdir: Path, archive: Path, shard: str, size: int, top: int 
             "top_functions_own_time": functions}
 
 
-def plan_seconds(archive: Path, n_shards: int, workdir: Path) -> dict:
+def plan_seconds(archive: Path, n_shards: int, workdir: Path, other: Path) -> dict:
     """What common.smk does at every Snakemake start (snakeseg.plan.plan), in this process: a full
     plan (list the zip, build the shard manifests, compare them with those on disk: unchanged, so
-    none is written), then the same call again, answered from the plan cache."""
+    none is written), then the same call again, answered from the plan cache; then a plan of
+    ``other`` (the same names, one image's content changed: the cached plan is patched) and of
+    ``archive`` again (patched back)."""
     from snakeseg import plan
 
     manifest_dir = workdir / "work" / "manifests"
@@ -251,9 +257,16 @@ def plan_seconds(archive: Path, n_shards: int, workdir: Path) -> dict:
     cached = plan.plan(*args)
     t2 = time.perf_counter()
     after = {p.name: p.stat().st_mtime_ns for p in manifest_dir.glob("shard-*.json")}
+    patched = plan.plan(str(other), *args[1:])
+    t3 = time.perf_counter()
+    back = plan.plan(*args)
+    t4 = time.perf_counter()
     (manifest_dir / "plan.json").unlink(missing_ok=True)  # keyed on other settings than the runs'
+    (manifest_dir / plan.MEMBERS).unlink(missing_ok=True)
     return {"full_plan": round(t1 - t0, 3), "cached_plan": round(t2 - t1, 3),
+            "patched_plan": round(t3 - t2, 3), "patched_back": round(t4 - t3, 3),
             "full_was_from_cache": full["cached"], "second_was_from_cache": cached["cached"],
+            "patched": patched["patched"] and back["patched"],
             "manifests_rewritten": sum(before[k] != after.get(k) for k in before)}
 
 
@@ -372,7 +385,7 @@ def main() -> None:
     profile = rule_profile(workdir)
     startup = job_startup_seconds()
     in_process = shard_profile(workdir, archive, changed_shard[len("shard-"):-len(".tfrec")], args.size)
-    plan = plan_seconds(archive, args.n_shards, workdir)
+    plan = plan_seconds(archive, args.n_shards, workdir, Path(data["original"]))
     atomic_write_ms = fsync_ms(workdir / "fsync-test")
     atomic_write_nosync_ms = fsync_ms(workdir / "fsync-test", fsync=False)
     snakemake_startup = min(run_snakemake(workdir, ["--version"], "version")[0] for _ in range(3))
