@@ -154,19 +154,33 @@ def _dihedral(x, cfg: dict):
     return tf.cond(ud, lambda: tf.reverse(x, [0]), lambda: x)
 
 
+def pack_pair(image, labels):
+    """A uint8 ``H x W x 3`` image and its uint8 ``H x W x 1`` label map as one uint32 per pixel."""
+    return tf.bitcast(tf.concat([image, labels], axis=-1), tf.uint32)
+
+
+def unpack_pair(packed):
+    """The inverse of :func:`pack_pair`."""
+    stacked = tf.bitcast(packed, tf.uint8)
+    return stacked[..., :3], stacked[..., 3:]
+
+
+def geometric90_packed(packed, cfg: dict):
+    """Flips and 90-degree rotations of a :func:`pack_pair` tensor (image and labels move together)."""
+    return _dihedral(packed, cfg) if cfg["flips"] or cfg["rot90"] else packed
+
+
 def geometric90(image, target, cfg: dict):
     """Flips and 90-degree rotations of image and target together, in any dtype.
 
-    A uint8 RGB image and uint8 label map (the training pipeline's cached pairs) are packed into
-    one uint32 per pixel, so each transform moves a quarter of the elements.
+    A uint8 RGB image and uint8 label map (the training pipeline's pairs) are packed into one
+    uint32 per pixel, so each transform moves a quarter of the elements.
     """
     if not (cfg["flips"] or cfg["rot90"]):
         return image, target
     channels = image.shape[-1]
     if image.dtype == tf.uint8 and target.dtype == tf.uint8 and channels == 3 and target.shape[-1] == 1:
-        packed = tf.bitcast(tf.concat([image, target], axis=-1), tf.uint32)
-        stacked = tf.bitcast(_dihedral(packed, cfg), tf.uint8)
-        return stacked[..., :3], stacked[..., 3:]
+        return unpack_pair(geometric90_packed(pack_pair(image, target), cfg))
     stacked = _dihedral(tf.concat([image, tf.cast(target, image.dtype)], axis=-1), cfg)
     return stacked[..., :channels], tf.cast(stacked[..., channels:], target.dtype)
 

@@ -64,14 +64,25 @@ def make_dataset(files: list[str], batch_size: int, training: bool, augment: dic
     as ``augment`` says.
     """
     auto = tf.data.AUTOTUNE
+    aug = augmentation.resolve(augment)
+    # Flips and 90-degree rotations move image and labels packed as one uint32 per pixel; with a
+    # cache, the pairs are cached packed, so the packing (a concat, ~0.3 ms of CPU a 256 px pair,
+    # more than the transforms) is paid once, in the first epoch, not at every step.
+    packed = training and cache_decoded and (aug["flips"] or aug["rot90"])
     ds = tf.data.TFRecordDataset(files)
-    ds = ds.map(decode_record, num_parallel_calls=auto).cache() if cache_decoded else ds.cache()
+    if cache_decoded:
+        decode = (lambda record: augmentation.pack_pair(*decode_record(record))) if packed else decode_record
+        ds = ds.map(decode, num_parallel_calls=auto).cache()
+    else:
+        ds = ds.cache()
     if not training:
         return ds.map(to_float, num_parallel_calls=auto).batch(batch_size).prefetch(auto)
-    aug = augmentation.resolve(augment)
 
     def load(*pair):
-        image, labels = augmentation.geometric90(*(pair if cache_decoded else decode_record(*pair)), aug)
+        if packed:
+            image, labels = augmentation.unpack_pair(augmentation.geometric90_packed(pair[0], aug))
+        else:
+            image, labels = augmentation.geometric90(*(pair if cache_decoded else decode_record(*pair)), aug)
         return augmentation.rotate_and_jitter(*to_float(image, labels), aug)
 
     ds = ds.shuffle(max(n_items, 1), seed=seed, reshuffle_each_iteration=True).repeat()

@@ -177,3 +177,36 @@ def test_graph_mode_random_per_element():
     # static shapes survive the map (model.fit needs them)
     assert ds.element_spec[0].shape.as_list() == [32, 32, 3]
     assert ds.element_spec[1].shape.as_list() == [32, 32, 1]
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_training_pipeline_delivers_aligned_flips_and_rotations(tmp_path, cache):
+    """make_dataset as training uses it (pairs cached packed, or decoded at every step): every pair
+    is one of the 8 flips/rotations of a stored pair, image and label map the same one."""
+    import cv2
+
+    from snakeseg import tfrecord, training
+
+    rng = np.random.default_rng(3)
+    sources = []
+    with tfrecord.TFRecordWriter(str(tmp_path / "s.tfrec")) as writer:
+        for i in range(3):
+            image = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+            labels = rng.integers(0, 3, (8, 8), dtype=np.uint8)
+            sources.append((image, labels))
+            writer.write(tfrecord.encode_example({
+                "id": f"i{i}", "image": cv2.imencode(".png", image[..., ::-1])[1].tobytes(),
+                "mask": cv2.imencode(".png", labels)[1].tobytes(), "height": 8, "width": 8, "n_instances": 1}))
+    ds = training.make_dataset([str(tmp_path / "s.tfrec")], 3, True, {"flips": True, "rot90": True},
+                               n_items=3, cache_decoded=cache)
+    seen = set()
+    for images, targets in ds.take(12):
+        for image, target in zip(images.numpy(), targets.numpy()):
+            assert image.dtype == np.float32 and 0 <= image.min() and image.max() <= 1
+            pixels = np.round(image * 255).astype(np.uint8)
+            matches = [(s, k) for s, (src, lab) in enumerate(sources) for k, (a, b) in
+                       enumerate(zip(dihedral(src), dihedral(lab[..., None])))
+                       if np.array_equal(a, pixels) and np.array_equal(b, target.astype(np.uint8))]
+            assert matches, "a delivered pair is not a flip/rotation of a stored pair"
+            seen.add(matches[0][1])
+    assert len(seen) >= 4  # the transforms vary from pair to pair
