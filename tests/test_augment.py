@@ -210,3 +210,19 @@ def test_training_pipeline_delivers_aligned_flips_and_rotations(tmp_path, cache)
             assert matches, "a delivered pair is not a flip/rotation of a stored pair"
             seen.add(matches[0][1])
     assert len(seen) >= 4  # the transforms vary from pair to pair
+    # Validation batches (no augmentation), cached or decoded at every step: the stored pairs.
+    val = next(iter(training.make_dataset([str(tmp_path / "s.tfrec")], 3, False, cache_decoded=cache)))
+    for (image, labels), got_image, got_labels in zip(sources, *val):
+        assert np.array_equal(np.round(got_image.numpy() * 255).astype(np.uint8), image)
+        assert np.array_equal(got_labels.numpy()[..., 0], labels)
+
+
+def test_pack_rgba_is_pack_pair_without_alpha():
+    rng = np.random.default_rng(5)
+    rgba = rng.integers(0, 256, (6, 7, 4), dtype=np.uint8)
+    labels = rng.integers(0, 256, (6, 7, 1), dtype=np.uint8)
+    packed = A.pack_rgba(tf.constant(rgba), tf.constant(labels))
+    assert packed.dtype == tf.uint32
+    assert np.array_equal(packed.numpy(), A.pack_pair(tf.constant(rgba[..., :3]), tf.constant(labels)).numpy())
+    image, back = A.unpack_pair(packed)
+    assert np.array_equal(image.numpy(), rgba[..., :3]) and np.array_equal(back.numpy(), labels)
