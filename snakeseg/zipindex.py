@@ -325,8 +325,10 @@ def stamp_table(path: str) -> StampTable | None:
     if not (np.array_equal(ends[:-1], pos[1:]) and ends[-1] == len(cd)):
         return None  # a signature inside a name or extra field, or a directory that does not add up
     version = buf[pos + 6]
-    csize, size, offset = u32(20), u32(24), u32(42)
-    if (version > _MAX_EXTRACT_VERSION).any() or (np.stack([csize, size, offset]) == _U32).any():
+    csize, size = u32(20), u32(24)
+    # Offsets are not needed here: a zip over 4 GB (offsets in ZIP64 extras) is fine; a member over
+    # 4 GB (its sizes in the extra) is left to read_index.
+    if (version > _MAX_EXTRACT_VERSION).any() or (np.stack([csize, size]) == _U32).any():
         return None
     names = b"".join([cd[p:p + n] for p, n in zip((pos + 46).tolist(), nlen.tolist())])
     if 0 in names:

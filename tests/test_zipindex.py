@@ -271,3 +271,19 @@ def test_stamp_table_declines_what_it_cannot_read_safely(tmp_path):
     assert len(zipindex.read_index(str(tmp_path / "sig.zip"))) == 2  # the full reader still lists it
     (tmp_path / "junk.zip").write_bytes(b"not a zip at all")
     assert zipindex.stamp_table(str(tmp_path / "junk.zip")) is None
+
+
+def test_stamp_table_reads_a_zip_whose_offsets_need_zip64(tmp_path):
+    """Offsets past the 32-bit limit (stored in ZIP64 extras) do not matter to the table; sizes do."""
+    with zip64_everywhere():
+        with zipfile.ZipFile(tmp_path / "far.zip", "w") as zf:
+            for i in range(12):
+                zf.writestr(f"d/{i:02d}.png", bytes([i]) * 20)
+    raw = (tmp_path / "far.zip").read_bytes()
+    assert b"PK\x06\x06" in raw  # ZIP64 records were written
+    entries = zipindex.read_index(str(tmp_path / "far.zip"))
+    assert entries[-1].header_offset > 64  # past the (lowered) limit: the offset went to the extra
+    table = zipindex.stamp_table(str(tmp_path / "far.zip"))
+    assert table is not None
+    assert [tuple(int(v) for v in row) for row in table.stamps] == [(e.file_size, e.crc) for e in entries]
+    assert [table.name(i) for i in range(len(entries))] == [e.name for e in entries]
