@@ -22,8 +22,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from typing import TYPE_CHECKING
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import atomic, shards, sources, zipindex
 from .errors import InputError
