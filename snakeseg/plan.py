@@ -47,12 +47,10 @@ def _settings_digest(layout: str, paired: dict, limits: dict, n_shards: int) -> 
     return hashlib.sha256(f"{settings} {_code_digest()}".encode()).hexdigest()
 
 
-def _cache_key(archive: str, settings: str) -> str | None:
-    if os.path.isdir(archive):
-        return None  # a folder has no central directory: list it every time
-    digest = zipindex.central_directory_digest(archive)
-    if digest is None:
-        return None
+def _cache_key(archive: str, directory: zipindex.CentralDirectory | None, settings: str) -> str | None:
+    if directory is None:
+        return None  # a folder (no central directory: listed every time) or an unusual zip
+    digest = zipindex.central_directory_digest(archive, directory)
     return hashlib.sha256(f"{digest} {settings}".encode()).hexdigest()
 
 
@@ -127,8 +125,8 @@ def _save(cache: Path, saved: dict, table: bytes | None) -> None:
     atomic.write_json(cache, saved)
 
 
-def _patch(archive: str, saved: dict | None, key: str, settings: str, limits: dict,
-           manifest_dir: Path) -> dict | None:
+def _patch(archive: str, directory: zipindex.CentralDirectory, saved: dict | None, key: str, settings: str,
+           limits: dict, manifest_dir: Path) -> dict | None:
     """The plan of a zip whose names are those of the cached plan: the manifests of the shards whose
     members changed size or CRC-32 patched, the cache updated. None when that does not apply."""
     if saved is None or saved.get("settings") != settings or not saved.get("members"):
@@ -137,7 +135,7 @@ def _patch(archive: str, saved: dict | None, key: str, settings: str, limits: di
     if table is None:
         return None
     old_stamps, shard_of_entry = table
-    current = zipindex.stamp_table(archive)
+    current = zipindex.stamp_table(archive, directory)
     if current is None or current.names_digest != saved["names"] or len(current.stamps) != len(shard_of_entry):
         return None
     import numpy as np
@@ -175,12 +173,13 @@ def plan(archive: str, layout: str, paired: dict, limits: dict, n_shards: int, n
     manifest_dir = Path(manifest_dir)
     cache = manifest_dir / "plan.json"
     settings = _settings_digest(layout, paired, limits, n_shards)
-    key = _cache_key(archive, settings)
+    directory = None if os.path.isdir(archive) else zipindex.read_central_directory(archive)
+    key = _cache_key(archive, directory, settings)
     saved = _read_cache(cache) if key else None
     cached = saved is not None and saved.get("key") == key
     patched = False
     if not cached and key:
-        saved = _patch(archive, saved, key, settings, limits, manifest_dir)
+        saved = _patch(archive, directory, saved, key, settings, limits, manifest_dir)
         patched = saved is not None
     elif not cached:
         saved = None
@@ -197,7 +196,7 @@ def plan(archive: str, layout: str, paired: dict, limits: dict, n_shards: int, n
                  "shards": {name: {"fingerprint": m["fingerprint"], "items": len(m["items"])}
                             for name, m in manifests.items()}}
         if key:
-            table = zipindex.stamp_table(archive)
+            table = zipindex.stamp_table(archive, directory)
             saved.update(settings=settings, names=table.names_digest if table else None)
             with sources.gc_paused():
                 _save(cache, saved, _member_table(table.stamps, entries, manifests) if table else None)

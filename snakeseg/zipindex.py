@@ -239,11 +239,17 @@ def read_index(path: str) -> list[ZipEntry]:
     return _read_entries(path, None)
 
 
-def central_directory_digest(path: str) -> str | None:
-    """SHA-256 of the zip's central directory (every member's name, sizes, CRC-32 and offset) and
-    the file size: it changes whenever any member's content, name or position does. Costs one
-    read of the central directory (about 100 bytes per member). None when the zip is unusual
-    (multi-disk, malformed) or unreadable: callers then fall back to a full listing."""
+class CentralDirectory(NamedTuple):
+    """The raw central directory of a zip and the zip's size (:func:`read_central_directory`)."""
+
+    data: bytes
+    file_size: int
+
+
+def read_central_directory(path: str) -> CentralDirectory | None:
+    """One read of the zip's central directory (about 100 bytes per member), for
+    :func:`central_directory_digest` and :func:`stamp_table` to share. None when the zip is unusual
+    (multi-disk, malformed) or unreadable."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -252,28 +258,24 @@ def central_directory_digest(path: str) -> str | None:
         size = os.fstat(fd).st_size
         offset, length, _ = _locate_central_directory(fd, size)
         data = os.pread(fd, length, offset)
-        if len(data) != length:
-            return None
-        return hashlib.sha256(data + size.to_bytes(8, "little")).hexdigest()
+        return CentralDirectory(data, size) if len(data) == length else None
     except (_Unusual, OSError, struct.error):
         return None
     finally:
         os.close(fd)
 
 
-def _read_central_directory(path: str) -> bytes | None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
+def central_directory_digest(path: str, directory: CentralDirectory | None = None) -> str | None:
+    """SHA-256 of the zip's central directory (every member's name, sizes, CRC-32 and offset) and
+    the file size: it changes whenever any member's content, name or position does. ``directory``:
+    what :func:`read_central_directory` gave, when the caller has it; otherwise it is read. None
+    when the zip is unusual or unreadable: callers then fall back to a full listing."""
+    directory = directory or read_central_directory(path)
+    if directory is None:
         return None
-    try:
-        offset, length, _ = _locate_central_directory(fd, os.fstat(fd).st_size)
-        data = os.pread(fd, length, offset)
-        return data if len(data) == length else None
-    except (_Unusual, OSError, struct.error):
-        return None
-    finally:
-        os.close(fd)
+    digest = hashlib.sha256(directory.data)
+    digest.update(directory.file_size.to_bytes(8, "little"))
+    return digest.hexdigest()
 
 
 class StampTable(NamedTuple):
@@ -293,10 +295,11 @@ class StampTable(NamedTuple):
         return raw.decode("ascii") if raw.isascii() else _decode_name(raw, flags)
 
 
-def stamp_table(path: str) -> StampTable | None:
-    """Each entry's size and CRC-32 and a digest of the names, read from the central directory with NumPy instead of a Python loop per entry (~30 ms for
-    126k entries instead of ~250 ms for :func:`read_index`). Entries are in central-directory
-    order, directories included, as :func:`read_index` lists them.
+def stamp_table(path: str, directory: CentralDirectory | None = None) -> StampTable | None:
+    """Each entry's size and CRC-32 and a digest of the names, read from the central directory
+    (``directory`` as for :func:`central_directory_digest`) with NumPy instead of a Python loop per
+    entry (~0.13 s for 126k entries against ~0.25 s for :func:`read_index`). Entries are in
+    central-directory order, directories included, as :func:`read_index` lists them.
 
     The records are found by their signature and accepted only if each record's lengths lead
     exactly to the next one and the last ends the directory, so a signature that happens to occur
@@ -305,9 +308,10 @@ def stamp_table(path: str) -> StampTable | None:
     """
     import numpy as np
 
-    cd = _read_central_directory(path)
-    if not cd or len(cd) < 46:
+    directory = directory or read_central_directory(path)
+    if directory is None or len(directory.data) < 46:
         return None
+    cd = directory.data
     buf = np.frombuffer(cd, np.uint8)
     pos = np.flatnonzero(buf[:-45] == 0x50)
     pos = pos[(buf[pos + 1] == 0x4B) & (buf[pos + 2] == 0x01) & (buf[pos + 3] == 0x02)]
