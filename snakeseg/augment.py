@@ -34,7 +34,6 @@ Keys (see :data:`DEFAULTS`):
 from __future__ import annotations
 
 import math
-import sys
 
 from .errors import InputError
 from .tfenv import tf
@@ -132,68 +131,48 @@ def rotate_pair(image, target, radians, fill_mode: str = "REFLECT"):
             _transform(target, transform, "NEAREST", fill_mode))
 
 
-def _dihedral_flags(cfg: dict):
-    """(transpose, flip left-right, flip up-down) draws giving the configured transforms uniformly:
-    all 8 flips/rotations with both options, 4 flips or 4 rotations with one (rotation by k x 90
-    degrees is a transpose for odd k followed by the flips that k implies)."""
+def dihedral_group(cfg: dict) -> list[tuple[bool, bool, bool]]:
+    """The transforms the configuration allows, as (transpose, flip left-right, flip up-down), each
+    applied in that order, identity first: all 8 flips/rotations with ``flips`` and ``rot90``, the
+    4 flips or the 4 rotations with one of them (rotation by k x 90 degrees is a transpose for odd k
+    followed by the flips that k implies), the identity alone with neither."""
     if cfg["flips"] and cfg["rot90"]:
-        bits = tf.random.uniform([3], 0, 2, dtype=tf.int32) > 0
-        return bits[0], bits[1], bits[2]
+        return [(t, lr, ud) for t in (False, True) for lr in (False, True) for ud in (False, True)]
     if cfg["flips"]:
-        bits = tf.random.uniform([2], 0, 2, dtype=tf.int32) > 0
-        return tf.constant(False), bits[0], bits[1]
-    k = tf.random.uniform([], 0, 4, dtype=tf.int32)
-    return k % 2 == 1, k >= 2, (k == 1) | (k == 2)
+        return [(False, lr, ud) for lr in (False, True) for ud in (False, True)]
+    if cfg["rot90"]:
+        return [(k % 2 == 1, k >= 2, k in (1, 2)) for k in range(4)]
+    return [(False, False, False)]
+
+
+def apply_dihedral(x, transform: tuple[bool, bool, bool], axis: int = 0):
+    """One :func:`dihedral_group` transform of a tensor whose rows and columns are axes ``axis`` and
+    ``axis + 1`` (``H x W (x C)`` with 0, a batch ``B x H x W x C`` with 1); flags known when tracing."""
+    transpose, lr, ud = transform
+    if transpose:
+        perm = list(range(x.shape.rank))
+        perm[axis], perm[axis + 1] = axis + 1, axis
+        x = tf.transpose(x, perm)
+    if lr:
+        x = tf.reverse(x, [axis + 1])
+    if ud:
+        x = tf.reverse(x, [axis])
+    return x
 
 
 def _dihedral(x, cfg: dict):
-    """Transpose, then flip left-right, then up-down, each as drawn; ``x`` is H x W (x C)."""
-    transpose, lr, ud = _dihedral_flags(cfg)
-    perm = [1, 0] + list(range(2, x.shape.rank))
-    x = tf.cond(transpose, lambda: tf.transpose(x, perm), lambda: x)
-    x = tf.cond(lr, lambda: tf.reverse(x, [1]), lambda: x)
-    return tf.cond(ud, lambda: tf.reverse(x, [0]), lambda: x)
-
-
-def pack_pair(image, labels):
-    """A uint8 ``H x W x 3`` image and its uint8 ``H x W x 1`` label map as one uint32 per pixel."""
-    return tf.bitcast(tf.concat([image, labels], axis=-1), tf.uint32)
-
-
-def pack_rgba(rgba, labels):
-    """:func:`pack_pair` of an RGBA image (alpha dropped) and its label map, without a concat: the
-    image's uint32 view with its alpha byte replaced by the label, by bit operations (a third of the
-    concat's cost). Little-endian byte order, as every platform TensorFlow ships for; elsewhere
-    :func:`pack_pair`."""
-    if sys.byteorder != "little":
-        return pack_pair(rgba[..., :3], labels)
-    colour = tf.bitwise.bitwise_and(tf.bitcast(rgba, tf.uint32), tf.constant(0x00FFFFFF, tf.uint32))
-    return tf.bitwise.bitwise_or(colour, tf.bitwise.left_shift(tf.cast(labels[..., 0], tf.uint32),
-                                                               tf.constant(24, tf.uint32)))
-
-
-def unpack_pair(packed):
-    """The inverse of :func:`pack_pair`."""
-    stacked = tf.bitcast(packed, tf.uint8)
-    return stacked[..., :3], stacked[..., 3:]
-
-
-def geometric90_packed(packed, cfg: dict):
-    """Flips and 90-degree rotations of a :func:`pack_pair` tensor (image and labels move together)."""
-    return _dihedral(packed, cfg) if cfg["flips"] or cfg["rot90"] else packed
+    """A transform drawn uniformly from :func:`dihedral_group`, applied to ``x`` (H x W (x C))."""
+    group = dihedral_group(cfg)
+    k = tf.random.uniform([], 0, len(group), dtype=tf.int32)
+    return tf.switch_case(k, [lambda t=t: apply_dihedral(x, t) for t in group])
 
 
 def geometric90(image, target, cfg: dict):
-    """Flips and 90-degree rotations of image and target together, in any dtype.
-
-    A uint8 RGB image and uint8 label map (the training pipeline's pairs) are packed into one
-    uint32 per pixel, so each transform moves a quarter of the elements.
-    """
+    """Flips and 90-degree rotations of one image and its target together, in any dtype (one pair at
+    a time; the training pipeline transforms whole batches, see ``training.batch_to_float``)."""
     if not (cfg["flips"] or cfg["rot90"]):
         return image, target
     channels = image.shape[-1]
-    if image.dtype == tf.uint8 and target.dtype == tf.uint8 and channels == 3 and target.shape[-1] == 1:
-        return unpack_pair(geometric90_packed(pack_pair(image, target), cfg))
     stacked = _dihedral(tf.concat([image, tf.cast(target, image.dtype)], axis=-1), cfg)
     return stacked[..., :channels], tf.cast(stacked[..., channels:], target.dtype)
 

@@ -28,8 +28,9 @@ def iter_items(merged_dirs: list[str]) -> Iterator[tuple[dict, np.ndarray, np.nd
 
 
 def model_input(images: list[np.ndarray], size: int) -> np.ndarray:
-    """Resize like the TFRecords were made and scale to [0, 1]: the models' input convention."""
-    return np.stack([resize_pair(img, img[..., 0], size)[0] for img in images]).astype(np.float32) / 255.0
+    """Resize like the TFRecords were made and scale to [0, 1]: the models' input convention (times
+    float32(1/255), as ``training.to_float``: bit for bit what the model saw in training)."""
+    return np.stack([resize_pair(img, img[..., 0], size)[0] for img in images]).astype(np.float32) * np.float32(1 / 255)
 
 
 def to_labels(prob: np.ndarray, height: int, width: int, threshold: float) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -37,16 +38,11 @@ def decode_record(record):
     return tf.io.decode_png(ex["image"], channels=3), tf.io.decode_png(ex["mask"], channels=1)
 
 
-def decode_record_packed(record):
-    """One serialised example -> image and label map as one uint32 per pixel (``augment.pack_pair``)."""
-    ex = tf.io.parse_single_example(record, FEATURES)
-    return augmentation.pack_rgba(tf.io.decode_png(ex["image"], channels=4), tf.io.decode_png(ex["mask"], channels=1))
-
-
 def to_float(image, labels):
-    """The model's input convention: image float32 in [0, 1]; target float32 label map
-    (0 background, 1..n classes, IGNORE (255) for pixels the losses and metrics leave out)."""
-    return tf.cast(image, tf.float32) / 255.0, tf.cast(labels, tf.float32)
+    """The model's input convention: image float32 in [0, 1] (times float32(1/255): the product XLA
+    makes of a division by 255, so compiled and plain conversions agree bit for bit); target float32
+    label map (0 background, 1..n classes, IGNORE (255) for pixels the losses and metrics leave out)."""
+    return tf.cast(image, tf.float32) * (1 / 255), tf.cast(labels, tf.float32)
 
 
 def parse_record(record):
@@ -59,39 +55,116 @@ def n_outputs(n_classes: int) -> int:
     return 1 if n_classes == 1 else n_classes + 1
 
 
+def _batch_branch(images, labels, group: tuple, offset: int):
+    """Position b of the batch gets ``group[(b + offset) % len(group)]``, converted as ``to_float``.
+
+    Positions that share a transform (b, b + len(group), ...) are transformed together, so the
+    compiled kernels number len(group) whatever the batch size (plus one per leftover position)."""
+    n, size = images.shape[0], len(group)
+    full = n // size * size
+
+    def convert(first, stop, step):
+        transform = group[(first + offset) % size]
+        return to_float(augmentation.apply_dihedral(images[first:stop:step], transform, axis=1),
+                        augmentation.apply_dihedral(labels[first:stop:step], transform, axis=1))
+
+    parts = []
+    if full:
+        columns = [convert(j, full, size) for j in range(size)]  # column j: positions j, j + size, ...
+        parts.append(tuple(tf.reshape(tf.stack([c[k] for c in columns], axis=1),
+                                      tf.concat([[full], tf.shape(columns[0][k])[1:]], 0)) for k in (0, 1)))
+    parts += [convert(b, b + 1, 1) for b in range(full, n)]
+    if len(parts) == 1:
+        return parts[0]
+    return tf.concat([p[0] for p in parts], 0), tf.concat([p[1] for p in parts], 0)
+
+
+@functools.lru_cache(maxsize=None)
+def _batch_kernel(group: tuple, jit: bool):
+    def kernel(images, labels, offset):
+        if len(group) == 1:
+            return to_float(images, labels)
+        return tf.switch_case(offset, [functools.partial(_batch_branch, images, labels, group, r)
+                                       for r in range(len(group))])
+    return tf.function(kernel, jit_compile=jit)
+
+
+def batch_to_float(images, labels, group: list | tuple = ((False, False, False),), offset=0,
+                   jit: bool | None = None):
+    """A batch of uint8 pairs (``B x H x W x 3`` images, ``B x H x W x 1`` label maps) flipped and
+    rotated by 90 degrees and converted as :func:`to_float`, in one pass.
+
+    ``group`` lists the allowed transforms (``augment.dihedral_group``); position b of the batch gets
+    ``group[(b + offset) % len(group)]``. With ``offset`` drawn uniformly per batch and the pairs
+    shuffled, each pair gets a transform drawn uniformly from the group, independently of which pair it
+    is, and a batch of 8 holds each of the 8 flips/rotations once (stratified, as in Latin hypercube
+    sampling) instead of a random multiset of them. Each transform is known when the function is traced,
+    so XLA (``jit``; default: :func:`input_jit`) compiles every branch to one loop that reads each
+    source pixel once and writes its float: the flip is free and a transpose costs ~0.6 ns a value
+    here, where separate TensorFlow ops would each take a full pass (and a ``tf.cond`` per op).
+    With more than one transform the batch size must be known (``drop_remainder=True``).
+    """
+    group = tuple(tuple(bool(f) for f in t) for t in group)
+    if len(group) > 1 and images.shape[0] is None:
+        raise ValueError("batch_to_float with transforms needs a known batch size (batch(..., drop_remainder=True))")
+    return _batch_kernel(group, input_jit() if jit is None else bool(jit))(images, labels, offset)
+
+
+_INPUT_JIT: list[bool] = []
+
+
+def input_jit() -> bool:
+    """Whether XLA compiles functions inside tf.data maps on this machine (tried once per process on
+    a tiny batch; when it cannot, the input pipeline runs the same functions without XLA, slower)."""
+    if not _INPUT_JIT:
+        try:
+            with tf.init_scope():  # eagerly, also when first asked while a map function is traced
+                probe = _batch_kernel(((False, False, False), (True, True, False)), True)
+                ds = tf.data.Dataset.from_tensors((tf.zeros([2, 3, 3, 3], tf.uint8),
+                                                   tf.zeros([2, 3, 3, 1], tf.uint8)))
+                next(iter(ds.map(lambda i, t: probe(i, t, tf.constant(1)))))
+            _INPUT_JIT.append(True)
+        except Exception as exc:  # noqa: BLE001 - any failure means: run without XLA
+            log.warning("input pipeline without XLA (%s: %s)", type(exc).__name__, str(exc).strip()[:200])
+            _INPUT_JIT.append(False)
+    return _INPUT_JIT[0]
+
+
 def make_dataset(files: list[str], batch_size: int, training: bool, augment: dict | None = None,
                  n_items: int = 1, seed: int = 0, cache_decoded: bool = True):
     """Batches of (image, target) from TFRecord shards.
 
     With ``cache_decoded`` the decoded uint8 pairs are kept in memory after the first pass
     (``n_items x size^2 x 4`` bytes); without, only the serialised records are, and each step
-    decodes its PNGs again. Training then shuffles and repeats, flips/rotates by 90 degrees
-    while still uint8 (image and labels packed as one uint32 per pixel), converts, and rotates by
-    an arbitrary angle and colour-jitters as ``augment`` says.
+    decodes its PNGs again. Training then shuffles, repeats and batches the uint8 pairs; each batch is
+    flipped/rotated by 90 degrees and converted to float in one pass (:func:`batch_to_float`), then
+    rotated by an arbitrary angle and colour-jittered pair by pair as ``augment`` says. Validation
+    batches are converted only.
     """
     auto = tf.data.AUTOTUNE
     aug = augmentation.resolve(augment)
-    # Flips and 90-degree rotations move image and labels packed as one uint32 per pixel, packed as
-    # they are decoded (bit operations, not a concat: ~0.1 instead of ~0.3 ms of CPU a 256 px pair)
-    # and, with the cache, cached packed: the packing is then paid once, in the first epoch.
-    packed = training and (aug["flips"] or aug["rot90"])
-    decode = decode_record_packed if packed else decode_record
+    input_jit()  # settled before any map function is traced
     ds = tf.data.TFRecordDataset(files)
-    ds = ds.map(decode, num_parallel_calls=auto).cache() if cache_decoded else ds.cache()
+    ds = ds.map(decode_record, num_parallel_calls=auto).cache() if cache_decoded else ds.cache()
     if not training:
-        return ds.map(to_float if cache_decoded else parse_record, num_parallel_calls=auto).batch(batch_size).prefetch(auto)
-
-    def load(*pair):
         if not cache_decoded:
-            pair = (decode(*pair),) if packed else decode(*pair)
-        if packed:
-            image, labels = augmentation.unpack_pair(augmentation.geometric90_packed(pair[0], aug))
-        else:
-            image, labels = pair
-        return augmentation.rotate_and_jitter(*to_float(image, labels), aug)
+            ds = ds.map(decode_record, num_parallel_calls=auto)
+        return ds.batch(batch_size).map(batch_to_float, num_parallel_calls=auto).prefetch(auto)
+
+    group = augmentation.dihedral_group(aug)
+
+    def convert(images, labels):
+        offset = tf.random.uniform([], 0, len(group), dtype=tf.int32) if len(group) > 1 else 0
+        return batch_to_float(images, labels, group, offset)
 
     ds = ds.shuffle(max(n_items, 1), seed=seed, reshuffle_each_iteration=True).repeat()
-    return ds.map(load, num_parallel_calls=auto).batch(batch_size).prefetch(auto)
+    if not cache_decoded:
+        ds = ds.map(decode_record, num_parallel_calls=auto)
+    ds = ds.batch(batch_size, drop_remainder=True).map(convert, num_parallel_calls=auto)
+    if aug["rotation"] or any(aug[k] for k in ("brightness", "contrast", "saturation")):
+        ds = ds.unbatch().map(lambda i, t: augmentation.rotate_and_jitter(i, t, aug), num_parallel_calls=auto)
+        ds = ds.batch(batch_size, drop_remainder=True)
+    return ds.prefetch(auto)
 
 
 OPTIMIZERS = {

@@ -217,12 +217,89 @@ def test_training_pipeline_delivers_aligned_flips_and_rotations(tmp_path, cache)
         assert np.array_equal(got_labels.numpy()[..., 0], labels)
 
 
-def test_pack_rgba_is_pack_pair_without_alpha():
-    rng = np.random.default_rng(5)
-    rgba = rng.integers(0, 256, (6, 7, 4), dtype=np.uint8)
-    labels = rng.integers(0, 256, (6, 7, 1), dtype=np.uint8)
-    packed = A.pack_rgba(tf.constant(rgba), tf.constant(labels))
-    assert packed.dtype == tf.uint32
-    assert np.array_equal(packed.numpy(), A.pack_pair(tf.constant(rgba[..., :3]), tf.constant(labels)).numpy())
-    image, back = A.unpack_pair(packed)
-    assert np.array_equal(image.numpy(), rgba[..., :3]) and np.array_equal(back.numpy(), labels)
+def np_dihedral(x, transform):
+    transpose, lr, ud = transform
+    x = x.transpose(1, 0, 2) if transpose else x
+    x = x[:, ::-1] if lr else x
+    return x[::-1] if ud else x
+
+
+@pytest.mark.parametrize("cfg,allowed", [({"flips": True, "rot90": True}, range(8)),
+                                         ({"flips": True, "rot90": False}, (0, 1, 4, 5)),
+                                         ({"flips": False, "rot90": True}, (0, 2, 4, 6)),
+                                         (OFF, (0,))])
+def test_dihedral_group_is_the_configured_transforms(cfg, allowed):
+    image = np.arange(5 * 5 * 2).reshape(5, 5, 2)
+    group = A.dihedral_group(A.resolve(cfg))
+    assert group[0] == (False, False, False) and len(set(group)) == len(group) == len(allowed)
+    found = sorted(next(k for k, d in enumerate(dihedral(image)) if np.array_equal(d, np_dihedral(image, t)))
+                   for t in group)
+    assert found == sorted(allowed)
+    for t in group:  # the TensorFlow version does the same
+        assert np.array_equal(A.apply_dihedral(tf.constant(image), t).numpy(), np_dihedral(image, t))
+
+
+@pytest.mark.parametrize("jit,n", [(True, 17), (True, 3), (False, 10)])
+def test_batch_to_float_gives_each_position_its_transform(jit, n):
+    """Position b of a batch gets group[(b + offset) % 8], image and label map alike, converted as
+    to_float (exactly x * float32(1/255)); a batch of 8 holds each flip/rotation once; XLA or not, same values."""
+    from snakeseg import training
+
+    rng = np.random.default_rng(7)
+    images = rng.integers(0, 256, (n, 6, 6, 3), dtype=np.uint8)
+    labels = rng.integers(0, 3, (n, 6, 6, 1), dtype=np.uint8)
+    group = A.dihedral_group(A.resolve(None))
+    for offset in (0, 3, 7):
+        out_images, out_labels = training.batch_to_float(tf.constant(images), tf.constant(labels), group,
+                                                         tf.constant(offset), jit=jit)
+        assert out_images.dtype == tf.float32 and out_images.shape == (n, 6, 6, 3) and out_labels.shape == (n, 6, 6, 1)
+        used = set()
+        for b in range(n):
+            t = group[(b + offset) % 8]
+            used.add(t)
+            assert np.array_equal(out_images[b].numpy(), np_dihedral(images[b], t).astype(np.float32) * np.float32(1 / 255))
+            assert np.array_equal(out_labels[b].numpy(), np_dihedral(labels[b], t).astype(np.float32))
+        assert len(used) == min(n, 8)
+    # without transforms: conversion only, any batch size
+    plain = training.batch_to_float(tf.constant(images[:3]), tf.constant(labels[:3]), jit=jit)
+    assert np.array_equal(plain[0].numpy(), images[:3].astype(np.float32) * np.float32(1 / 255))
+    # transforms need the batch size when the function is traced
+    unknown = tf.TensorSpec([None, 6, 6, 3], tf.uint8), tf.TensorSpec([None, 6, 6, 1], tf.uint8)
+    with pytest.raises(ValueError, match="drop_remainder"):
+        tf.function(lambda i, t: training.batch_to_float(i, t, group, 0, jit=jit)).get_concrete_function(*unknown)
+
+
+def test_training_pipeline_with_rotation_and_jitter(tmp_path):
+    """Arbitrary-angle rotation and colour jitter run pair by pair after the batch transform: batches
+    keep their size and static shapes, labels stay label values."""
+    import cv2
+
+    from snakeseg import tfrecord, training
+
+    rng = np.random.default_rng(4)
+    with tfrecord.TFRecordWriter(str(tmp_path / "s.tfrec")) as writer:
+        for i in range(5):
+            writer.write(tfrecord.encode_example({
+                "id": f"i{i}", "image": cv2.imencode(".png", rng.integers(0, 256, (16, 16, 3), dtype=np.uint8))[1].tobytes(),
+                "mask": cv2.imencode(".png", rng.integers(0, 2, (16, 16), dtype=np.uint8))[1].tobytes(),
+                "height": 16, "width": 16, "n_instances": 1}))
+    ds = training.make_dataset([str(tmp_path / "s.tfrec")], 4, True, {"rotation": 45, "brightness": 0.2},
+                               n_items=5)
+    assert ds.element_spec[0].shape[0] == 4 and ds.element_spec[1].shape[0] == 4
+    for images, targets in ds.take(3):
+        assert images.shape == (4, 16, 16, 3) and targets.shape == (4, 16, 16, 1)
+        assert set(np.unique(targets.numpy())) <= {0.0, 1.0}
+        assert 0 <= images.numpy().min() and images.numpy().max() <= 1
+
+
+def test_input_jit_probe_runs_eagerly(monkeypatch):
+    """The XLA probe asked for the first time while a map function is traced runs eagerly, once: it
+    must not leave a data set and an iterator inside the traced function (every batch would pay)."""
+    from snakeseg import training
+
+    monkeypatch.setattr(training, "_INPUT_JIT", [])
+    traced = tf.function(lambda i, t: training.batch_to_float(i, t)).get_concrete_function(
+        tf.TensorSpec([2, 4, 4, 3], tf.uint8), tf.TensorSpec([2, 4, 4, 1], tf.uint8))
+    op_types = {op.type for op in traced.graph.get_operations()}
+    assert not [t for t in op_types if "Iterator" in t or "Dataset" in t], op_types
+    assert training._INPUT_JIT in ([True], [False])
