@@ -6,7 +6,8 @@ Three contestants deliver batches of (image, mask) pairs from the same N synthet
   augment={"flips": True, "rot90": True}, n_items=N)`` over TFRecords written by
   ``snakeseg.dataprep.make_shard`` (the data stage's own writer);
 * ``tfdata_parse_only``: the same ``make_dataset`` with every augmentation option off (decoded
-  uint8 pairs cached, shuffled, repeated, converted to float, batched);
+  uint8 pairs cached, shuffled, repeated, batched, converted to float by the same XLA-compiled
+  batch function without transforms);
 * ``keras_imagedatagenerator``: the Deepskin notebook's pair of
   ``ImageDataGenerator(rotation_range=360, fill_mode="reflect", horizontal_flip=True,
   vertical_flip=True, rescale=1/255).flow_from_directory(...)`` (images, masks; same seed,
@@ -18,7 +19,9 @@ Three contestants deliver batches of (image, mask) pairs from the same N synthet
 
 Two parse-only fractions come out: ``parse_only_fraction`` in the default, cached regime (the
 baseline there is a memory copy and a float conversion per pair: no parsing happens after the
-first epoch) and ``parse_only_fraction_streaming`` (parsing and PNG decoding at every step).
+first epoch) and ``parse_only_fraction_streaming`` (parsing and PNG decoding at every step);
+``parse_only_fraction_cpu`` is the cached one in CPU time per pair (parse-only / augmented),
+which other load on the machine moves less than pairs per second.
 
 Each contestant is warmed up for one epoch plus two batches (this fills the tf.data ``.cache()``,
 so the timed batches measure the steady state of later epochs, where decoding is skipped), then a
@@ -201,11 +204,14 @@ def main() -> None:
 
     best = {name: max(runs, key=lambda x: x["pairs_per_s"]) for name, runs in rounds.items()}
     rate = {name: b["pairs_per_s"] for name, b in best.items()}
+    cpu_per_pair = {name: min(r["cpu_seconds"] / r["pairs"] for r in runs) for name, runs in rounds.items()}
     figures = {
         "speedup_vs_imagedatagenerator": round(rate["tfdata_augmented"] / rate["keras_imagedatagenerator"], 2),
         "parse_only_fraction": round(rate["tfdata_augmented"] / rate["tfdata_parse_only"], 3),
         "parse_only_fraction_streaming": round(rate["tfdata_augmented_streaming"]
                                                / rate["tfdata_parse_only_streaming"], 3),
+        # CPU time per pair (all threads), lowest round of each: less moved by other load than pairs/s
+        "parse_only_fraction_cpu": round(cpu_per_pair["tfdata_parse_only"] / cpu_per_pair["tfdata_augmented"], 3),
         "augmented_pairs_per_s": round(rate["tfdata_augmented"], 1),
         "parse_only_pairs_per_s": round(rate["tfdata_parse_only"], 1),
         "imagedatagenerator_pairs_per_s": round(rate["keras_imagedatagenerator"], 1),
@@ -221,6 +227,7 @@ def main() -> None:
                    "tfrecord_files": len(files), "tfrecord_bytes": data["tfrecord_bytes"],
                    "mean_foreground": data["mean_foreground"]},
         "steady_state_pairs_per_s_best": rate,
+        "steady_state_cpu_us_per_pair_best": {name: round(c * 1e6, 1) for name, c in cpu_per_pair.items()},
         "fraction_of_parse_only": {name: round(r / rate["tfdata_parse_only"], 3) for name, r in rate.items()},
         "fraction_of_parse_only_streaming": {name: round(r / rate["tfdata_parse_only_streaming"], 3)
                                              for name, r in rate.items()},
@@ -232,7 +239,7 @@ def main() -> None:
                  "after the first epoch no PNG is decoded; each contestant is warmed up for one epoch + 2 batches "
                  "and then timed over timed_epochs epochs (a fixed number of batches), the best of `rounds` "
                  "interleaved rounds. parse_only is make_dataset with every augmentation option off (cache, "
-                 "shuffle, repeat, convert to float, batch); the *_streaming pair is make_dataset with "
+                 "shuffle, repeat, batch, convert to float); the *_streaming pair is make_dataset with "
                  "cache_decoded=False (records cached, PNGs decoded at every step), as for data over train.cache_mb. "
                  "Keras' ImageDataGenerator pair is consumed directly in the Python thread, as model.fit(zip(...)) "
                  "does in the notebook (no workers), with arbitrary-angle rotation (scipy affine transform, "
