@@ -257,6 +257,8 @@ def fit_fold(train_files: list[str], val_files: list[str], n_train: int, model_c
     # Keep decoded pairs in memory when they fit the budget; otherwise decode every step.
     cache = (n_train * image_size ** 2 * 4) / 1e6 <= train_cfg["cache_mb"]
     log.info("decoded training pairs %s", "cached in memory" if cache else "decoded at every step (over cache_mb)")
+    log.info("augmentation: %s; batches transformed and converted %s", augmentation.describe(train_cfg.get("augment")),
+             "in one XLA-compiled pass" if input_jit() else "without XLA (it failed here)")
     train_ds = make_dataset(train_files, batch, True, train_cfg.get("augment"), n_train, seed, cache_decoded=cache)
     val_ds = make_dataset(val_files, batch, False, cache_decoded=cache)
     n_out = n_outputs(n_classes)
