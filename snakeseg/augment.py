@@ -80,10 +80,16 @@ def resolve(cfg: dict | None) -> dict:
     return out
 
 
+def per_pair_ops(cfg: dict | None) -> bool:
+    """True when ``cfg`` asks for arbitrary-angle rotation or colour jitter (done pair by pair)."""
+    c = resolve(cfg)
+    return any(c[k] for k in _LIMITS)
+
+
 def is_identity(cfg: dict | None) -> bool:
     """True when ``cfg`` switches every augmentation off (the map can be left out)."""
     c = resolve(cfg)
-    return not (c["flips"] or c["rot90"]) and all(c[k] == 0 for k in _LIMITS)
+    return not (c["flips"] or c["rot90"] or per_pair_ops(c))
 
 
 def describe(cfg: dict | None) -> str:

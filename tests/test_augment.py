@@ -50,6 +50,7 @@ def test_resolve_and_describe():
     assert A.describe(OFF) == "none"
     assert "rotation +-360" in A.describe({"rotation": 360, "brightness": 0.1})
     assert A.is_identity({**OFF, "rotation": 0}) and not A.is_identity(None)
+    assert A.per_pair_ops({"brightness": 0.1}) and A.per_pair_ops({"rotation": 10}) and not A.per_pair_ops(None)
     for bad in ({"flip": True}, {"flips": 1}, {"rotation": -5}, {"contrast": 1.5}, {"brightness": "x"}):
         with pytest.raises(InputError, match="train.augment"):
             A.resolve(bad)
@@ -292,14 +293,14 @@ def test_training_pipeline_with_rotation_and_jitter(tmp_path):
         assert 0 <= images.numpy().min() and images.numpy().max() <= 1
 
 
-def test_input_jit_probe_runs_eagerly(monkeypatch):
+def test_input_jit_probe_runs_eagerly():
     """The XLA probe asked for the first time while a map function is traced runs eagerly, once: it
     must not leave a data set and an iterator inside the traced function (every batch would pay)."""
     from snakeseg import training
 
-    monkeypatch.setattr(training, "_INPUT_JIT", [])
+    training.input_jit.cache_clear()
     traced = tf.function(lambda i, t: training.batch_to_float(i, t)).get_concrete_function(
         tf.TensorSpec([2, 4, 4, 3], tf.uint8), tf.TensorSpec([2, 4, 4, 1], tf.uint8))
     op_types = {op.type for op in traced.graph.get_operations()}
     assert not [t for t in op_types if "Iterator" in t or "Dataset" in t], op_types
-    assert training._INPUT_JIT in ([True], [False])
+    assert training.input_jit.cache_info().currsize == 1  # the probe ran, and its answer is kept
