@@ -55,25 +55,28 @@ def n_outputs(n_classes: int) -> int:
     return 1 if n_classes == 1 else n_classes + 1
 
 
+def position_transforms(n: int, size: int, offset: int) -> list[int]:
+    """Which transform of a group of ``size`` each position of a batch of ``n`` gets in
+    :func:`batch_to_float`: the batch is cut into ``size`` runs of consecutive positions whose
+    lengths differ by at most one (the first ``n % size`` one longer), and run j gets transform
+    ``(j + offset) % size``."""
+    q, r = divmod(n, size)
+    return [(j + offset) % size for j in range(size) for _ in range(q + (j < r))]
+
+
 def _batch_branch(images, labels, group: tuple, offset: int):
-    """Position b of the batch gets ``group[(b + offset) % len(group)]``, converted as ``to_float``.
-
-    Positions that share a transform (b, b + len(group), ...) are transformed together, so the
-    compiled kernels number len(group) whatever the batch size (plus one per leftover position)."""
+    """The batch converted as ``to_float``, run j of :func:`position_transforms` transformed by
+    ``group[(j + offset) % len(group)]``: len(group) contiguous slices, each one compiled loop."""
     n, size = images.shape[0], len(group)
-    full = n // size * size
-
-    def convert(first, stop, step):
-        transform = group[(first + offset) % size]
-        return to_float(augmentation.apply_dihedral(images[first:stop:step], transform, axis=1),
-                        augmentation.apply_dihedral(labels[first:stop:step], transform, axis=1))
-
-    parts = []
-    if full:
-        columns = [convert(j, full, size) for j in range(size)]  # column j: positions j, j + size, ...
-        parts.append(tuple(tf.reshape(tf.stack([c[k] for c in columns], axis=1),
-                                      tf.concat([[full], tf.shape(columns[0][k])[1:]], 0)) for k in (0, 1)))
-    parts += [convert(b, b + 1, 1) for b in range(full, n)]
+    q, r = divmod(n, size)
+    parts, start = [], 0
+    for j in range(size):
+        stop = start + q + (j < r)
+        if stop > start:
+            transform = group[(j + offset) % size]
+            parts.append(to_float(augmentation.apply_dihedral(images[start:stop], transform, axis=1),
+                                  augmentation.apply_dihedral(labels[start:stop], transform, axis=1)))
+        start = stop
     if len(parts) == 1:
         return parts[0]
     return tf.concat([p[0] for p in parts], 0), tf.concat([p[1] for p in parts], 0)
@@ -94,14 +97,16 @@ def batch_to_float(images, labels, group: list | tuple = ((False, False, False),
     """A batch of uint8 pairs (``B x H x W x 3`` images, ``B x H x W x 1`` label maps) flipped and
     rotated by 90 degrees and converted as :func:`to_float`, in one pass.
 
-    ``group`` lists the allowed transforms (``augment.dihedral_group``); position b of the batch gets
-    ``group[(b + offset) % len(group)]``. With ``offset`` drawn uniformly per batch and the pairs
-    shuffled, each pair gets a transform drawn uniformly from the group, independently of which pair it
-    is, and a batch of 8 holds each of the 8 flips/rotations once (stratified, as in Latin hypercube
-    sampling) instead of a random multiset of them. Each transform is known when the function is traced,
-    so XLA (``jit``; default: :func:`input_jit`) compiles every branch to one loop that reads each
-    source pixel once and writes its float: the flip is free and a transpose costs ~0.3 ns a value
-    here (~0.08 ms a 256 px pair), where separate TensorFlow ops would each take a full pass (and a ``tf.cond`` per op).
+    ``group`` lists the allowed transforms (``augment.dihedral_group``). The batch is cut into
+    ``len(group)`` runs of consecutive positions (lengths differing by at most one) and run j gets
+    ``group[(j + offset) % len(group)]`` (:func:`position_transforms`). With ``offset`` drawn
+    uniformly per batch and the pairs shuffled, each pair gets a transform drawn uniformly from the
+    group, independently of which pair it is, and a batch of 8 holds each of the 8 flips/rotations once
+    (stratified, as in Latin hypercube sampling) instead of a random multiset of them. Each transform is
+    known when the function is traced, so XLA (``jit``; default: :func:`input_jit`) compiles every run
+    to one loop that reads each source pixel once and writes its float: a flip costs nothing measurable
+    and a transpose ~0.3 ns a value here (~0.08 ms a 256 px pair; :func:`make_dataset` avoids it by
+    keeping transposed copies), where separate TensorFlow ops would each take a full pass.
     With more than one transform the batch size must be known (``drop_remainder=True``).
     """
     group = tuple(tuple(bool(f) for f in t) for t in group)
@@ -125,37 +130,98 @@ def input_jit() -> bool:
         return False
 
 
+class PairStore:
+    """The decoded uint8 pairs of TFRecord files, held in memory on the CPU for random access.
+
+    ``images`` (rows x H x W x 3) and ``labels`` (rows x H x W x 1) are variables: pair i (in file
+    order) is row i and, with ``transposed``, its transpose is row ``n + i``. The transposed copies
+    double the memory (``n x H x W x 4`` bytes each way) and save the one costly part of a 90-degree
+    rotation: a transposed read costs about as much as the rest of a batch's conversion (see
+    :func:`batch_to_float`), a flip of a stored copy nothing measurable.
+    """
+
+    def __init__(self, files: list[str], transposed: bool = False, chunk: int = 64):
+        auto = tf.data.AUTOTUNE
+        self.n = int(tf.data.TFRecordDataset(files).reduce(np.int64(0), lambda count, _: count + 1))
+        if self.n == 0:
+            raise ValueError(f"no examples in {', '.join(map(str, files)) or 'an empty file list'}")
+        self.transposed = transposed
+        decoded = tf.data.TFRecordDataset(files).map(decode_record, num_parallel_calls=auto).batch(chunk)
+        start = 0
+        with tf.device("/cpu:0"):  # the tf.data maps that read it run on the CPU
+            for images, labels in decoded.prefetch(1):
+                if start == 0:
+                    height, width = images.shape[1:3]
+                    if transposed and height != width:
+                        raise ValueError(f"transposed copies need square images, not {height}x{width}")
+                    rows = 2 * self.n if transposed else self.n
+                    self.images = tf.Variable(tf.zeros([rows, height, width, 3], tf.uint8), trainable=False)
+                    self.labels = tf.Variable(tf.zeros([rows, height, width, 1], tf.uint8), trainable=False)
+                self._put(start, images, labels)
+                if transposed:
+                    self._put(self.n + start, tf.transpose(images, [0, 2, 1, 3]), tf.transpose(labels, [0, 2, 1, 3]))
+                start += int(images.shape[0])
+
+    def _put(self, start: int, images, labels) -> None:
+        rows = tf.range(start, start + int(images.shape[0]))
+        self.images.scatter_update(tf.IndexedSlices(images, rows))  # in place, row by row
+        self.labels.scatter_update(tf.IndexedSlices(labels, rows))
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.images.shape)) + int(np.prod(self.labels.shape))
+
+    def batch_to_float(self, indices, group: list | tuple, offset):
+        """Pairs ``indices`` (a batch of known size) transformed and converted as the module's
+        :func:`batch_to_float` does; positions whose transform transposes read the stored transposed
+        copy when there is one, and only flip it."""
+        group = tuple(tuple(bool(f) for f in t) for t in group)
+        rows = indices
+        if self.transposed and any(t[0] for t in group):
+            which = tf.constant(position_transforms(int(indices.shape[0]), len(group), 0))
+            stored = tf.constant([self.n if t[0] else 0 for t in group], indices.dtype)
+            rows = indices + tf.gather(stored, (which + offset) % len(group))
+            group = tuple((False, lr, ud) for _, lr, ud in group)
+        return batch_to_float(tf.gather(self.images, rows), tf.gather(self.labels, rows), group, offset)
+
+
 def make_dataset(files: list[str], batch_size: int, training: bool, augment: dict | None = None,
-                 n_items: int = 1, seed: int = 0, cache_decoded: bool = True):
+                 n_items: int = 1, seed: int = 0, cache_decoded: bool = True, store_transposed: bool | None = None):
     """Batches of (image, target) from TFRecord shards.
 
-    With ``cache_decoded`` the decoded uint8 pairs are kept in memory after the first pass
-    (``n_items x size^2 x 4`` bytes); without, only the serialised records are, and each step
-    decodes its PNGs again. Training then shuffles, repeats and batches the uint8 pairs; each batch is
-    flipped/rotated by 90 degrees and converted to float in one pass (:func:`batch_to_float`), then
-    rotated by an arbitrary angle and colour-jittered pair by pair as ``augment`` says. Validation
-    batches are converted only.
+    Training with ``cache_decoded``: the decoded uint8 pairs are loaded into a :class:`PairStore`
+    (``n x size^2 x 4`` bytes; twice that with its transposed copies, which ``store_transposed``
+    asks for and ``None`` means: when the augmentation rotates by 90 degrees). Each epoch shuffles
+    the pair indices; each batch gathers its pairs and flips/rotates and converts them in one pass
+    (:meth:`PairStore.batch_to_float`). Without ``cache_decoded`` only the serialised records are
+    kept (``n_items`` of them, the shuffle buffer) and each step decodes its PNGs again before the same
+    batch pass (:func:`batch_to_float`). Then arbitrary-angle rotation and colour jitter, pair by pair,
+    as ``augment`` says. Validation batches (cached decoded, or decoded at every step) are converted only.
     """
     auto = tf.data.AUTOTUNE
     aug = augmentation.resolve(augment)
     input_jit()  # settled before any map function is traced
-    ds = tf.data.TFRecordDataset(files)
-    ds = ds.map(decode_record, num_parallel_calls=auto).cache() if cache_decoded else ds.cache()
-    if not training:
-        if not cache_decoded:
-            ds = ds.map(decode_record, num_parallel_calls=auto)
-        return ds.batch(batch_size).map(batch_to_float, num_parallel_calls=auto).prefetch(auto)
-
     group = augmentation.dihedral_group(aug)
 
-    def convert(images, labels):
-        offset = tf.random.uniform([], 0, len(group), dtype=tf.int32) if len(group) > 1 else 0
-        return batch_to_float(images, labels, group, offset)
+    def offset():
+        return tf.random.uniform([], 0, len(group), dtype=tf.int32) if len(group) > 1 else 0
 
-    ds = ds.shuffle(max(n_items, 1), seed=seed, reshuffle_each_iteration=True).repeat()
-    if not cache_decoded:
-        ds = ds.map(decode_record, num_parallel_calls=auto)
-    ds = ds.batch(batch_size, drop_remainder=True).map(convert, num_parallel_calls=auto)
+    if training and cache_decoded:
+        transposed = any(t[0] for t in group) and store_transposed is not False
+        store = PairStore(files, transposed)
+        ds = tf.data.Dataset.range(store.n).shuffle(store.n, seed=seed, reshuffle_each_iteration=True).repeat()
+        ds = ds.batch(batch_size, drop_remainder=True)
+        ds = ds.map(lambda indices: store.batch_to_float(indices, group, offset()), num_parallel_calls=auto)
+    else:
+        ds = tf.data.TFRecordDataset(files)
+        ds = ds.map(decode_record, num_parallel_calls=auto).cache() if cache_decoded else ds.cache()
+        if not training:
+            if not cache_decoded:
+                ds = ds.map(decode_record, num_parallel_calls=auto)
+            return ds.batch(batch_size).map(batch_to_float, num_parallel_calls=auto).prefetch(auto)
+        ds = ds.shuffle(max(n_items, 1), seed=seed, reshuffle_each_iteration=True).repeat()
+        ds = ds.map(decode_record, num_parallel_calls=auto).batch(batch_size, drop_remainder=True)
+        ds = ds.map(lambda images, labels: batch_to_float(images, labels, group, offset()), num_parallel_calls=auto)
     if augmentation.per_pair_ops(aug):
         ds = ds.unbatch().map(lambda i, t: augmentation.rotate_and_jitter(i, t, aug), num_parallel_calls=auto)
         ds = ds.batch(batch_size, drop_remainder=True)
@@ -249,12 +315,17 @@ def fit_fold(train_files: list[str], val_files: list[str], n_train: int, model_c
     log.info("mixed precision %s, XLA %s", "on" if mixed else "off", "on" if xla else "off")
 
     batch = train_cfg["batch_size"]
-    # Keep decoded pairs in memory when they fit the budget; otherwise decode every step.
-    cache = (n_train * image_size ** 2 * 4) / 1e6 <= train_cfg["cache_mb"]
-    log.info("decoded training pairs %s", "cached in memory" if cache else "decoded at every step (over cache_mb)")
+    # Keep decoded pairs in memory when they fit the budget (and their transposed copies, which
+    # spare the 90-degree rotations a transpose, when twice that fits); otherwise decode every step.
+    pairs_mb = n_train * image_size ** 2 * 4 / 1e6
+    cache, transposed = pairs_mb <= train_cfg["cache_mb"], 2 * pairs_mb <= train_cfg["cache_mb"]
+    log.info("decoded training pairs %s (%.0f MB; cache_mb %d)", "decoded at every step" if not cache else
+             "kept in memory with transposed copies" if transposed else "kept in memory", pairs_mb,
+             train_cfg["cache_mb"])
     log.info("augmentation: %s; batches transformed and converted %s", augmentation.describe(train_cfg.get("augment")),
              "in one XLA-compiled pass" if input_jit() else "without XLA (it failed here)")
-    train_ds = make_dataset(train_files, batch, True, train_cfg.get("augment"), n_train, seed, cache_decoded=cache)
+    train_ds = make_dataset(train_files, batch, True, train_cfg.get("augment"), n_train, seed, cache_decoded=cache,
+                            store_transposed=transposed)
     val_ds = make_dataset(val_files, batch, False, cache_decoded=cache)
     n_out = n_outputs(n_classes)
     model = build_model(model_cfg, image_size, n_out)

@@ -180,28 +180,38 @@ def test_graph_mode_random_per_element():
     assert ds.element_spec[1].shape.as_list() == [32, 32, 1]
 
 
-@pytest.mark.parametrize("cache", [True, False])
-def test_training_pipeline_delivers_aligned_flips_and_rotations(tmp_path, cache):
-    """make_dataset as training uses it (pairs cached packed, or decoded at every step): every pair
-    is one of the 8 flips/rotations of a stored pair, image and label map the same one."""
+def write_pairs(path, n, rng, size=8):
+    """A TFRecord shard of n random (image, label map) pairs, as the data stage writes them."""
     import cv2
 
-    from snakeseg import tfrecord, training
+    from snakeseg import tfrecord
 
-    rng = np.random.default_rng(3)
     sources = []
-    with tfrecord.TFRecordWriter(str(tmp_path / "s.tfrec")) as writer:
-        for i in range(3):
-            image = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
-            labels = rng.integers(0, 3, (8, 8), dtype=np.uint8)
+    with tfrecord.TFRecordWriter(str(path)) as writer:
+        for i in range(n):
+            image = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+            labels = rng.integers(0, 3, (size, size), dtype=np.uint8)
             sources.append((image, labels))
             writer.write(tfrecord.encode_example({
                 "id": f"i{i}", "image": cv2.imencode(".png", image[..., ::-1])[1].tobytes(),
-                "mask": cv2.imencode(".png", labels)[1].tobytes(), "height": 8, "width": 8, "n_instances": 1}))
+                "mask": cv2.imencode(".png", labels)[1].tobytes(), "height": size, "width": size,
+                "n_instances": 1}))
+    return sources
+
+
+@pytest.mark.parametrize("cache,transposed", [(True, None), (True, False), (False, None)])
+def test_training_pipeline_delivers_aligned_flips_and_rotations(tmp_path, cache, transposed):
+    """make_dataset as training uses it (pairs in memory with or without transposed copies, or
+    decoded at every step): every pair is one of the 8 flips/rotations of a stored pair, image and
+    label map the same one, and each epoch delivers every pair once."""
+    from snakeseg import training
+
+    sources = write_pairs(tmp_path / "s.tfrec", 3, np.random.default_rng(3))
     ds = training.make_dataset([str(tmp_path / "s.tfrec")], 3, True, {"flips": True, "rot90": True},
-                               n_items=3, cache_decoded=cache)
+                               n_items=3, cache_decoded=cache, store_transposed=transposed)
     seen = set()
-    for images, targets in ds.take(12):
+    for images, targets in ds.take(12):  # a batch of 3 is one epoch
+        found = []
         for image, target in zip(images.numpy(), targets.numpy()):
             assert image.dtype == np.float32 and 0 <= image.min() and image.max() <= 1
             pixels = np.round(image * 255).astype(np.uint8)
@@ -210,12 +220,43 @@ def test_training_pipeline_delivers_aligned_flips_and_rotations(tmp_path, cache)
                        if np.array_equal(a, pixels) and np.array_equal(b, target.astype(np.uint8))]
             assert matches, "a delivered pair is not a flip/rotation of a stored pair"
             seen.add(matches[0][1])
+            found.append(matches[0][0])
+        assert sorted(found) == [0, 1, 2]
     assert len(seen) >= 4  # the transforms vary from pair to pair
     # Validation batches (no augmentation), cached or decoded at every step: the stored pairs.
     val = next(iter(training.make_dataset([str(tmp_path / "s.tfrec")], 3, False, cache_decoded=cache)))
     for (image, labels), got_image, got_labels in zip(sources, *val):
         assert np.array_equal(np.round(got_image.numpy() * 255).astype(np.uint8), image)
         assert np.array_equal(got_labels.numpy()[..., 0], labels)
+
+
+@pytest.mark.parametrize("transposed", [True, False])
+def test_pair_store_gives_what_batch_to_float_gives(tmp_path, transposed):
+    """PairStore keeps pair i in row i (and its transpose in row n + i); its batches, which read the
+    transposed copies instead of transposing, equal batch_to_float of the same pairs exactly."""
+    from snakeseg import training
+
+    sources = write_pairs(tmp_path / "s.tfrec", 5, np.random.default_rng(11))
+    store = training.PairStore([str(tmp_path / "s.tfrec")], transposed)
+    assert store.n == 5 and store.images.shape[0] == (10 if transposed else 5)
+    assert store.nbytes == store.images.shape[0] * 8 * 8 * 4
+    for i, (image, labels) in enumerate(sources):
+        assert np.array_equal(store.images[i].numpy(), image) and np.array_equal(store.labels[i, ..., 0].numpy(), labels)
+        if transposed:
+            assert np.array_equal(store.images[5 + i].numpy(), image.transpose(1, 0, 2))
+            assert np.array_equal(store.labels[5 + i, ..., 0].numpy(), labels.T)
+    indices = [4, 0, 3, 1, 2, 2]
+    images = tf.constant(np.stack([sources[i][0] for i in indices]))
+    labels = tf.constant(np.stack([sources[i][1][..., None] for i in indices]))
+    for cfg in ({"flips": True, "rot90": True}, {"flips": False, "rot90": True}, {"flips": True, "rot90": False}):
+        group = A.dihedral_group(A.resolve(cfg))
+        for offset in range(len(group)):
+            got = store.batch_to_float(tf.constant(indices, tf.int64), group, tf.constant(offset))
+            want = training.batch_to_float(images, labels, group, tf.constant(offset))
+            assert all(np.array_equal(g.numpy(), w.numpy()) for g, w in zip(got, want)), (cfg, offset)
+    (tmp_path / "empty.tfrec").write_bytes(b"")
+    with pytest.raises(ValueError, match="no examples in .*empty.tfrec"):
+        training.PairStore([str(tmp_path / "empty.tfrec")])
 
 
 def np_dihedral(x, transform):
@@ -242,8 +283,9 @@ def test_dihedral_group_is_the_configured_transforms(cfg, allowed):
 
 @pytest.mark.parametrize("jit,n", [(True, 17), (True, 3), (False, 10)])
 def test_batch_to_float_gives_each_position_its_transform(jit, n):
-    """Position b of a batch gets group[(b + offset) % 8], image and label map alike, converted as
-    to_float (exactly x * float32(1/255)); a batch of 8 holds each flip/rotation once; XLA or not, same values."""
+    """The batch is cut into 8 runs of consecutive positions (lengths differing by at most one) and
+    run j gets group[(j + offset) % 8], image and label map alike, converted as to_float (exactly
+    x * float32(1/255)); a batch of 8 holds each flip/rotation once; XLA or not, same values."""
     from snakeseg import training
 
     rng = np.random.default_rng(7)
@@ -254,9 +296,13 @@ def test_batch_to_float_gives_each_position_its_transform(jit, n):
         out_images, out_labels = training.batch_to_float(tf.constant(images), tf.constant(labels), group,
                                                          tf.constant(offset), jit=jit)
         assert out_images.dtype == tf.float32 and out_images.shape == (n, 6, 6, 3) and out_labels.shape == (n, 6, 6, 1)
+        which = training.position_transforms(n, 8, offset)
+        assert len(which) == n and which == sorted(which, key=lambda k: (k - offset) % 8)  # runs, in order
+        runs = [which.count((j + offset) % 8) for j in range(8)]
+        assert max(runs) - min(runs) <= 1 and runs == sorted(runs, reverse=True)
         used = set()
         for b in range(n):
-            t = group[(b + offset) % 8]
+            t = group[which[b]]
             used.add(t)
             assert np.array_equal(out_images[b].numpy(), np_dihedral(images[b], t).astype(np.float32) * np.float32(1 / 255))
             assert np.array_equal(out_labels[b].numpy(), np_dihedral(labels[b], t).astype(np.float32))
