@@ -7,7 +7,7 @@ from snakemake.exceptions import WorkflowError
 
 sys.path.insert(0, workflow.basedir)
 
-from snakeseg import demo, experiments, plan, shards, smkhooks  # noqa: E402
+from snakeseg import demo, experiments, memory, plan, shards, smkhooks  # noqa: E402
 from snakeseg.masks import MaskSpec  # noqa: E402
 from snakeseg.errors import InputError  # noqa: E402
 
@@ -84,6 +84,16 @@ def model_mem_mb(wildcards, attempt):
     """Memory of a training/prediction job: TensorFlow's base plus activations of a batch."""
     pixels = config["train"]["batch_size"] * config["image_size"] ** 2
     return (2000 + pixels * 3 * 4 * 64 // 1_000_000) * attempt
+
+
+def train_mem_mb(wildcards, attempt):
+    """model_mem_mb plus the fold's decoded pairs that training keeps in memory (train.cache_mb)."""
+    val = set(val_shards(wildcards.fold))
+    n_val = sum(MANIFESTS[s]["items"] for s in val)
+    n_train = sum(MANIFESTS[s]["items"] for s in SHARDS) - n_val
+    train = EXPERIMENTS[wildcards.exp]["train"]
+    return memory.train_job_mb(model_mem_mb(wildcards, attempt), n_train, n_val, config["image_size"],
+                               train["cache_mb"], (train.get("augment") or {}).get("rot90", True))
 
 
 def data_mem_mb(wildcards, attempt):

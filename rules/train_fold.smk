@@ -20,7 +20,7 @@ rule train_fold:
     benchmark:
         "benchmarks/train_fold/{exp}/fold-{fold}.tsv"
     resources:
-        mem_mb=model_mem_mb,
+        mem_mb=train_mem_mb,
         runtime=config["train"]["runtime_min"],
         gpu=config["gpus"],
     conda:

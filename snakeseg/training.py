@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import atomic
+from . import atomic, memory
 from . import augment as augmentation
 from .losses import make_loss
 from .masks import IGNORE
@@ -317,16 +317,16 @@ def fit_fold(train_files: list[str], val_files: list[str], n_train: int, model_c
     batch = train_cfg["batch_size"]
     # Keep decoded pairs in memory when they fit the budget (and their transposed copies, which
     # spare the 90-degree rotations a transpose, when twice that fits); otherwise decode every step.
-    pairs_mb = n_train * image_size ** 2 * 4 / 1e6
-    cache, transposed = pairs_mb <= train_cfg["cache_mb"], 2 * pairs_mb <= train_cfg["cache_mb"]
-    log.info("decoded training pairs %s (%.0f MB; cache_mb %d)", "decoded at every step" if not cache else
-             "kept in memory with transposed copies" if transposed else "kept in memory", pairs_mb,
-             train_cfg["cache_mb"])
+    aug = augmentation.resolve(train_cfg.get("augment"))
+    cache = memory.pair_cache(n_train, image_size, train_cfg["cache_mb"], aug["rot90"])
+    log.info("decoded training pairs (%.0f MB) %s (cache_mb %d)", memory.pairs_mb(n_train, image_size),
+             "decoded at every step" if not cache.keep else
+             "kept in memory with transposed copies" if cache.transposed else "kept in memory", train_cfg["cache_mb"])
     log.info("augmentation: %s; batches transformed and converted %s", augmentation.describe(train_cfg.get("augment")),
              "in one XLA-compiled pass" if input_jit() else "without XLA (it failed here)")
-    train_ds = make_dataset(train_files, batch, True, train_cfg.get("augment"), n_train, seed, cache_decoded=cache,
-                            store_transposed=transposed)
-    val_ds = make_dataset(val_files, batch, False, cache_decoded=cache)
+    train_ds = make_dataset(train_files, batch, True, train_cfg.get("augment"), n_train, seed,
+                            cache_decoded=cache.keep, store_transposed=cache.transposed)
+    val_ds = make_dataset(val_files, batch, False, cache_decoded=cache.keep)
     n_out = n_outputs(n_classes)
     model = build_model(model_cfg, image_size, n_out)
     warmup = train_cfg["warmup_epochs"]

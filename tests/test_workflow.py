@@ -1,6 +1,7 @@
 """The workflow driven through Snakemake, as a user runs it."""
 
 import json
+import math
 import os
 
 import pandas as pd
@@ -162,3 +163,51 @@ def test_finish_freezes_the_heap_and_cancels_timers():
         assert not timer.is_alive()
     finally:
         gc.unfreeze()
+
+
+def _resources(out: str, rule: str) -> dict[str, dict[str, str]]:
+    """``snakemake -n`` output -> {wildcards: {resource: value}} of one rule's jobs."""
+    jobs = {}
+    for block in out.split("\n\n"):
+        if f"rule {rule}:" in block:
+            fields = dict(line.strip().split(": ", 1) for line in block.splitlines() if ": " in line)
+            jobs[fields["wildcards"]] = dict(kv.split("=", 1) for kv in fields["resources"].split(", "))
+    return jobs
+
+
+def test_training_jobs_ask_for_the_memory_of_the_pairs_they_keep(tmp_path):
+    """train_fold's mem_mb is the model jobs' base plus the fold's decoded pairs it keeps in memory:
+    training pairs with their transposed copies (two copies) and validation pairs, within train.cache_mb;
+    none over it."""
+    from snakeseg import memory
+
+    big = tmp_path / "big.yaml"
+    big.write_text("image_size: 512\n")  # 12 images -> 12.6 MB of decoded pairs
+    out = snakemake(tmp_path, "-n", configfile=big).stdout
+    items = {name: s["items"] for name, s in json.loads((tmp_path / "work/manifests/plan.json").read_text())["shards"].items()}
+    base = {w: int(r["mem_mb"]) for w, r in _resources(out, "predict").items()}
+    train = _resources(out, "train_fold")
+    assert set(train) == set(base) == {"exp=main, fold=0", "exp=main, fold=1"}
+    for wildcards, res in train.items():
+        fold = int(wildcards[-1])
+        n_val = sum(n for name, n in items.items() if shards.fold_of(int(name), 2) == fold)
+        n_train = sum(items.values()) - n_val
+        pairs = n_train * 512 ** 2 * 4 / 1e6
+        assert int(res["mem_mb"]) == memory.train_job_mb(base[wildcards], n_train, n_val, 512, 4096)
+        assert int(res["mem_mb"]) >= base[wildcards] + 2 * pairs + n_val * 512 ** 2 * 4 / 1e6
+    big.write_text("image_size: 512\ntrain: {cache_mb: 5}\n")  # under one copy of the training pairs
+    out = snakemake(tmp_path, "-n", configfile=big).stdout
+    assert {w: int(r["mem_mb"]) for w, r in _resources(out, "train_fold").items()} == base
+
+
+def test_pair_cache_keeps_transposed_copies_only_when_twice_the_pairs_fit():
+    from snakeseg import memory
+
+    one = memory.pairs_mb(100, 256)
+    assert one == 100 * 256 * 256 * 4 / 1e6
+    assert memory.pair_cache(100, 256, 2 * one) == (True, True, 2 * one)
+    assert memory.pair_cache(100, 256, 2 * one - 1) == (True, False, one)
+    assert memory.pair_cache(100, 256, 2 * one, rot90=False) == (True, False, one)
+    assert memory.pair_cache(100, 256, one - 1) == (False, False, 0.0)
+    assert memory.train_job_mb(2000, 100, 50, 256, 2 * one) == 2000 + math.ceil(2 * one + one / 2)
+    assert memory.train_job_mb(2000, 100, 50, 256, one - 1) == 2000
