@@ -17,5 +17,5 @@ rule make_shards:
         runtime=30,
     conda:
         "../envs/snakeseg.yaml"
-    script:
-        "../scripts/make_shards.py"
+    shell:
+        "{PYTHON:q} {SCRIPTS:q}/make_shards.py --merged {input:q} --tfrecord {output.tfrecord:q} --index {output.index:q} --image-size {params.image_size} --log {log:q}"

@@ -8,7 +8,7 @@ rule merge_masks:
     output:
         directory(f"{WORK}/merged/shard-{{shard}}"),
     params:
-        masks=config["masks"],
+        masks=json.dumps(config["masks"], sort_keys=True),
         memo=lambda w: f"{WORK}/memo/merge_masks/shard-{w.shard}",
     log:
         "logs/merge_masks/shard-{shard}.log",
@@ -19,5 +19,5 @@ rule merge_masks:
         runtime=30,
     conda:
         "../envs/snakeseg.yaml"
-    script:
-        "../scripts/merge_masks.py"
+    shell:
+        "{PYTHON:q} {SCRIPTS:q}/merge_masks.py --raw {input:q} --out {output:q} --masks {params.masks:q} --memo {params.memo:q} --log {log:q}"

@@ -17,5 +17,5 @@ rule unzip:
         runtime=30,
     conda:
         "../envs/snakeseg.yaml"
-    script:
-        "../scripts/unzip.py"
+    shell:
+        "{PYTHON:q} {SCRIPTS:q}/unzip.py --archive {config[input]:q} --manifest {input.manifest:q} --out {output:q} --log {log:q}"
