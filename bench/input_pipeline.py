@@ -4,10 +4,10 @@ Three contestants deliver batches of (image, mask) pairs from the same N synthet
 
 * ``tfdata_augmented``: ``snakeseg.training.make_dataset(files, batch, training=True,
   augment={"flips": True, "rot90": True}, n_items=N)`` over TFRecords written by
-  ``snakeseg.dataprep.make_shard`` (the data stage's own writer);
-  In this default, cached regime the decoded uint8 pairs and their transposed copies are held in
-  memory (``training.PairStore``); each batch gathers its pairs by shuffled index and flips/rotates
-  and converts them in one XLA-compiled pass, rotations reading the transposed copies;
+  ``snakeseg.dataprep.make_shard`` (the data stage's own writer). In this default, cached regime
+  the decoded uint8 pairs and their transposed copies are held in memory (``training.PairStore``);
+  each batch gathers its pairs by shuffled index and flips/rotates and converts them in one
+  XLA-compiled pass, rotations reading the transposed copies;
 * ``tfdata_parse_only``: the same ``make_dataset`` with every augmentation option off (decoded
   uint8 pairs in memory, indices shuffled, batches gathered and converted to float by the same
   XLA-compiled batch function without transforms);
@@ -236,7 +236,8 @@ def main() -> None:
         **benchlib.targets(figures, TARGETS),
         "params": {"n_pairs": args.n, "image_size": args.size, "batch_size": args.batch_size,
                    "steps_per_epoch": steps_per_epoch, "warmup_batches": warmup, "timed_batches": timed,
-                   "timed_batches_keras": timed_keras, "timed_epochs": round(timed / steps_per_epoch, 2), "rounds": args.rounds, "seed": args.seed,
+                   "timed_batches_keras": timed_keras, "timed_epochs": round(timed / steps_per_epoch, 2),
+                   "rounds": args.rounds, "seed": args.seed,
                    "tfrecord_files": len(files), "tfrecord_bytes": data["tfrecord_bytes"],
                    "mean_foreground": data["mean_foreground"]},
         "steady_state_pairs_per_s_best": rate,

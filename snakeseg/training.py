@@ -55,28 +55,32 @@ def n_outputs(n_classes: int) -> int:
     return 1 if n_classes == 1 else n_classes + 1
 
 
+def _runs(n: int, size: int) -> list[tuple[int, int]]:
+    """``size`` runs of consecutive positions of a batch of ``n``, as (start, stop): lengths differ
+    by at most one, the first ``n % size`` one longer (empty ones when ``n < size``)."""
+    q, r = divmod(n, size)
+    bounds = [0]
+    for j in range(size):
+        bounds.append(bounds[-1] + q + (j < r))
+    return list(zip(bounds, bounds[1:]))
+
+
 def position_transforms(n: int, size: int, offset: int) -> list[int]:
     """Which transform of a group of ``size`` each position of a batch of ``n`` gets in
-    :func:`batch_to_float`: the batch is cut into ``size`` runs of consecutive positions whose
-    lengths differ by at most one (the first ``n % size`` one longer), and run j gets transform
-    ``(j + offset) % size``."""
-    q, r = divmod(n, size)
-    return [(j + offset) % size for j in range(size) for _ in range(q + (j < r))]
+    :func:`batch_to_float`: run j of :func:`_runs` gets transform ``(j + offset) % size``."""
+    return [(j + offset) % size for j, (start, stop) in enumerate(_runs(n, size)) for _ in range(start, stop)]
 
 
 def _batch_branch(images, labels, group: tuple, offset: int):
-    """The batch converted as ``to_float``, run j of :func:`position_transforms` transformed by
+    """The batch converted as ``to_float``, run j of :func:`_runs` transformed by
     ``group[(j + offset) % len(group)]``: len(group) contiguous slices, each one compiled loop."""
-    n, size = images.shape[0], len(group)
-    q, r = divmod(n, size)
-    parts, start = [], 0
-    for j in range(size):
-        stop = start + q + (j < r)
+    size = len(group)
+    parts = []
+    for j, (start, stop) in enumerate(_runs(images.shape[0], size)):
         if stop > start:
             transform = group[(j + offset) % size]
             parts.append(to_float(augmentation.apply_dihedral(images[start:stop], transform, axis=1),
                                   augmentation.apply_dihedral(labels[start:stop], transform, axis=1)))
-        start = stop
     if len(parts) == 1:
         return parts[0]
     return tf.concat([p[0] for p in parts], 0), tf.concat([p[1] for p in parts], 0)
