@@ -1,6 +1,7 @@
 # snakeseg: images and masks in; trained, evaluated and quantized segmentation models out.
 # This file only loads and validates the configuration, names the default target and includes one
 # rule file per stage (rules/*.smk); the logic lives in the snakeseg package, called by scripts/.
+import json
 import os
 
 from snakemake.utils import min_version, validate
@@ -34,6 +35,7 @@ rule all:
         f"{RESULTS}/plots/dataset_qa.png",
 
 
+include: "rules/plan.smk"
 include: "rules/unzip.smk"
 include: "rules/merge_masks.smk"
 include: "rules/make_shards.smk"

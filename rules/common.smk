@@ -1,27 +1,28 @@
-# Shared set-up: resolve the input, list it, assign images to shards and write the shard
-# manifests (only when their content changed), then define the default target.
-import json
+# Shared set-up: list the input, assign its images to shards and fingerprint each shard (nothing is
+# written for the rules: rule manifest writes a shard's manifest when its fingerprint changes).
 import os
 import sys
+from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 sys.path.insert(0, workflow.basedir)
 
-from snakeseg import demo, experiments, memory, plan, shards, smkhooks  # noqa: E402
-from snakeseg.masks import MaskSpec  # noqa: E402
+from snakeseg.data import demo, plan, shards  # noqa: E402
 from snakeseg.errors import InputError  # noqa: E402
+from snakeseg.workflow import experiments, inputlink  # noqa: E402
 
 WORK = config["work_dir"]
-# The data rules (unzip, merge_masks, make_shards: 3 jobs a shard) run their scripts as commands,
-# not `script:` jobs, whose start imports snakemake.script (~0.2 s, a fifth of an average data job).
-# Their Python is the conda environment's with `--sdm conda`, else the one running Snakemake.
-PYTHON = "python" if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method else sys.executable
-SCRIPTS = os.path.join(workflow.basedir, "scripts")
 RESULTS = "results"
 N_FOLDS = config["n_folds"]
 FOLDS = [str(f) for f in range(N_FOLDS)]
+# Every rule runs its script (scripts/<rule>.py) as `python SCRIPT --option value ...`. Script paths
+# are Path objects, which Snakemake's params trigger ignores: moving the repository reruns nothing.
+SCRIPTS = Path(workflow.basedir) / "scripts"
+# `python` is the conda environment's with `--sdm conda`, else the interpreter running Snakemake.
+if DeploymentMethod.CONDA not in workflow.deployment_settings.deployment_method:
+    os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
 
 
 wildcard_constraints:
@@ -34,47 +35,26 @@ def _plan():
     if config["n_folds"] > config["n_shards"]:
         raise InputError("config n_folds", f"is {config['n_folds']} but there are only {config['n_shards']} shards",
                          "raise n_shards or lower n_folds")
-    if config.get("input"):
-        archive = config["input"]
-    else:
+    archive = config.get("input")
+    if not archive:
         archive = os.path.join(WORK, "demo", "stage1_train.zip")
         demo.ensure_demo_zip(archive, **config["demo"])
     result = plan.plan(archive, config["layout"], config["paired"], config["limits"], config["n_shards"],
-                       config["n_folds"], f"{WORK}/manifests")
-    return archive, result["shards"]
+                       cache=f"{WORK}/plan-cache.json")
+    plan.check_folds(result, N_FOLDS)
+    return result
 
 
 try:
-    # Per shard: the fingerprint of its members and their number (the manifests are on disk).
-    ARCHIVE, MANIFESTS = _plan()
+    PLAN = _plan()
+    # The rules read the input through this link, so moving or renaming the zip reruns nothing.
+    INPUT = inputlink.point(f"{WORK}/input", PLAN.archive)
+    EXPERIMENTS = experiments.expand(config, os.path.join(workflow.basedir, "schemas/config.schema.json"))
+    CLASSES = experiments.check(config)
 except InputError as err:
     raise WorkflowError(f"snakeseg: {err}")
-# Scripts read the input's path from the config, so moving the zip does not rerun anything.
-config["input"] = ARCHIVE
-SHARDS = sorted(MANIFESTS)
-try:
-    # Named model/training configurations trained on the same folds (one, "main", by default).
-    # The schema is JSON, not YAML: Snakemake's validate() reads it with a pure-Python YAML parser
-    # otherwise, ~0.08 s of every start.
-    with open(os.path.join(workflow.basedir, "schemas/config.schema.json")) as fh:
-        SCHEMA = json.load(fh)
-    EXPERIMENTS = experiments.expand(config, SCHEMA)
-except InputError as err:
-    raise WorkflowError(f"snakeseg: {err}")
+SHARDS = sorted(PLAN.shards)
 EXPS = list(EXPERIMENTS)
-if config["train"]["warmup_epochs"] >= config["train"]["epochs"]:
-    raise WorkflowError("snakeseg: config train.warmup_epochs must be smaller than train.epochs. "
-                        "Fix: lower warmup_epochs or raise epochs")
-MASK_SPEC = MaskSpec.from_config(config["masks"])
-# Foreground class names; one name means a binary task (sigmoid), several a softmax over background + classes.
-CLASSES = config["masks"]["classes"] or ["foreground"]
-if config["masks"]["format"] == "binary" and len(CLASSES) > 1:
-    raise WorkflowError("snakeseg: config masks.classes lists several classes but masks.format is binary. "
-                        "Fix: set masks.format to index or channels, or list one class")
-if len(CLASSES) > 1 and (config["train"]["loss"] != "cce_ignore" or config["train"]["monitor"] == "val_f1-score"):
-    raise WorkflowError(f"snakeseg: config train.loss/train.monitor: {len(CLASSES)} classes need a multi-class "
-                        "loss and a metric logged for it. Fix: set train.loss: cce_ignore and train.monitor: "
-                        "val_iou_score (or val_loss)")
 
 
 def val_shards(fold):
@@ -94,26 +74,9 @@ def model_mem_mb(wildcards, attempt):
 
 
 def train_mem_mb(wildcards, attempt):
-    """model_mem_mb plus the fold's decoded pairs that training keeps in memory (train.cache_mb)."""
-    val = set(val_shards(wildcards.fold))
-    n_val = sum(MANIFESTS[s]["items"] for s in val)
-    n_train = sum(MANIFESTS[s]["items"] for s in SHARDS) - n_val
-    train = EXPERIMENTS[wildcards.exp]["train"]
-    return memory.train_job_mb(model_mem_mb(wildcards, attempt), n_train, n_val, config["image_size"],
-                               train["cache_mb"], (train.get("augment") or {}).get("rot90", True))
+    """model_mem_mb plus the decoded pairs training keeps in memory (at most train.cache_mb)."""
+    return model_mem_mb(wildcards, attempt) + EXPERIMENTS[wildcards.exp]["train"]["cache_mb"]
 
 
 def data_mem_mb(wildcards, attempt):
     return 1000 * attempt
-
-
-# End the process as soon as the run is over, not up to 1.3 s later (snakeseg/smkhooks.py).
-smkhooks.freeze_heap()
-
-
-onsuccess:
-    smkhooks.finish()
-
-
-onerror:
-    smkhooks.finish()

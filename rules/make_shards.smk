@@ -2,11 +2,13 @@
 # with the item count (training derives its steps from it without reading the data).
 rule make_shards:
     input:
-        f"{WORK}/merged/shard-{{shard}}",
+        merged=f"{WORK}/merged/shard-{{shard}}",
+        raw=f"{WORK}/raw/shard-{{shard}}",
     output:
         tfrecord=f"{WORK}/tfrecords/shard-{{shard}}.tfrec",
         index=f"{WORK}/tfrecords/shard-{{shard}}.json",
     params:
+        script=SCRIPTS / "make_shards.py",
         image_size=config["image_size"],
     log:
         "logs/make_shards/shard-{shard}.log",
@@ -18,4 +20,5 @@ rule make_shards:
     conda:
         "../envs/snakeseg.yaml"
     shell:
-        "{PYTHON:q} {SCRIPTS:q}/make_shards.py --merged {input:q} --tfrecord {output.tfrecord:q} --index {output.index:q} --image-size {params.image_size} --log {log:q}"
+        "python {params.script:q} --merged {input.merged:q} --raw {input.raw:q} --tfrecord {output.tfrecord:q} "
+        "--index {output.index:q} --image-size {params.image_size} --log {log:q}"

@@ -8,7 +8,8 @@ rule metrics:
         per_image=f"{RESULTS}/metrics/{{exp}}/per_image.csv",
         summary=f"{RESULTS}/metrics/{{exp}}/summary.json",
     params:
-        classes=CLASSES,
+        script=SCRIPTS / "metrics.py",
+        classes=json.dumps(CLASSES),
     log:
         "logs/metrics/{exp}.log",
     benchmark:
@@ -18,8 +19,9 @@ rule metrics:
         runtime=30,
     conda:
         "../envs/snakeseg.yaml"
-    script:
-        "../scripts/metrics.py"
+    shell:
+        "python {params.script:q} --predictions {input.predictions:q} --merged {input.merged:q} "
+        "--classes {params.classes:q} --per-image {output.per_image:q} --summary {output.summary:q} --log {log:q}"
 
 
 rule compare:
@@ -29,13 +31,15 @@ rule compare:
     output:
         report(f"{RESULTS}/metrics/comparison.csv", caption="../report/comparison_table.rst", category="Comparison"),
     params:
-        experiments=EXPERIMENTS,
+        script=SCRIPTS / "compare.py",
+        models=json.dumps({name: exp["model"] for name, exp in EXPERIMENTS.items()}, sort_keys=True),
     log:
         "logs/compare.log",
     conda:
         "../envs/snakeseg.yaml"
-    script:
-        "../scripts/compare.py"
+    shell:
+        "python {params.script:q} --summaries {input.summaries:q} --quantized {input.quantized:q} "
+        "--models {params.models:q} --out {output:q} --log {log:q}"
 
 
 # Dataset QA: per-image properties and encoding decisions, and everything set aside, with reasons.
@@ -47,9 +51,12 @@ rule qa:
         dataset=report(f"{RESULTS}/qa/dataset.csv", caption="../report/qa_dataset.rst", category="Data QA"),
         rejected=report(f"{RESULTS}/qa/rejected.csv", caption="../report/qa_rejected.rst", category="Data QA"),
         summary=f"{RESULTS}/qa/summary.json",
+    params:
+        script=SCRIPTS / "qa.py",
     log:
         "logs/qa.log",
     conda:
         "../envs/snakeseg.yaml"
-    script:
-        "../scripts/qa.py"
+    shell:
+        "python {params.script:q} --merged {input.merged:q} --unassigned {input.unassigned:q} "
+        "--dataset {output.dataset:q} --rejected {output.rejected:q} --summary {output.summary:q} --log {log:q}"

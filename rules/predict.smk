@@ -8,9 +8,10 @@ rule predict:
     output:
         directory(f"{RESULTS}/predictions/{{exp}}/fold-{{fold}}"),
     params:
+        script=SCRIPTS / "predict.py",
         image_size=config["image_size"],
-        predict=config["predict"],
-        classes=CLASSES,
+        predict=json.dumps(config["predict"], sort_keys=True),
+        classes=json.dumps(CLASSES),
     threads: config["train"]["threads"]
     log:
         "logs/predict/{exp}/fold-{fold}.log",
@@ -22,5 +23,7 @@ rule predict:
         gpu=config["gpus"],
     conda:
         "../envs/snakeseg.yaml"
-    script:
-        "../scripts/predict.py"
+    shell:
+        "python {params.script:q} --model {input.model:q} --merged {input.merged:q} --raw {input.raw:q} "
+        "--image-size {params.image_size} --predict {params.predict:q} --classes {params.classes:q} "
+        "--threads {threads} --out {output:q} --log {log:q}"

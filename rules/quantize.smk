@@ -9,9 +9,10 @@ rule quantize:
         tflite=f"{RESULTS}/quantized/{{exp}}/fold-{{fold}}/model_dynamic_range.tflite",
         per_image=f"{RESULTS}/quantized/{{exp}}/fold-{{fold}}/per_image.csv",
     params:
+        script=SCRIPTS / "quantize.py",
         image_size=config["image_size"],
         threshold=config["predict"]["threshold"],
-        classes=CLASSES,
+        classes=json.dumps(CLASSES),
     threads: config["train"]["threads"]
     log:
         "logs/quantize/{exp}/fold-{fold}.log",
@@ -22,8 +23,11 @@ rule quantize:
         runtime=60,
     conda:
         "../envs/snakeseg.yaml"
-    script:
-        "../scripts/quantize.py"
+    shell:
+        "python {params.script:q} --model {input.model:q} --merged {input.merged:q} --raw {input.raw:q} "
+        "--fold {wildcards.fold} --image-size {params.image_size} --threshold {params.threshold} "
+        "--classes {params.classes:q} --threads {threads} --tflite {output.tflite:q} "
+        "--per-image {output.per_image:q} --log {log:q}"
 
 
 # The size and Dice table over the folds of one experiment.
@@ -35,9 +39,12 @@ rule quantize_summary:
     output:
         summary=f"{RESULTS}/quantized/{{exp}}/summary.csv",
         per_image=f"{RESULTS}/quantized/{{exp}}/per_image.csv",
+    params:
+        script=SCRIPTS / "quantize_summary.py",
     log:
         "logs/quantize_summary/{exp}.log",
     conda:
         "../envs/snakeseg.yaml"
-    script:
-        "../scripts/quantize_summary.py"
+    shell:
+        "python {params.script:q} --models {input.models:q} --tflite {input.tflite:q} "
+        "--per-image {input.per_image:q} --summary {output.summary:q} --all-images {output.per_image:q} --log {log:q}"

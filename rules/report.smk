@@ -17,9 +17,14 @@ rule report:
         quant=report(f"{RESULTS}/plots/quantization_dice.png", caption="../report/quantization.rst",
                      category="Quantization"),
         qa=report(f"{RESULTS}/plots/dataset_qa.png", caption="../report/qa_summary.rst", category="Data QA"),
+    params:
+        script=SCRIPTS / "report.py",
     log:
         "logs/report.log",
     conda:
         "../envs/snakeseg.yaml"
-    script:
-        "../scripts/report.py"
+    shell:
+        "python {params.script:q} --histories {input.histories:q} --per-image {input.per_image:q} "
+        "--quantized {input.quantized:q} --comparison {input.comparison:q} --qa-dataset {input.qa_dataset:q} "
+        "--qa-summary {input.qa_summary:q} --curves {output.curves:q} --dice {output.dice:q} "
+        "--comparison-plot {output.comparison:q} --quant {output.quant:q} --qa {output.qa:q} --log {log:q}"

@@ -8,11 +8,12 @@ rule train_fold:
         model=f"{RESULTS}/models/{{exp}}/fold-{{fold}}/model.h5",
         history=f"{RESULTS}/models/{{exp}}/fold-{{fold}}/history.csv",
     params:
-        val_shards=lambda w: val_shards(w.fold),
-        model=lambda w: EXPERIMENTS[w.exp]["model"],
-        train=lambda w: EXPERIMENTS[w.exp]["train"],
+        script=SCRIPTS / "train_fold.py",
+        val_shards=lambda w: ",".join(val_shards(w.fold)),
+        model=lambda w: json.dumps(EXPERIMENTS[w.exp]["model"], sort_keys=True),
+        train=lambda w: json.dumps(EXPERIMENTS[w.exp]["train"], sort_keys=True),
         image_size=config["image_size"],
-        classes=CLASSES,
+        classes=json.dumps(CLASSES),
         scratch=lambda w: f"{WORK}/train/{w.exp}/fold-{w.fold}",
     threads: config["train"]["threads"]
     log:
@@ -25,5 +26,9 @@ rule train_fold:
         gpu=config["gpus"],
     conda:
         "../envs/snakeseg.yaml"
-    script:
-        "../scripts/train_fold.py"
+    shell:
+        "python {params.script:q} --tfrecords {input.tfrecords:q} --indexes {input.indexes:q} "
+        "--fold {wildcards.fold} --val-shards {params.val_shards:q} --model {params.model:q} "
+        "--train {params.train:q} --image-size {params.image_size} --classes {params.classes:q} "
+        "--scratch {params.scratch:q} --threads {threads} --out-model {output.model:q} "
+        "--out-history {output.history:q} --log {log:q}"

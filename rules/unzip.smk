@@ -1,13 +1,12 @@
-# Stage 1: extract one shard's members from the input zip.
-# The input is the shard's manifest (rewritten only when its members' CRC-32/size change),
-# not the zip itself, so touching or moving the zip reruns nothing.
+# Stage 1: stage one shard's files from the input zip (or folder) in one pack file.
 rule unzip:
     input:
         manifest=f"{WORK}/manifests/shard-{{shard}}.json",
+        archive=ancient(local(INPUT)),
     output:
         directory(f"{WORK}/raw/shard-{{shard}}"),
     params:
-        fingerprint=lambda w: MANIFESTS[w.shard]["fingerprint"],
+        script=SCRIPTS / "unzip.py",
     log:
         "logs/unzip/shard-{shard}.log",
     benchmark:
@@ -18,4 +17,4 @@ rule unzip:
     conda:
         "../envs/snakeseg.yaml"
     shell:
-        "{PYTHON:q} {SCRIPTS:q}/unzip.py --archive {config[input]:q} --manifest {input.manifest:q} --out {output:q} --log {log:q}"
+        "python {params.script:q} --archive {input.archive:q} --manifest {input.manifest:q} --out {output:q} --log {log:q}"

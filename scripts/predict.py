@@ -1,32 +1,47 @@
 """Rule predict: out-of-fold masks at the original size and contour overlays."""
+import argparse
+import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from snakeseg import atomic  # noqa: E402
-from snakeseg.cli import logged  # noqa: E402
-from snakeseg.imageio import encode_png  # noqa: E402
-from snakeseg.inference import batched, iter_items, mask_png, model_input, overlay, to_labels  # noqa: E402
+from snakeseg.data.imageio import encode_png  # noqa: E402
+from snakeseg.data.items import iter_items  # noqa: E402
+from snakeseg.inference.overlay import overlay  # noqa: E402
+from snakeseg.inference.predict import batched, mask_png, model_input, to_labels  # noqa: E402
+from snakeseg.workflow.cli import logged  # noqa: E402
 
-with logged(snakemake.log[0], "predict") as log:
+ap = argparse.ArgumentParser(description=__doc__)
+ap.add_argument("--model", required=True, help="the fold's model.h5 (rule train_fold)")
+ap.add_argument("--merged", nargs="+", required=True, help="the fold's validation shards (rule merge_masks)")
+ap.add_argument("--raw", nargs="+", required=True, help="the same shards' staged files (rule unzip)")
+ap.add_argument("--image-size", type=int, required=True)
+ap.add_argument("--predict", required=True, help="the config's predict section, as JSON")
+ap.add_argument("--classes", required=True, help="foreground class names, as a JSON list")
+ap.add_argument("--threads", type=int, default=0)
+ap.add_argument("--out", required=True, help="folder of masks/ and overlays/")
+ap.add_argument("--log", required=True)
+args = ap.parse_args()
+
+with logged(args.log, "predict") as log:
     from snakeseg import tfenv
-    from snakeseg.models import load_model
+    from snakeseg.training.models import load_model
 
-    cfg = snakemake.params.predict
-    tfenv.configure(snakemake.threads, 0)
-    model = load_model(snakemake.input.model)
+    cfg, n_classes = json.loads(args.predict), len(json.loads(args.classes))
+    tfenv.configure(args.threads, 0)
+    model = load_model(args.model)
     n = 0
-    with atomic.atomic_dir(snakemake.output[0]) as out:
+    with atomic.atomic_dir(args.out) as out:
         (out / "masks").mkdir()
         (out / "overlays").mkdir()
-        for batch in batched(iter_items(snakemake.input.merged), cfg["batch_size"]):
-            probs = model.predict(model_input([img for _, img, _ in batch], snakemake.params.image_size), verbose=0)
+        for batch in batched(iter_items(args.merged, args.raw), cfg["batch_size"]):
+            probs = model.predict(model_input([img for _, img, _ in batch], args.image_size), verbose=0)
             for (item, image, truth), prob in zip(batch, probs):
                 pred = to_labels(prob, item["height"], item["width"], cfg["threshold"])
-                stored = mask_png(pred, len(snakemake.params.classes))
-                atomic.write_bytes(out / "masks" / f"{item['id']}.png", encode_png(stored, rgb=False))
+                atomic.write_bytes(out / "masks" / f"{item['id']}.png", encode_png(mask_png(pred, n_classes), rgb=False))
                 shown = overlay(image, pred, truth if cfg["overlay_truth"] else None, cfg["overlay_thickness"])
                 atomic.write_bytes(out / "overlays" / f"{item['id']}.png", encode_png(shown))
                 n += 1
-    log.info("fold %s: %d out-of-fold predictions", snakemake.wildcards.fold, n)
+    log.info("%d out-of-fold predictions", n)

@@ -1,34 +1,51 @@
 """Rule quantize: dynamic-range TFLite model and float-vs-quantized Dice on the fold's own images."""
+import argparse
+import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pandas as pd  # noqa: E402
 
-from snakeseg import atomic, metrics  # noqa: E402
-from snakeseg.cli import logged  # noqa: E402
-from snakeseg.inference import batched, iter_items, model_input, to_labels  # noqa: E402
+from snakeseg import atomic  # noqa: E402
+from snakeseg.data.items import iter_items  # noqa: E402
+from snakeseg.evaluation.metrics import label_scores  # noqa: E402
+from snakeseg.inference.predict import batched, model_input, to_labels  # noqa: E402
+from snakeseg.workflow.cli import logged  # noqa: E402
 
-with logged(snakemake.log[0], "quantize") as log:
+ap = argparse.ArgumentParser(description=__doc__)
+ap.add_argument("--model", required=True, help="the fold's model.h5 (rule train_fold)")
+ap.add_argument("--merged", nargs="+", required=True, help="the fold's validation shards (rule merge_masks)")
+ap.add_argument("--raw", nargs="+", required=True, help="the same shards' staged files (rule unzip)")
+ap.add_argument("--fold", type=int, required=True)
+ap.add_argument("--image-size", type=int, required=True)
+ap.add_argument("--threshold", type=float, required=True)
+ap.add_argument("--classes", required=True, help="foreground class names, as a JSON list")
+ap.add_argument("--threads", type=int, default=1)
+ap.add_argument("--tflite", required=True)
+ap.add_argument("--per-image", required=True)
+ap.add_argument("--log", required=True)
+args = ap.parse_args()
+
+with logged(args.log, "quantize") as log:
     from snakeseg import tfenv
-    from snakeseg.models import load_model
-    from snakeseg.quantize import TFLiteModel, convert_dynamic_range
+    from snakeseg.deploy.tflite import TFLiteModel, convert_dynamic_range
+    from snakeseg.training.models import load_model
 
-    tfenv.configure(snakemake.threads, 0)
-    fold, size, threshold = int(snakemake.wildcards.fold), snakemake.params.image_size, snakemake.params.threshold
-    classes = snakemake.params.classes
-    model = load_model(snakemake.input.model)
+    tfenv.configure(args.threads, 0)
+    classes = json.loads(args.classes)
+    model = load_model(args.model)
     content = convert_dynamic_range(model)
-    atomic.write_bytes(snakemake.output.tflite, content)
-    quantized = TFLiteModel(content, threads=snakemake.threads)
+    atomic.write_bytes(args.tflite, content)
+    quantized = TFLiteModel(content, threads=args.threads)
     rows = []
-    for batch in batched(iter_items(snakemake.input.merged), 8):
-        x = model_input([img for _, img, _ in batch], size)
+    for batch in batched(iter_items(args.merged, args.raw), 8):
+        x = model_input([img for _, img, _ in batch], args.image_size)
         for (item, _, truth), p_float, p_quant in zip(batch, model.predict(x, verbose=0), quantized.predict(x)):
             h, w = item["height"], item["width"]
-            rows.append({"fold": fold, "id": item["id"],
-                         "dice_float": metrics.label_scores(truth, to_labels(p_float, h, w, threshold), classes)["dice"],
-                         "dice_quantized": metrics.label_scores(truth, to_labels(p_quant, h, w, threshold), classes)["dice"]})
-    atomic.write_csv(snakemake.output.per_image, pd.DataFrame(rows))
-    log.info("fold %d: TFLite %d bytes, %d images compared", fold, len(content), len(rows))
+            rows.append({"fold": args.fold, "id": item["id"],
+                         "dice_float": label_scores(truth, to_labels(p_float, h, w, args.threshold), classes)["dice"],
+                         "dice_quantized": label_scores(truth, to_labels(p_quant, h, w, args.threshold), classes)["dice"]})
+    atomic.write_csv(args.per_image, pd.DataFrame(rows))
+    log.info("fold %d: TFLite %d bytes, %d images compared", args.fold, len(content), len(rows))

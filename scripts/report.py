@@ -1,14 +1,27 @@
 """Rule report: the report's plots."""
+import argparse
+import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
-import json  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pandas as pd  # noqa: E402
 
-from snakeseg import plots  # noqa: E402
-from snakeseg.cli import logged  # noqa: E402
+from snakeseg.evaluation import plots  # noqa: E402
+from snakeseg.workflow.cli import logged  # noqa: E402
+
+ap = argparse.ArgumentParser(description=__doc__)
+ap.add_argument("--histories", nargs="+", required=True, help="results/models/<exp>/fold-<k>/history.csv")
+ap.add_argument("--per-image", nargs="+", required=True, help="results/metrics/<exp>/per_image.csv")
+ap.add_argument("--quantized", nargs="+", required=True, help="results/quantized/<exp>/per_image.csv")
+ap.add_argument("--comparison", required=True)
+ap.add_argument("--qa-dataset", required=True)
+ap.add_argument("--qa-summary", required=True)
+ap.add_argument("--log", required=True)
+for name in ("curves", "dice", "comparison-plot", "quant", "qa"):
+    ap.add_argument(f"--{name}", required=True, help="output PNG")
+args = ap.parse_args()
 
 
 def with_experiment(paths):
@@ -16,13 +29,11 @@ def with_experiment(paths):
     return pd.concat([pd.read_csv(p).assign(experiment=Path(p).parent.name) for p in paths], ignore_index=True)
 
 
-with logged(snakemake.log[0], "report"):
+with logged(args.log, "report"):
     histories = {(Path(p).parent.parent.name, Path(p).parent.name.split("-", 1)[1]): pd.read_csv(p)
-                 for p in snakemake.input.histories}
-    plots.training_curves(histories, snakemake.output.curves)
-    plots.dice_histogram(with_experiment(snakemake.input.per_image), snakemake.output.dice)
-    plots.comparison(with_experiment(snakemake.input.per_image), pd.read_csv(snakemake.input.comparison),
-                     snakemake.output.comparison)
-    plots.quantization_scatter(with_experiment(snakemake.input.quantized), snakemake.output.quant)
-    plots.qa_summary(pd.read_csv(snakemake.input.qa_dataset), json.loads(Path(snakemake.input.qa_summary).read_text()),
-                     snakemake.output.qa)
+                 for p in args.histories}
+    plots.training_curves(histories, args.curves)
+    plots.dice_histogram(with_experiment(args.per_image), args.dice)
+    plots.comparison(with_experiment(args.per_image), pd.read_csv(args.comparison), args.comparison_plot)
+    plots.quantization_scatter(with_experiment(args.quantized), args.quant)
+    plots.qa_summary(pd.read_csv(args.qa_dataset), json.loads(Path(args.qa_summary).read_text()), args.qa)

@@ -1,41 +1,50 @@
 """Rule train_fold: train one fold on the other folds' shards, keep the best model and the history."""
+import argparse
+import json
+import shutil
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import json  # noqa: E402
-import shutil  # noqa: E402
+from snakeseg import atomic  # noqa: E402
+from snakeseg.workflow.cli import logged  # noqa: E402
+from snakeseg.workflow.folds import fold_fingerprint, split_fold  # noqa: E402
 
-from snakeseg import atomic, shards  # noqa: E402
-from snakeseg.cli import logged  # noqa: E402
+ap = argparse.ArgumentParser(description=__doc__)
+ap.add_argument("--tfrecords", nargs="+", required=True, help="every shard's TFRecord (rule make_shards)")
+ap.add_argument("--indexes", nargs="+", required=True, help="their JSON indexes, in the same order")
+ap.add_argument("--fold", type=int, required=True)
+ap.add_argument("--val-shards", required=True, help="the fold's validation shards, comma-separated")
+ap.add_argument("--model", required=True, help="the experiment's model block, as JSON")
+ap.add_argument("--train", required=True, help="the experiment's train block, as JSON")
+ap.add_argument("--image-size", type=int, required=True)
+ap.add_argument("--classes", required=True, help="foreground class names, as a JSON list")
+ap.add_argument("--scratch", required=True, help="folder of the resumable training state")
+ap.add_argument("--threads", type=int, default=0)
+ap.add_argument("--out-model", required=True)
+ap.add_argument("--out-history", required=True)
+ap.add_argument("--log", required=True)
+args = ap.parse_args()
 
-with logged(snakemake.log[0], "train_fold") as log:
-    from snakeseg import tfenv, training
+with logged(args.log, "train_fold") as log:
+    from snakeseg import tfenv
+    from snakeseg.training.fit import fit_fold
 
-    fold = int(snakemake.wildcards.fold)
-    train_cfg = snakemake.params.train
-    tfenv.configure(snakemake.threads, train_cfg["seed"] + fold)
-    val = set(snakemake.params.val_shards)
-    train_files, val_files, n_train, n_val = [], [], 0, 0
-    indexes = [json.loads(Path(p).read_text()) for p in snakemake.input.indexes]
-    # Configuration and data identity: a rerun with the same fingerprint resumes, another starts over.
-    fingerprint = shards.fingerprint([fold, snakemake.params.model, train_cfg, snakemake.params.image_size,
-                                      snakemake.params.classes, sorted(val), indexes])
-    for tfrec, index in zip(snakemake.input.tfrecords, indexes):
-        if index["shard"] in val:
-            val_files.append(tfrec)
-            n_val += index["count"]
-        else:
-            train_files.append(tfrec)
-            n_train += index["count"]
-    log.info("fold %d: %d training images, %d validation images (shards %s)", fold, n_train, n_val, sorted(val))
-    if n_train == 0 or n_val == 0:
-        raise SystemExit(f"fold {fold} has {n_train} training and {n_val} validation images after bad images "
-                         "were set aside; see results/qa/rejected.csv, use fewer folds or more data")
-    best, history = training.fit_fold(train_files, val_files, n_train, snakemake.params.model, train_cfg,
-                                      snakemake.params.image_size, snakemake.params.scratch, seed=train_cfg["seed"] + fold,
-                                      n_classes=len(snakemake.params.classes), fingerprint=fingerprint)
-    for src, dst in ((best, snakemake.output.model), (history, snakemake.output.history)):
+    model_cfg, train_cfg, classes = json.loads(args.model), json.loads(args.train), json.loads(args.classes)
+    tfenv.configure(args.threads, train_cfg["seed"] + args.fold)
+    val = set(args.val_shards.split(","))
+    indexes = [json.loads(Path(p).read_text()) for p in args.indexes]
+    data = split_fold(args.tfrecords, indexes, val)
+    log.info("fold %d: %d training images, %d validation images (shards %s)", args.fold, data.n_train,
+             data.n_val, sorted(val))
+    if data.n_train == 0 or data.n_val == 0:
+        raise SystemExit(f"fold {args.fold} has {data.n_train} training and {data.n_val} validation images after "
+                         "bad images were set aside; see results/qa/rejected.csv, use fewer folds or more data")
+    best, history = fit_fold(data.train_files, data.val_files, data.n_train, model_cfg, train_cfg, args.image_size,
+                             args.scratch, seed=train_cfg["seed"] + args.fold, n_classes=len(classes),
+                             fingerprint=fold_fingerprint(args.fold, model_cfg, train_cfg, args.image_size, classes,
+                                                          val, indexes))
+    for src, dst in ((best, args.out_model), (history, args.out_history)):
         with atomic.atomic_path(dst) as tmp:
             shutil.copyfile(src, tmp)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import shutil
 import tempfile
@@ -88,80 +87,11 @@ def write_text(path: str | os.PathLike, text: str, fsync: bool = True) -> None:
 
 
 def dumps_json(obj) -> str:
-    """``json.dumps(obj, indent=2, sort_keys=True) + "\\n"``, about twice as fast.
-
-    With ``indent``, ``json.dumps`` runs its pure-Python encoder; the workflow formats its 64+
-    shard manifests (100k+ entries for a 10,000-image zip) at every start to compare them with
-    those on disk. :func:`_pretty` writes the same text for plain JSON data (str keys; str, int,
-    finite float, bool, None, list, tuple, dict values) and hands anything else to ``json.dumps``.
-    """
-    try:
-        return _pretty(obj, "") + "\n"
-    except (_NotPlain, RecursionError):
-        return json.dumps(obj, indent=2, sort_keys=True) + "\n"
-
-
-class _NotPlain(Exception):
-    """A value _pretty leaves to json.dumps (its exact output or its exception)."""
-
-
-_encode_str = json.encoder.c_encode_basestring_ascii or json.encoder.py_encode_basestring_ascii  # as json.dumps
-
-
-def _pretty(value, indent: str) -> str:
-    kind = type(value)
-    if kind is str:
-        return _encode_str(value)
-    if kind is int:
-        return int.__repr__(value)
-    if kind is dict:
-        if not value:
-            return "{}"
-        inner = indent + "  "
-        items = []
-        for key in sorted(value):
-            if type(key) is not str:
-                raise _NotPlain
-            item = value[key]
-            kind = type(item)
-            items.append(_encode_str(key) + ": " + (_encode_str(item) if kind is str else int.__repr__(item)
-                                                    if kind is int else _pretty(item, inner)))
-        return "{\n" + inner + (",\n" + inner).join(items) + "\n" + indent + "}"
-    if kind is list or kind is tuple:
-        if not value:
-            return "[]"
-        inner = indent + "  "
-        return "[\n" + inner + (",\n" + inner).join([_pretty(item, inner) for item in value]) + "\n" + indent + "]"
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if kind is float and math.isfinite(value):
-        return float.__repr__(value)
-    raise _NotPlain
+    return json.dumps(obj, indent=2, sort_keys=True) + "\n"
 
 
 def write_json(path: str | os.PathLike, obj, fsync: bool = True) -> None:
     write_text(path, dumps_json(obj), fsync=fsync)
-
-
-def write_json_if_changed(path: str | os.PathLike, obj) -> bool:
-    """Write ``obj`` as JSON only when the file does not already hold the same data, so its mtime
-    (which Snakemake follows) moves only on change. Comparing parsed JSON costs a fifth of
-    formatting ``obj`` to compare texts (64 shard manifests of a 10,000-image zip: 0.1 s, not 0.5).
-
-    Returns True when the file was (re)written.
-    """
-    path = Path(path)
-    try:
-        if json.loads(path.read_bytes()) == obj:
-            return False
-    except (OSError, ValueError):
-        pass
-    write_json(path, obj)
-    return True
 
 
 def write_csv(path: str | os.PathLike, frame) -> None:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from .masks import IGNORE
+from ..data.masks import IGNORE
 
 SCORE_COLUMNS = ["iou", "dice", "precision", "recall"]
 

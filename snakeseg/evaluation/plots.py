@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from . import atomic  # noqa: E402
+from .. import atomic  # noqa: E402
 
 CURVES = [("loss", "Loss (Dice + focal)"), ("iou_score", "IoU @ 0.5"), ("f1-score", "F-score @ 0.5")]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .tfenv import tf
+from ..tfenv import tf
 
 
 def convert_dynamic_range(model) -> bytes:

@@ -9,7 +9,7 @@ import sys
 import time
 from typing import Iterator
 
-from .errors import InputError
+from ..errors import InputError
 
 log = logging.getLogger("snakeseg")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from . import atomic
+from .. import atomic
 
 _DATE = (1980, 1, 1, 0, 0, 0)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from .sources import Inventory
+from .listing import Inventory
 
 
 def shard_of(image_id: str, n_shards: int) -> int:

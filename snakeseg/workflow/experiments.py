@@ -7,11 +7,12 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
 
 import jsonschema
 
-from .errors import InputError
+from ..errors import InputError
 
 NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -24,8 +25,10 @@ def deep_merge(base: dict, override: dict) -> dict:
     return out
 
 
-def expand(config: dict, schema: dict) -> dict[str, dict]:
-    """{name: {"model": ..., "train": ...}}, each merged and validated against the schema."""
+def expand(config: dict, schema_path: str) -> dict[str, dict]:
+    """{name: {"model": ..., "train": ...}}, each merged and validated against the JSON schema."""
+    with open(schema_path) as fh:
+        schema = json.load(fh)
     experiments = config.get("experiments") or {"main": {}}
     out = {}
     for name, override in experiments.items():
@@ -45,3 +48,19 @@ def expand(config: dict, schema: dict) -> dict[str, dict]:
                                  f"under {block}") from None
         out[name] = merged
     return out
+
+
+def check(config: dict) -> list[str]:
+    """The foreground class names, after the checks that span several config keys (InputError)."""
+    if config["train"]["warmup_epochs"] >= config["train"]["epochs"]:
+        raise InputError("config train.warmup_epochs", "must be smaller than train.epochs",
+                         "lower warmup_epochs or raise epochs")
+    classes = config["masks"]["classes"] or ["foreground"]
+    if config["masks"]["format"] == "binary" and len(classes) > 1:
+        raise InputError("config masks.classes", "lists several classes but masks.format is binary",
+                         "set masks.format to index or channels, or list one class")
+    if len(classes) > 1 and (config["train"]["loss"] != "cce_ignore" or config["train"]["monitor"] == "val_f1-score"):
+        raise InputError("config train.loss/train.monitor", f"{len(classes)} classes need a multi-class loss and "
+                         "a metric logged for it", "set train.loss: cce_ignore and train.monitor: val_iou_score "
+                         "(or val_loss)")
+    return classes

@@ -7,7 +7,7 @@ import os
 import cv2
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 
 
 def decode_image(data: bytes, name: str) -> np.ndarray:

@@ -1,0 +1,37 @@
+"""Reading merged shards back: each usable image with its truth label map, for prediction and scoring."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from .imageio import decode_image, read_mask
+from .staging import Pack
+
+
+def read_index(merged_dir: str | Path) -> dict:
+    """The ``index.json`` of a merged shard (rule merge_masks)."""
+    return json.loads((Path(merged_dir) / "index.json").read_text())
+
+
+def iter_truth(merged_dirs: list[str]) -> Iterator[tuple[dict, np.ndarray]]:
+    """(index entry with its ``shard``, truth label map) for every usable image of the given shards."""
+    for merged in map(Path, merged_dirs):
+        index = read_index(merged)
+        for item in index["items"]:
+            yield {**item, "shard": index["shard"]}, read_mask(merged / f"{item['id']}.png")
+
+
+def iter_items(merged_dirs: list[str], raw_dirs: list[str]) -> Iterator[tuple[dict, np.ndarray, np.ndarray]]:
+    """(index entry, RGB image, truth label map) for every usable image; ``raw_dirs[i]`` is the staged
+    shard (rule unzip) of ``merged_dirs[i]``."""
+    if len(merged_dirs) != len(raw_dirs):
+        raise ValueError(f"{len(merged_dirs)} merged shards but {len(raw_dirs)} staged ones")
+    for merged, raw in zip(merged_dirs, raw_dirs):
+        with Pack(raw) as pack:
+            for item, truth in iter_truth([merged]):
+                image = decode_image(pack.read_at(*item["image_at"], what=item["source"]), item["source"])
+                yield item, image, truth

@@ -1,0 +1,76 @@
+"""Merging a shard's masks: one label map per image, with a QA record of every decision taken."""
+
+from __future__ import annotations
+
+import hashlib
+
+import cv2
+import numpy as np
+
+from .. import atomic
+from ..errors import InputError
+from .imageio import decode_image_info, decode_mask, encode_png
+from .masks import IGNORE, MaskSpec, merge_instances, normalise
+from .staging import Pack
+
+
+def label_map(entry: dict, pack: Pack, spec: MaskSpec) -> tuple[np.ndarray, dict]:
+    """Decode an item's image and masks; (label map, QA record). Raises InputError naming the file."""
+    image, info = decode_image_info(pack.read(entry["image"]["name"]), entry["image"]["name"])
+    maps, records = [], []
+    for m in entry["masks"]:
+        raw = decode_mask(pack.read(m["name"]), m["name"])
+        if raw.shape[:2] != image.shape[:2]:
+            raise InputError(m["name"], f"mask size {raw.shape[1]}x{raw.shape[0]} differs from "
+                             f"image size {image.shape[1]}x{image.shape[0]}",
+                             "fix or remove the mask so it matches its image")
+        labels, record = normalise(raw, m["name"], spec)
+        maps.append(labels)
+        records.append(record)
+    if entry["kind"] == "instances":
+        labels, n_instances = merge_instances(maps)
+    else:
+        labels = maps[0]
+        n_instances = cv2.connectedComponents(((labels > 0) & (labels != IGNORE)).astype(np.uint8))[0] - 1
+    valid = labels != IGNORE
+    qa = {
+        "height": int(image.shape[0]), "width": int(image.shape[1]),
+        "channels": info["channels"], "dtype": info["dtype"],
+        "mask_encoding": "; ".join(sorted({r["mask_encoding"] for r in records})),
+        "stray_pixels": sum(r["stray_pixels"] for r in records),
+        "stray_values": " ".join(r["stray_values"] for r in records if r["stray_values"]),
+        "stray_action": "; ".join(sorted({r["stray_action"] for r in records if r["stray_action"]})),
+        "n_instances": int(n_instances),
+        "coverage": round(float(((labels > 0) & valid).sum() / max(valid.sum(), 1)), 6),
+        "ignored_fraction": round(float((~valid).mean()), 6),
+        "pixel_hash": hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest(),
+    }
+    qa["empty_mask"] = qa["coverage"] == 0
+    return labels, qa
+
+
+def merge_shard(raw_dir: str, out_dir: str, spec: MaskSpec | None = None) -> dict:
+    """One label map per image in ``out_dir/<id>.png`` (0 background, 1..n classes, 255 ignored).
+
+    DSB2018 instance masks are merged (their count kept); single masks are normalised. Writes
+    ``index.json``: per usable image its id, source file, the image's place in the shard's pack
+    (``image_at``) and its QA record; images that cannot be used (unreadable file, size mismatch,
+    stray values under ``strict``) are set aside with the reason, next to those the manifest already
+    set aside. Returns the index.
+    """
+    spec = MaskSpec() if spec is None else spec
+    with Pack(raw_dir) as pack, atomic.atomic_dir(out_dir) as tmp:
+        manifest = pack.manifest
+        index = {"shard": manifest["shard"], "items": [], "set_aside": dict(manifest["set_aside"])}
+        for image_id, entry in manifest["items"].items():
+            try:
+                labels, qa = label_map(entry, pack, spec)
+            except InputError as err:
+                files = [entry["image"]["name"]] + [m["name"] for m in entry["masks"]]
+                index["set_aside"][image_id] = {"reason": f"{err.path}: {err.problem}", "files": files}
+                continue
+            atomic.write_bytes(tmp / f"{image_id}.png", encode_png(labels, rgb=False), fsync=False)
+            index["items"].append({"id": image_id, "source": entry["image"]["name"],
+                                   "image_at": manifest["staged"][entry["image"]["name"]], **qa})
+        atomic.write_json(tmp / "index.json", index, fsync=False)
+    return index

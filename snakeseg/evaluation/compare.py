@@ -1,0 +1,29 @@
+"""The experiments side by side: architecture, mean scores, Dice per fold, quantized Dice, model sizes."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+#: Architectures built on segmentation-models' encoders, whose ``backbone`` names the encoder.
+BACKBONE_ARCHS = ("Unet", "FPN", "Linknet", "PSPNet")
+
+
+def comparison_row(name: str, model_cfg: dict, summary: dict, quantized: pd.DataFrame) -> dict:
+    """One experiment's row from its metrics summary and its quantization summary table."""
+    row = {"experiment": name, "arch": model_cfg["arch"],
+           "backbone": model_cfg.get("backbone") if model_cfg["arch"] in BACKBONE_ARCHS else "",
+           "n_images": summary["overall"]["n_images"]}
+    for metric in ("dice", "iou", "precision", "recall"):
+        row[f"{metric}_mean"] = summary["overall"][metric]["mean"]
+    row["dice_median"] = summary["overall"]["dice"]["median"]
+    for fold, stats in summary["per_fold"].items():
+        row[f"dice_mean_fold{fold}"] = stats["dice"]["mean"]
+    weights = quantized["n_images"]
+    row["dice_quantized_mean"] = float((quantized["dice_quantized_mean"] * weights).sum() / weights.sum())
+    row["keras_h5_mb"] = round(quantized["keras_h5_bytes"].mean() / 1e6, 3)
+    row["tflite_dynamic_mb"] = round(quantized["tflite_dynamic_bytes"].mean() / 1e6, 3)
+    return row
+
+
+def comparison_table(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(rows).round(6)
