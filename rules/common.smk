@@ -1,5 +1,6 @@
 # Shared set-up: list the input, assign its images to shards and fingerprint each shard (nothing is
 # written for the rules: rule manifest writes a shard's manifest when its fingerprint changes).
+import math
 import os
 import sys
 from pathlib import Path
@@ -20,7 +21,13 @@ FOLDS = [str(f) for f in range(N_FOLDS)]
 # Every rule runs its script (scripts/<rule>.py) as `python SCRIPT --option value ...`. Script paths
 # are Path objects, which Snakemake's params trigger ignores: moving the repository reruns nothing.
 SCRIPTS = Path(workflow.basedir) / "scripts"
+
+
 # `python` is the conda environment's with `--sdm conda`, else the interpreter running Snakemake.
+envvars:
+    "PATH",
+
+
 if DeploymentMethod.CONDA not in workflow.deployment_settings.deployment_method:
     os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
 
@@ -33,14 +40,23 @@ wildcard_constraints:
 
 def _plan():
     if config["n_folds"] > config["n_shards"]:
-        raise InputError("config n_folds", f"is {config['n_folds']} but there are only {config['n_shards']} shards",
-                         "raise n_shards or lower n_folds")
+        raise InputError(
+            "config n_folds",
+            f"is {config['n_folds']} but there are only {config['n_shards']} shards",
+            "raise n_shards or lower n_folds",
+        )
     archive = config.get("input")
     if not archive:
         archive = os.path.join(WORK, "demo", "stage1_train.zip")
         demo.ensure_demo_zip(archive, **config["demo"])
-    result = plan.plan(archive, config["layout"], config["paired"], config["limits"], config["n_shards"],
-                       cache=f"{WORK}/plan-cache.json")
+    result = plan.plan(
+        archive,
+        config["layout"],
+        config["paired"],
+        config["limits"],
+        config["n_shards"],
+        cache=f"{WORK}/plan-cache.json",
+    )
     plan.check_folds(result, N_FOLDS)
     return result
 
@@ -74,8 +90,9 @@ def model_mem_mb(wildcards, attempt):
 
 
 def train_mem_mb(wildcards, attempt):
-    """model_mem_mb plus the decoded pairs training keeps in memory (at most train.cache_mb)."""
-    return model_mem_mb(wildcards, attempt) + EXPERIMENTS[wildcards.exp]["train"]["cache_mb"]
+    """model_mem_mb plus the decoded pairs training may keep in memory (at most train.cache_mb)."""
+    pairs_mb = PLAN.n_usable * config["image_size"] ** 2 * 4 / 1e6
+    return model_mem_mb(wildcards, attempt) + math.ceil(min(pairs_mb, EXPERIMENTS[wildcards.exp]["train"]["cache_mb"]))
 
 
 def data_mem_mb(wildcards, attempt):

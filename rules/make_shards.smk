@@ -7,18 +7,18 @@ rule make_shards:
     output:
         tfrecord=f"{WORK}/tfrecords/shard-{{shard}}.tfrec",
         index=f"{WORK}/tfrecords/shard-{{shard}}.json",
-    params:
-        script=SCRIPTS / "make_shards.py",
-        image_size=config["image_size"],
     log:
         "logs/make_shards/shard-{shard}.log",
     benchmark:
         "benchmarks/make_shards/shard-{shard}.tsv"
+    conda:
+        "../envs/snakeseg.yaml"
     resources:
         mem_mb=data_mem_mb,
         runtime=30,
-    conda:
-        "../envs/snakeseg.yaml"
+    params:
+        script=SCRIPTS / "make_shards.py",
+        image_size=config["image_size"],
     shell:
         "python {params.script:q} --merged {input.merged:q} --raw {input.raw:q} --tfrecord {output.tfrecord:q} "
         "--index {output.index:q} --image-size {params.image_size} --log {log:q}"

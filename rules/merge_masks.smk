@@ -5,17 +5,17 @@ rule merge_masks:
         f"{WORK}/raw/shard-{{shard}}",
     output:
         directory(f"{WORK}/merged/shard-{{shard}}"),
-    params:
-        script=SCRIPTS / "merge_masks.py",
-        masks=json.dumps(config["masks"], sort_keys=True),
     log:
         "logs/merge_masks/shard-{shard}.log",
     benchmark:
         "benchmarks/merge_masks/shard-{shard}.tsv"
+    conda:
+        "../envs/snakeseg.yaml"
     resources:
         mem_mb=data_mem_mb,
         runtime=30,
-    conda:
-        "../envs/snakeseg.yaml"
+    params:
+        script=SCRIPTS / "merge_masks.py",
+        masks=json.dumps(config["masks"], sort_keys=True),
     shell:
         "python {params.script:q} --raw {input:q} --out {output:q} --masks {params.masks:q} --log {log:q}"

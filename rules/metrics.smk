@@ -7,18 +7,18 @@ rule metrics:
     output:
         per_image=f"{RESULTS}/metrics/{{exp}}/per_image.csv",
         summary=f"{RESULTS}/metrics/{{exp}}/summary.json",
-    params:
-        script=SCRIPTS / "metrics.py",
-        classes=json.dumps(CLASSES),
     log:
         "logs/metrics/{exp}.log",
     benchmark:
         "benchmarks/metrics/{exp}.tsv"
+    conda:
+        "../envs/snakeseg.yaml"
     resources:
         mem_mb=data_mem_mb,
         runtime=30,
-    conda:
-        "../envs/snakeseg.yaml"
+    params:
+        script=SCRIPTS / "metrics.py",
+        classes=json.dumps(CLASSES),
     shell:
         "python {params.script:q} --predictions {input.predictions:q} --merged {input.merged:q} "
         "--classes {params.classes:q} --per-image {output.per_image:q} --summary {output.summary:q} --log {log:q}"
@@ -30,13 +30,13 @@ rule compare:
         quantized=expand(f"{RESULTS}/quantized/{{exp}}/summary.csv", exp=EXPS),
     output:
         report(f"{RESULTS}/metrics/comparison.csv", caption="../report/comparison_table.rst", category="Comparison"),
-    params:
-        script=SCRIPTS / "compare.py",
-        models=json.dumps({name: exp["model"] for name, exp in EXPERIMENTS.items()}, sort_keys=True),
     log:
         "logs/compare.log",
     conda:
         "../envs/snakeseg.yaml"
+    params:
+        script=SCRIPTS / "compare.py",
+        models=json.dumps({name: exp["model"] for name, exp in EXPERIMENTS.items()}, sort_keys=True),
     shell:
         "python {params.script:q} --summaries {input.summaries:q} --quantized {input.quantized:q} "
         "--models {params.models:q} --out {output:q} --log {log:q}"
@@ -51,12 +51,12 @@ rule qa:
         dataset=report(f"{RESULTS}/qa/dataset.csv", caption="../report/qa_dataset.rst", category="Data QA"),
         rejected=report(f"{RESULTS}/qa/rejected.csv", caption="../report/qa_rejected.rst", category="Data QA"),
         summary=f"{RESULTS}/qa/summary.json",
-    params:
-        script=SCRIPTS / "qa.py",
     log:
         "logs/qa.log",
     conda:
         "../envs/snakeseg.yaml"
+    params:
+        script=SCRIPTS / "qa.py",
     shell:
         "python {params.script:q} --merged {input.merged:q} --unassigned {input.unassigned:q} "
         "--dataset {output.dataset:q} --rejected {output.rejected:q} --summary {output.summary:q} --log {log:q}"

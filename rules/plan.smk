@@ -12,10 +12,10 @@ rule manifest:
         ancient(local(INPUT)),
     output:
         f"{WORK}/manifests/shard-{{shard}}.json",
-    params:
-        fingerprint=lambda w: PLAN.shards[w.shard]["fingerprint"],
     log:
         "logs/manifest/shard-{shard}.log",
+    params:
+        fingerprint=lambda w: PLAN.shards[w.shard]["fingerprint"],
     run:
         plan.write_json(output[0], PLAN.manifest(wildcards.shard), log[0])
 
@@ -26,9 +26,9 @@ rule unassigned:
         ancient(local(INPUT)),
     output:
         f"{WORK}/manifests/unassigned.json",
-    params:
-        fingerprint=PLAN.unassigned_fingerprint,
     log:
         "logs/manifest/unassigned.log",
+    params:
+        fingerprint=PLAN.unassigned_fingerprint,
     run:
         plan.write_json(output[0], PLAN.unassigned(), log[0])

@@ -7,22 +7,22 @@ rule predict:
         raw=lambda w: shard_files(f"{WORK}/raw/shard-{{shard}}", val_shards(w.fold)),
     output:
         directory(f"{RESULTS}/predictions/{{exp}}/fold-{{fold}}"),
+    log:
+        "logs/predict/{exp}/fold-{fold}.log",
+    benchmark:
+        "benchmarks/predict/{exp}/fold-{fold}.tsv"
+    conda:
+        "../envs/snakeseg.yaml"
+    threads: config["train"]["threads"]
+    resources:
+        mem_mb=model_mem_mb,
+        runtime=60,
+        gpu=config["gpus"],
     params:
         script=SCRIPTS / "predict.py",
         image_size=config["image_size"],
         predict=json.dumps(config["predict"], sort_keys=True),
         classes=json.dumps(CLASSES),
-    threads: config["train"]["threads"]
-    log:
-        "logs/predict/{exp}/fold-{fold}.log",
-    benchmark:
-        "benchmarks/predict/{exp}/fold-{fold}.tsv"
-    resources:
-        mem_mb=model_mem_mb,
-        runtime=60,
-        gpu=config["gpus"],
-    conda:
-        "../envs/snakeseg.yaml"
     shell:
         "python {params.script:q} --model {input.model:q} --merged {input.merged:q} --raw {input.raw:q} "
         "--image-size {params.image_size} --predict {params.predict:q} --classes {params.classes:q} "

@@ -8,21 +8,21 @@ rule quantize:
     output:
         tflite=f"{RESULTS}/quantized/{{exp}}/fold-{{fold}}/model_dynamic_range.tflite",
         per_image=f"{RESULTS}/quantized/{{exp}}/fold-{{fold}}/per_image.csv",
+    log:
+        "logs/quantize/{exp}/fold-{fold}.log",
+    benchmark:
+        "benchmarks/quantize/{exp}/fold-{fold}.tsv"
+    conda:
+        "../envs/snakeseg.yaml"
+    threads: config["train"]["threads"]
+    resources:
+        mem_mb=model_mem_mb,
+        runtime=60,
     params:
         script=SCRIPTS / "quantize.py",
         image_size=config["image_size"],
         threshold=config["predict"]["threshold"],
         classes=json.dumps(CLASSES),
-    threads: config["train"]["threads"]
-    log:
-        "logs/quantize/{exp}/fold-{fold}.log",
-    benchmark:
-        "benchmarks/quantize/{exp}/fold-{fold}.tsv"
-    resources:
-        mem_mb=model_mem_mb,
-        runtime=60,
-    conda:
-        "../envs/snakeseg.yaml"
     shell:
         "python {params.script:q} --model {input.model:q} --merged {input.merged:q} --raw {input.raw:q} "
         "--fold {wildcards.fold} --image-size {params.image_size} --threshold {params.threshold} "
@@ -39,12 +39,12 @@ rule quantize_summary:
     output:
         summary=f"{RESULTS}/quantized/{{exp}}/summary.csv",
         per_image=f"{RESULTS}/quantized/{{exp}}/per_image.csv",
-    params:
-        script=SCRIPTS / "quantize_summary.py",
     log:
         "logs/quantize_summary/{exp}.log",
     conda:
         "../envs/snakeseg.yaml"
+    params:
+        script=SCRIPTS / "quantize_summary.py",
     shell:
         "python {params.script:q} --models {input.models:q} --tflite {input.tflite:q} "
         "--per-image {input.per_image:q} --summary {output.summary:q} --all-images {output.per_image:q} --log {log:q}"

@@ -8,21 +8,23 @@ rule report:
         qa_dataset=f"{RESULTS}/qa/dataset.csv",
         qa_summary=f"{RESULTS}/qa/summary.json",
     output:
-        curves=report(f"{RESULTS}/plots/training_curves.png", caption="../report/training_curves.rst",
-                      category="Training"),
-        dice=report(f"{RESULTS}/plots/dice_histogram.png", caption="../report/dice_histogram.rst",
-                    category="Evaluation"),
-        comparison=report(f"{RESULTS}/plots/comparison.png", caption="../report/comparison.rst",
-                          category="Comparison"),
-        quant=report(f"{RESULTS}/plots/quantization_dice.png", caption="../report/quantization.rst",
-                     category="Quantization"),
+        curves=report(
+            f"{RESULTS}/plots/training_curves.png", caption="../report/training_curves.rst", category="Training"
+        ),
+        dice=report(
+            f"{RESULTS}/plots/dice_histogram.png", caption="../report/dice_histogram.rst", category="Evaluation"
+        ),
+        comparison=report(f"{RESULTS}/plots/comparison.png", caption="../report/comparison.rst", category="Comparison"),
+        quant=report(
+            f"{RESULTS}/plots/quantization_dice.png", caption="../report/quantization.rst", category="Quantization"
+        ),
         qa=report(f"{RESULTS}/plots/dataset_qa.png", caption="../report/qa_summary.rst", category="Data QA"),
-    params:
-        script=SCRIPTS / "report.py",
     log:
         "logs/report.log",
     conda:
         "../envs/snakeseg.yaml"
+    params:
+        script=SCRIPTS / "report.py",
     shell:
         "python {params.script:q} --histories {input.histories:q} --per-image {input.per_image:q} "
         "--quantized {input.quantized:q} --comparison {input.comparison:q} --qa-dataset {input.qa_dataset:q} "

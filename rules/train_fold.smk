@@ -7,6 +7,17 @@ rule train_fold:
     output:
         model=f"{RESULTS}/models/{{exp}}/fold-{{fold}}/model.h5",
         history=f"{RESULTS}/models/{{exp}}/fold-{{fold}}/history.csv",
+    log:
+        "logs/train_fold/{exp}/fold-{fold}.log",
+    benchmark:
+        "benchmarks/train_fold/{exp}/fold-{fold}.tsv"
+    conda:
+        "../envs/snakeseg.yaml"
+    threads: config["train"]["threads"]
+    resources:
+        mem_mb=train_mem_mb,
+        runtime=config["train"]["runtime_min"],
+        gpu=config["gpus"],
     params:
         script=SCRIPTS / "train_fold.py",
         val_shards=lambda w: ",".join(val_shards(w.fold)),
@@ -15,17 +26,6 @@ rule train_fold:
         image_size=config["image_size"],
         classes=json.dumps(CLASSES),
         scratch=lambda w: f"{WORK}/train/{w.exp}/fold-{w.fold}",
-    threads: config["train"]["threads"]
-    log:
-        "logs/train_fold/{exp}/fold-{fold}.log",
-    benchmark:
-        "benchmarks/train_fold/{exp}/fold-{fold}.tsv"
-    resources:
-        mem_mb=train_mem_mb,
-        runtime=config["train"]["runtime_min"],
-        gpu=config["gpus"],
-    conda:
-        "../envs/snakeseg.yaml"
     shell:
         "python {params.script:q} --tfrecords {input.tfrecords:q} --indexes {input.indexes:q} "
         "--fold {wildcards.fold} --val-shards {params.val_shards:q} --model {params.model:q} "

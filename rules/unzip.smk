@@ -5,16 +5,16 @@ rule unzip:
         archive=ancient(local(INPUT)),
     output:
         directory(f"{WORK}/raw/shard-{{shard}}"),
-    params:
-        script=SCRIPTS / "unzip.py",
     log:
         "logs/unzip/shard-{shard}.log",
     benchmark:
         "benchmarks/unzip/shard-{shard}.tsv"
+    conda:
+        "../envs/snakeseg.yaml"
     resources:
         mem_mb=data_mem_mb,
         runtime=30,
-    conda:
-        "../envs/snakeseg.yaml"
+    params:
+        script=SCRIPTS / "unzip.py",
     shell:
         "python {params.script:q} --archive {input.archive:q} --manifest {input.manifest:q} --out {output:q} --log {log:q}"

@@ -1,8 +1,8 @@
-"""snakeseg: the logic behind the snakeseg Snakemake workflow.
+"""snakeseg: the logic behind the snakeseg Snakemake workflow, one subpackage per stage.
 
-Modules that need TensorFlow (``models``, ``training``, ``inference``, ``quantize``)
-import it lazily through :mod:`snakeseg.tfenv`; everything else is plain NumPy/OpenCV
-so that data-preparation jobs start fast.
+``data`` (input to TFRecords), ``training``, ``inference``, ``evaluation``, ``deploy`` and
+``workflow`` (the scripts' glue). Only ``training``, the prediction scripts and ``deploy.tflite``
+import TensorFlow, through :mod:`snakeseg.tfenv`; data-preparation jobs never pay for it.
 """
 
 __version__ = "0.1.0"

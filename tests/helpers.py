@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from snakeseg.jobstats import job_counts  # noqa: F401  (re-exported for the tests)
+from snakeseg.workflow.jobstats import job_counts  # noqa: F401  (re-exported for the tests)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

@@ -1,12 +1,10 @@
-import json
-
 import pytest
 
 from helpers import REPO
-from snakeseg import experiments
+from snakeseg.workflow import experiments
 from snakeseg.errors import InputError
 
-SCHEMA = json.loads((REPO / "schemas" / "config.schema.json").read_text())
+SCHEMA = str(REPO / "schemas" / "config.schema.json")
 BASE = {"model": {"arch": "Unet", "backbone": "resnet18", "decoder_filters": [8, 8, 8, 8, 8]},
         "train": {"epochs": 50, "augment": {"flips": True, "rot90": True}}}
 

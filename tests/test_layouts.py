@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from helpers import SHARED_DATA, good_item, nucleus_image, write_dsb_zip
-from snakeseg import dataprep, shards, sources
+from snakeseg.data import listing, shards, staging
+from snakeseg.data.merge import merge_shard
 from snakeseg.errors import InputError
-from snakeseg.masks import MaskSpec
+from snakeseg.data.masks import MaskSpec
 
 
 def write_paired(root, n=6, images="images", masks="masks", suffix="", mask_ext=".png", encode=None):
@@ -41,7 +42,7 @@ def test_paired_folder_is_detected_and_paired_by_stem(tmp_path):
     root = write_paired(tmp_path / "data", masks="labels")
     (root / ".DS_Store").write_bytes(b"x")
     (root / "notes.txt").write_text("hi")
-    inv = sources.list_input(str(root))
+    inv = listing.list_input(str(root))
     assert inv.layout == "paired" and len(inv.usable()) == 6
     item = inv.items["p03"]
     assert item.kind == "semantic" and item.image.name == "images/p03.png" and item.masks[0].name == "labels/p03.png"
@@ -51,7 +52,7 @@ def test_paired_folder_is_detected_and_paired_by_stem(tmp_path):
 
 def test_zip_of_paired_folders_under_a_top_folder(tmp_path):
     write_paired(tmp_path / "src" / "train")
-    inv = sources.list_input(str(zip_folder(tmp_path / "src", tmp_path / "p.zip")))
+    inv = listing.list_input(str(zip_folder(tmp_path / "src", tmp_path / "p.zip")))
     assert inv.layout == "paired" and sorted(inv.usable()) == [f"p{i:02d}" for i in range(6)]
 
 
@@ -59,11 +60,11 @@ def test_carvana_style_mask_suffix_and_gif_are_detected(tmp_path):
     root = tmp_path / "carvana"
     write_paired(root, n=3, images="train", masks="train_masks", suffix="_mask", mask_ext=".gif")
     assert (root / "train_masks" / "p00_mask.gif").read_bytes()[:3] == b"GIF"
-    inv = sources.list_input(str(root))
+    inv = listing.list_input(str(root))
     assert inv.layout == "paired" and len(inv.usable()) == 3
     assert inv.items["p00"].masks[0].name == "train_masks/p00_mask.gif"
-    dataprep.extract_shard(str(root), shards.build_manifests(inv, 1)["0000"], tmp_path / "raw")
-    index = dataprep.merge_shard(tmp_path / "raw", tmp_path / "merged", MaskSpec())
+    staging.extract_shard(str(root), shards.build_manifests(inv, 1)["0000"], tmp_path / "raw")
+    index = merge_shard(tmp_path / "raw", tmp_path / "merged", MaskSpec())
     assert [i["n_instances"] for i in index["items"]] == [2, 2, 2] and not index["set_aside"]
 
 
@@ -72,7 +73,7 @@ def test_paired_problems_are_set_aside(tmp_path):
     (root / "masks" / "p01.png").unlink()                  # image without mask
     cv2.imwrite(str(root / "masks" / "orphan.png"), np.zeros((4, 4), np.uint8))
     cv2.imwrite(str(root / "images" / "p02.jpg"), np.zeros((4, 4), np.uint8))  # duplicate id
-    inv = sources.list_input(str(root))
+    inv = listing.list_input(str(root))
     assert "image without a mask in masks/" in inv.items["p01"].problem
     assert inv.items["orphan"].problem == "mask without an image in images/"
     assert "duplicate id" in inv.items["p02"].problem
@@ -83,7 +84,7 @@ def test_missing_masks_folder_names_the_fix(tmp_path):
     (tmp_path / "d" / "images").mkdir(parents=True)
     cv2.imwrite(str(tmp_path / "d" / "images" / "a.png"), np.zeros((4, 4), np.uint8))
     with pytest.raises(InputError, match="masks folder.*not found.*paired.masks_dir"):
-        sources.list_input(str(tmp_path / "d"))
+        listing.list_input(str(tmp_path / "d"))
 
 
 def test_truncated_zip_is_refused_with_its_name(tmp_path):
@@ -91,7 +92,7 @@ def test_truncated_zip_is_refused_with_its_name(tmp_path):
     data = archive.read_bytes()
     archive.write_bytes(data[: len(data) // 2])
     with pytest.raises(InputError, match="t.zip: is not a readable zip"):
-        sources.list_input(str(archive))
+        listing.list_input(str(archive))
 
 
 def test_zip_bomb_limits(tmp_path):
@@ -99,9 +100,9 @@ def test_zip_bomb_limits(tmp_path):
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("x/images/x.png", b"\0" * (8 << 20))
     with pytest.raises(InputError, match="member 'x/images/x.png'.*expands.*limits.max_ratio"):
-        sources.list_input(str(archive))
+        listing.list_input(str(archive))
     with pytest.raises(InputError, match="limits.max_total_mb"):
-        sources.list_input(str(archive), limits={"max_total_mb": 1, "max_ratio": 1e9})
+        listing.list_input(str(archive), limits={"max_total_mb": 1, "max_ratio": 1e9})
 
 
 @pytest.mark.parametrize("encode,expected", [
@@ -111,10 +112,10 @@ def test_zip_bomb_limits(tmp_path):
 ])
 def test_paired_masks_in_any_encoding_give_the_same_label_map(tmp_path, encode, expected):
     root = write_paired(tmp_path / "d", n=1, encode=encode)
-    inv = sources.list_input(str(root))
+    inv = listing.list_input(str(root))
     manifest = shards.build_manifests(inv, 1)["0000"]
-    dataprep.extract_shard(str(root), manifest, tmp_path / "raw")
-    index = dataprep.merge_shard(tmp_path / "raw", tmp_path / "merged", MaskSpec())
+    staging.extract_shard(str(root), manifest, tmp_path / "raw")
+    index = merge_shard(tmp_path / "raw", tmp_path / "merged", MaskSpec())
     item = index["items"][0]
     assert item["mask_encoding"] == expected and item["n_instances"] == 2
     labels = cv2.imread(str(tmp_path / "merged" / "p00.png"), cv2.IMREAD_UNCHANGED)
@@ -124,14 +125,14 @@ def test_paired_masks_in_any_encoding_give_the_same_label_map(tmp_path, encode, 
 
 def test_folder_input_change_is_caught_between_planning_and_staging(tmp_path):
     root = write_paired(tmp_path / "d", n=2)
-    manifest = shards.build_manifests(sources.list_input(str(root)), 1)["0000"]
+    manifest = shards.build_manifests(listing.list_input(str(root)), 1)["0000"]
     cv2.imwrite(str(root / "masks" / "p00.png"), np.zeros((32, 40), np.uint8) + 255)
     with pytest.raises(InputError, match="changed after the workflow planned"):
-        dataprep.extract_shard(str(root), manifest, tmp_path / "raw")
+        staging.extract_shard(str(root), manifest, tmp_path / "raw")
 
 
 @pytest.mark.skipif(not (SHARED_DATA / "fuseg-dev" / "images").exists(), reason="../shared/data/fuseg-dev absent")
 def test_real_fuseg_sample_is_detected_as_paired_with_rgb_masks(tmp_path):
-    inv = sources.list_input(str(SHARED_DATA / "fuseg-dev"))
+    inv = listing.list_input(str(SHARED_DATA / "fuseg-dev"))
     assert inv.layout == "paired" and len(inv.usable()) == 40
     assert inv.items[sorted(inv.items)[0]].masks[0].name.startswith("labels/")

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from snakeseg.metrics import binary_scores, summarize
+from snakeseg.evaluation.metrics import binary_scores, summarize
 
 
 def test_binary_scores_against_hand_computed_values():

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from snakeseg.errors import InputError
-from snakeseg.masks import IGNORE, MaskSpec, merge_instances, normalise
+from snakeseg.data.masks import IGNORE, MaskSpec, merge_instances, normalise
 
 FG = np.zeros((6, 6), bool)
 FG[1:4, 2:5] = True

@@ -5,9 +5,10 @@ import json
 import cv2
 import numpy as np
 import pandas as pd
+import pytest
 
 from helpers import snakemake
-from snakeseg import tfrecord
+from test_shard_stages import first_example
 
 CONFIG = """
 input: {input}
@@ -36,6 +37,7 @@ def write_index_dataset(root, n=12):
     return root
 
 
+@pytest.mark.slow
 def test_index_masks_with_ignore_value_train_and_score_per_class(tmp_path):
     data = write_index_dataset(tmp_path / "data")
     cfg = tmp_path / "mc.yaml"
@@ -43,7 +45,7 @@ def test_index_masks_with_ignore_value_train_and_score_per_class(tmp_path):
     snakemake(tmp_path, configfile=cfg)
     res = tmp_path / "results"
     # The ignore value became the internal 255 and never counts as a class.
-    ex = tfrecord.decode_example(next(tfrecord.read_records(next((tmp_path / "work" / "tfrecords").glob("*.tfrec")))))
+    ex = first_example(next((tmp_path / "work" / "tfrecords").glob("*.tfrec")))
     labels = cv2.imdecode(np.frombuffer(ex["mask"][0], np.uint8), cv2.IMREAD_UNCHANGED)
     assert set(np.unique(labels)) <= {0, 1, 2, 255} and (labels[:, 0] == 255).all()
     dataset = pd.read_csv(res / "qa" / "dataset.csv")

@@ -4,13 +4,13 @@ import sys
 from collections import Counter
 
 from helpers import REPO, good_item, write_dsb_zip
-from snakeseg import shards, sources
+from snakeseg.data import listing, shards
 
 
 def test_shard_of_is_stable_across_processes_and_hash_seeds():
     ids = [f"img{i:03d}" for i in range(50)]
     here = [shards.shard_of(i, 7) for i in ids]
-    code = f"from snakeseg.shards import shard_of; print([shard_of(i, 7) for i in {ids!r}])"
+    code = f"from snakeseg.data.shards import shard_of; print([shard_of(i, 7) for i in {ids!r}])"
     for seed in ("1", "12345"):
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO,
                              env={**os.environ, "PYTHONHASHSEED": seed}).stdout
@@ -29,7 +29,7 @@ def test_folds_split_by_shard():
 
 def _manifests(tmp_path, items, name="a.zip"):
     archive = write_dsb_zip(tmp_path / name, items)
-    return shards.build_manifests(sources.list_dsb_zip(str(archive)), 4)
+    return shards.build_manifests(listing.list_input(str(archive), "dsb2018"), 4)
 
 
 def test_changing_one_image_changes_only_its_shard_fingerprint(tmp_path):

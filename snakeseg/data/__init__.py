@@ -1,0 +1,1 @@
+"""Data preparation: listing the input, planning shards, staging, merging masks, writing TFRecords (no TensorFlow)."""

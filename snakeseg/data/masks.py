@@ -58,10 +58,9 @@ def _value_counts(grey: np.ndarray, ignored: np.ndarray | None, ignore_value) ->
     """The distinct values of the pixels not ignored and their counts, in increasing order:
     ``np.unique(grey[~ignored], return_counts=True)``.
 
-    For 8- and 16-bit masks (nearly all) a histogram (``np.bincount``) gives the same answer
-    about four times faster than ``np.unique``, which sorts every pixel; a mask with a single
-    non-zero value (the usual instance or binary mask) is recognised from its maximum and two
-    pixel counts, six times faster again.
+    For 8- and 16-bit masks (nearly all) a histogram replaces the sort of every pixel, and a mask
+    with a single non-zero value (the usual instance or binary mask) is recognised from its maximum
+    and two pixel counts: merging is most of a data job's time.
     """
     if grey.dtype in (np.uint8, np.uint16) and (
             ignore_value is None or (isinstance(ignore_value, (int, np.integer)) and not isinstance(ignore_value, bool))):

@@ -1,9 +1,8 @@
 """Shard assignment and per-shard manifests with content fingerprints.
 
-An image's shard depends only on its id (a stable hash, not Python's salted
-``hash``), so adding or changing one image moves nothing else. A shard's manifest
-lists its members with their sizes and CRC-32s; it is rewritten only when that
-content changes, so Snakemake reruns exactly the shards whose members changed.
+An image's shard depends only on its id (a stable hash, not Python's salted ``hash``), so adding
+or changing one image moves nothing else. A shard's manifest lists its members with their sizes
+and CRC-32s, and its fingerprint changes exactly when they do.
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Deployment: TFLite conversion and the quantization tables."""

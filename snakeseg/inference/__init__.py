@@ -1,0 +1,1 @@
+"""Inference: the models applied to images at their original size, and overlays."""

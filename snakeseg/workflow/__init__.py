@@ -1,0 +1,1 @@
+"""Workflow glue: the scripts' logging, experiments, fold data, the input link, Snakemake output."""

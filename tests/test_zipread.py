@@ -1,4 +1,4 @@
-"""The fast central-directory reader agrees with zipfile; members read by offset are checked."""
+"""The central-directory reader agrees with zipfile; members read by offset are checked."""
 
 import contextlib
 import io
@@ -8,7 +8,7 @@ import zipfile
 import pytest
 
 from helpers import good_item, write_dsb_zip
-from snakeseg import dataprep, shards, sources, zipindex
+from snakeseg.data import listing, shards, staging, zipmember, zipread
 from snakeseg.errors import InputError
 
 PAYLOADS = {
@@ -74,14 +74,10 @@ def test_index_agrees_with_zipfile(tmp_path, variant):
     else:
         write_zip(path, **VARIANTS[variant])
     want, _ = reference(path)
-    entries = zipindex.read_index(str(path))
+    entries = zipread.read_index(str(path))
     assert [tuple(e) for e in entries] == want
     # the fast path itself, not the zipfile fallback, produced them
-    fd = zipindex.os.open(path, zipindex.os.O_RDONLY)
-    try:
-        assert [tuple(e) for e in zipindex._walk(fd, path.stat().st_size, None)] == want
-    finally:
-        zipindex.os.close(fd)
+    assert [tuple(e) for e in zipread._walk(zipread.read_central_directory(str(path)), None)] == want
     assert [e.is_dir for e in entries] == [name.endswith("/") for name, *_ in want]
 
 
@@ -95,13 +91,13 @@ def test_members_read_by_offset_round_trip(tmp_path, variant, monkeypatch):
         write_zip(path, **VARIANTS[variant])
     _, data = reference(path)
     files = [n for n in data if not n.endswith("/")]
-    found = zipindex.find_entries(str(path), files + ["not/there.png"])
+    found = zipread.find_entries(str(path), files + ["not/there.png"])
     assert sorted(found) == sorted(files)
-    with zipindex.ZipReader(str(path)) as zr:
+    with zipmember.ZipReader(str(path)) as zr:
         for name in files:
             assert zr.read(found[name]) == data[name], name
-        monkeypatch.setattr(zipindex, "_WHOLE", 16)  # the chunked path, in 1 KiB chunks
-        monkeypatch.setattr(zipindex, "_CHUNK", 1024)
+        monkeypatch.setattr(zipmember, "_WHOLE", 16)  # the chunked path, in 1 KiB chunks
+        monkeypatch.setattr(zipmember, "_CHUNK", 1024)
         for name in files:
             out = io.BytesIO()
             assert zr.copy(found[name], out) == len(data[name])
@@ -115,9 +111,9 @@ def test_non_utf8_names_are_cp437_as_in_zipfile(tmp_path):
     path.write_bytes(path.read_bytes().replace(b"caf?", b"caf\x82"))  # no UTF-8 flag: 0x82 is cp437's e-acute
     want, data = reference(path)
     assert want[0][0] == "café/images/café.png"
-    assert [tuple(e) for e in zipindex.read_index(str(path))] == want
-    found = zipindex.find_entries(str(path), ["café/images/café.png"])
-    with zipindex.ZipReader(str(path)) as zr:
+    assert [tuple(e) for e in zipread.read_index(str(path))] == want
+    found = zipread.find_entries(str(path), ["café/images/café.png"])
+    with zipmember.ZipReader(str(path)) as zr:
         assert zr.read(found["café/images/café.png"]) == b"cp437 name"
 
 
@@ -126,12 +122,12 @@ def test_repeated_name_gives_the_last_entry_as_getinfo_does(tmp_path):
     with pytest.warns(UserWarning), zipfile.ZipFile(path, "w") as zf:
         zf.writestr("a/images/a.png", b"first")
         zf.writestr("a/images/a.png", b"second")
-    entry = zipindex.find_entries(str(path), ["a/images/a.png"])["a/images/a.png"]
+    entry = zipread.find_entries(str(path), ["a/images/a.png"])["a/images/a.png"]
     with zipfile.ZipFile(path) as zf:
         assert entry.header_offset == zf.getinfo("a/images/a.png").header_offset
-    with zipindex.ZipReader(str(path)) as zr:
+    with zipmember.ZipReader(str(path)) as zr:
         assert zr.read(entry) == b"second"
-    assert len(zipindex.read_index(str(path))) == 2
+    assert len(zipread.read_index(str(path))) == 2
 
 
 def test_other_compression_methods_are_read_by_zipfile(tmp_path):
@@ -139,8 +135,8 @@ def test_other_compression_methods_are_read_by_zipfile(tmp_path):
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr("x/bz2.bin", b"bzip2 data " * 100, zipfile.ZIP_BZIP2)
         zf.writestr("x/lzma.bin", b"lzma data " * 100, zipfile.ZIP_LZMA)
-    entries = {e.name: e for e in zipindex.read_index(str(path))}
-    with zipindex.ZipReader(str(path)) as zr:
+    entries = {e.name: e for e in zipread.read_index(str(path))}
+    with zipmember.ZipReader(str(path)) as zr:
         assert zr.read(entries["x/bz2.bin"]) == b"bzip2 data " * 100
         out = io.BytesIO()
         zr.copy(entries["x/lzma.bin"], out)
@@ -169,11 +165,11 @@ def test_corrupted_member_is_caught_by_its_crc(tmp_path, method, monkeypatch):
     else:  # a stored (uncompressed) deflate block would also be read; flip bits until zlib accepts the stream
         raw[start + info.compress_size // 2] ^= 0x10
     path.write_bytes(bytes(raw))
-    entry = zipindex.find_entries(str(path), ["a/images/a.png"])["a/images/a.png"]
+    entry = zipread.find_entries(str(path), ["a/images/a.png"])["a/images/a.png"]
     for whole in (True, False):
         if not whole:
-            monkeypatch.setattr(zipindex, "_WHOLE", 16)
-        with zipindex.ZipReader(str(path)) as zr, pytest.raises(InputError) as err:
+            monkeypatch.setattr(zipmember, "_WHOLE", 16)
+        with zipmember.ZipReader(str(path)) as zr, pytest.raises(InputError) as err:
             zr.copy(entry, io.BytesIO())
         msg = str(err.value)
         assert "bad.zip: member 'a/images/a.png': cannot be read" in msg and "Fix:" in msg
@@ -184,24 +180,24 @@ def test_corrupted_member_is_caught_by_its_crc(tmp_path, method, monkeypatch):
 def test_extract_shard_refuses_a_corrupted_member(tmp_path):
     image, masks = good_item(0)
     archive = write_dsb_zip(tmp_path / "in.zip", {"a": (image, masks)})
-    manifest = shards.build_manifests(sources.list_dsb_zip(str(archive)), 1)["0000"]
+    manifest = shards.build_manifests(listing.list_input(str(archive), "dsb2018"), 1)["0000"]
     start, _ = _data_offset(archive, "a/images/a.png")
     raw = bytearray(archive.read_bytes())
     raw[start + 40] ^= 0xFF  # same CRC and size in the central directory: only the data is damaged
     archive.write_bytes(bytes(raw))
     with pytest.raises(InputError, match=r"in.zip: member 'a/images/a.png': cannot be read \(bad CRC-32"):
-        dataprep.extract_shard(str(archive), manifest, tmp_path / "raw")
+        staging.extract_shard(str(archive), manifest, tmp_path / "raw")
     assert not (tmp_path / "raw").exists()
 
 
 def test_extract_shard_stages_the_same_bytes_as_zipfile(tmp_path):
     items = {f"id{i}": good_item(i) for i in range(5)}
     archive = write_dsb_zip(tmp_path / "in.zip", items)
-    manifest = shards.build_manifests(sources.list_dsb_zip(str(archive)), 1)["0000"]
-    n = dataprep.extract_shard(str(archive), manifest, tmp_path / "raw")
+    manifest = shards.build_manifests(listing.list_input(str(archive), "dsb2018"), 1)["0000"]
+    n = staging.extract_shard(str(archive), manifest, tmp_path / "raw")
     assert n == 15
     staged = json.loads((tmp_path / "raw" / "manifest.json").read_text())["staged"]
-    pack = (tmp_path / "raw" / dataprep.PACK).read_bytes()
+    pack = (tmp_path / "raw" / staging.PACK).read_bytes()
     with zipfile.ZipFile(archive) as zf:
         assert sorted(staged) == sorted(info.filename for info in zf.infolist())
         assert len(pack) == sum(info.file_size for info in zf.infolist())
@@ -215,75 +211,33 @@ def test_truncated_zip_raises_input_error_naming_the_file(tmp_path, keep):
     archive = write_dsb_zip(tmp_path / "t.zip", {f"i{i}": good_item(i) for i in range(4)})
     data = archive.read_bytes()
     archive.write_bytes(data[: int(len(data) * keep) if keep < 1 else keep])
-    for call in (lambda: zipindex.read_index(str(archive)), lambda: zipindex.find_entries(str(archive), ["x"]),
-                 lambda: sources.list_input(str(archive))):
+    for call in (lambda: zipread.read_index(str(archive)), lambda: zipread.find_entries(str(archive), ["x"]),
+                 lambda: listing.list_input(str(archive))):
         with pytest.raises(InputError, match="t.zip: is not a readable zip file"):
             call()
 
 
 def test_missing_zip_is_named(tmp_path):
     with pytest.raises(InputError, match="nope.zip: does not exist"):
-        zipindex.read_index(str(tmp_path / "nope.zip"))
+        zipread.read_index(str(tmp_path / "nope.zip"))
     with pytest.raises(InputError, match="nope.zip: does not exist"):
-        zipindex.ZipReader(str(tmp_path / "nope.zip"))
+        zipmember.ZipReader(str(tmp_path / "nope.zip"))
 
 
 def test_member_data_cut_off_is_reported(tmp_path):
     archive = write_dsb_zip(tmp_path / "in.zip", {"a": good_item(0)})
-    entries = zipindex.read_index(str(archive))
+    entries = zipread.read_index(str(archive))
     last = max(entries, key=lambda e: e.header_offset)
     archive.write_bytes(archive.read_bytes()[: last.header_offset + 40])
-    with zipindex.ZipReader(str(archive)) as zr, pytest.raises(InputError, match="in.zip: member .*cannot be read"):
+    with zipmember.ZipReader(str(archive)) as zr, pytest.raises(InputError, match="in.zip: member .*cannot be read"):
         zr.read(last)
 
 
-@pytest.mark.parametrize("variant", [*VARIANTS, "cp437"])
-def test_stamp_table_agrees_with_the_index(tmp_path, variant):
-    path = write_zip(tmp_path / "a.zip", **VARIANTS.get(variant, {}))
-    if variant == "cp437":
-        path.write_bytes(path.read_bytes().replace(b"small.txt", b"sm\x82ll.txt"))
-    entries = zipindex.read_index(str(path))
-    table = zipindex.stamp_table(str(path))
-    assert table is not None and len(table.stamps) == len(entries)
-    assert [tuple(int(v) for v in row) for row in table.stamps] == [(e.file_size, e.crc) for e in entries]
-    assert [table.name(i) for i in range(len(entries))] == [e.name for e in entries]
-    assert [int(v) for v in table.sizes] == [0 if e.is_dir else e.file_size for e in entries]
-    assert [int(v) for v in table.compress_sizes] == [e.compress_size for e in entries]
-
-
-def test_stamp_table_names_digest_follows_names_not_contents(tmp_path):
+def test_central_directory_digest_follows_content_not_timestamps(tmp_path):
     items = {f"i{n}": good_item(n) for n in range(3)}
-    digest = zipindex.stamp_table(str(write_dsb_zip(tmp_path / "a.zip", items))).names_digest
-    changed = dict(items, i1=good_item(7))
-    assert zipindex.stamp_table(str(write_dsb_zip(tmp_path / "b.zip", changed))).names_digest == digest
-    renamed = {("j1" if k == "i1" else k): v for k, v in items.items()}
-    assert zipindex.stamp_table(str(write_dsb_zip(tmp_path / "c.zip", renamed))).names_digest != digest
-
-
-def test_stamp_table_declines_what_it_cannot_read_safely(tmp_path):
-    with zip64_everywhere():
-        assert zipindex.stamp_table(str(write_zip(tmp_path / "z64.zip"))) is None
-    # A name holding a central-directory signature: the record chain check refuses it.
-    with zipfile.ZipFile(tmp_path / "sig.zip", "w") as zf:
-        zf.writestr("a/PK\x01\x02trick.png", b"x")
-        zf.writestr("b.png", b"y")
-    assert zipindex.stamp_table(str(tmp_path / "sig.zip")) is None
-    assert len(zipindex.read_index(str(tmp_path / "sig.zip"))) == 2  # the full reader still lists it
-    (tmp_path / "junk.zip").write_bytes(b"not a zip at all")
-    assert zipindex.stamp_table(str(tmp_path / "junk.zip")) is None
-
-
-def test_stamp_table_reads_a_zip_whose_offsets_need_zip64(tmp_path):
-    """Offsets past the 32-bit limit (stored in ZIP64 extras) do not matter to the table; sizes do."""
-    with zip64_everywhere():
-        with zipfile.ZipFile(tmp_path / "far.zip", "w") as zf:
-            for i in range(12):
-                zf.writestr(f"d/{i:02d}.png", bytes([i]) * 20)
-    raw = (tmp_path / "far.zip").read_bytes()
-    assert b"PK\x06\x06" in raw  # ZIP64 records were written
-    entries = zipindex.read_index(str(tmp_path / "far.zip"))
-    assert entries[-1].header_offset > 64  # past the (lowered) limit: the offset went to the extra
-    table = zipindex.stamp_table(str(tmp_path / "far.zip"))
-    assert table is not None
-    assert [tuple(int(v) for v in row) for row in table.stamps] == [(e.file_size, e.crc) for e in entries]
-    assert [table.name(i) for i in range(len(entries))] == [e.name for e in entries]
+    a = write_dsb_zip(tmp_path / "a.zip", items)
+    digest = zipread.read_central_directory(str(a)).digest()
+    zipread.os.utime(a, (1e9, 1e9))
+    assert zipread.read_central_directory(str(a)).digest() == digest
+    b = write_dsb_zip(tmp_path / "b.zip", dict(items, i1=good_item(7)))
+    assert zipread.read_central_directory(str(b)).digest() != digest

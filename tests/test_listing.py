@@ -1,7 +1,7 @@
 import pytest
 
 from helpers import good_item, write_dsb_zip
-from snakeseg import sources
+from snakeseg.data import listing
 from snakeseg.errors import InputError
 
 
@@ -9,7 +9,7 @@ from snakeseg.errors import InputError
 def test_unsafe_member_names_stop_with_the_member_named(tmp_path, name):
     archive = write_dsb_zip(tmp_path / "a.zip", {"ok": good_item()}, extra={name: b"x"})
     with pytest.raises(InputError) as err:
-        sources.list_dsb_zip(str(archive))
+        listing.list_input(str(archive), "dsb2018")
     assert name in str(err.value) and "unsafe path" in str(err.value) and "Fix:" in str(err.value)
 
 
@@ -21,7 +21,7 @@ def test_layout_problems_are_set_aside_or_listed(tmp_path):
         extra={"orphan/masks/m.png": masks[0], ".DS_Store": b"junk", "__MACOSX/good/._x.png": b"junk",
                "README.txt": b"hello", "good/images/second.png": image},
     )
-    inv = sources.list_dsb_zip(str(archive))
+    inv = listing.list_input(str(archive), "dsb2018")
     assert inv.items["nomask"].problem == "image without any mask in masks/"
     assert inv.items["orphan"].problem == "masks without an image in images/"
     assert "more than one file in images/" in inv.items["good"].problem
@@ -34,7 +34,7 @@ def test_layout_problems_are_set_aside_or_listed(tmp_path):
 def test_good_items_carry_crc_and_size(tmp_path):
     image, masks = good_item()
     archive = write_dsb_zip(tmp_path / "a.zip", {"abc": (image, masks)})
-    item = sources.list_dsb_zip(str(archive)).items["abc"]
+    item = listing.list_input(str(archive), "dsb2018").items["abc"]
     assert item.problem is None
     assert item.image.size == len(image) and item.image.name == "abc/images/abc.png"
     assert [m.name for m in item.masks] == ["abc/masks/m0.png", "abc/masks/m1.png"]
@@ -42,8 +42,8 @@ def test_good_items_carry_crc_and_size(tmp_path):
 
 def test_missing_and_corrupt_zip_name_the_file(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
-        sources.list_dsb_zip(str(tmp_path / "nope.zip"))
+        listing.list_input(str(tmp_path / "nope.zip"), "dsb2018")
     bad = tmp_path / "bad.zip"
     bad.write_bytes(b"PK\x03\x04 this is not really a zip")
     with pytest.raises(InputError, match="bad.zip: is not a readable zip"):
-        sources.list_dsb_zip(str(bad))
+        listing.list_input(str(bad), "dsb2018")

@@ -1,21 +1,31 @@
 import json
-import shutil
 
 import cv2
 import numpy as np
 import pytest
 
 from helpers import good_item, nucleus_image, png, write_dsb_zip
-from snakeseg import dataprep, shards, sources, tfrecord
+from snakeseg.data import listing, shards, staging
+from snakeseg.data.merge import merge_shard
+from snakeseg.data.records import make_shard, resize_pair
 from snakeseg.errors import InputError
+
+
+def first_example(path) -> dict:
+    """The first record of a TFRecord file, parsed by TensorFlow's own reader and protobuf."""
+    from snakeseg.tfenv import tf
+
+    record = next(iter(tf.data.TFRecordDataset([str(path)])))
+    features = tf.train.Example.FromString(record.numpy()).features.feature
+    return {k: list(v.bytes_list.value) or list(v.int64_list.value) for k, v in features.items()}
 
 
 def _prepare(tmp_path, items, size=32):
     archive = write_dsb_zip(tmp_path / "in.zip", items)
-    manifest = shards.build_manifests(sources.list_dsb_zip(str(archive)), 1)["0000"]
-    dataprep.extract_shard(str(archive), manifest, tmp_path / "raw")
-    index = dataprep.merge_shard(tmp_path / "raw", tmp_path / "merged")
-    summary = dataprep.make_shard(tmp_path / "merged", tmp_path / "s.tfrec", tmp_path / "s.json", size)
+    manifest = shards.build_manifests(listing.list_input(str(archive), "dsb2018"), 1)["0000"]
+    staging.extract_shard(str(archive), manifest, tmp_path / "raw")
+    index = merge_shard(tmp_path / "raw", tmp_path / "merged")
+    summary = make_shard(tmp_path / "merged", tmp_path / "raw", tmp_path / "s.tfrec", tmp_path / "s.json", size)
     return archive, index, summary
 
 
@@ -50,19 +60,19 @@ def test_merged_mask_is_union_of_instances(tmp_path):
 
 
 def test_tfrecord_round_trip_through_tensorflow(tmp_path):
-    from snakeseg.training import parse_record
     from snakeseg.tfenv import tf
+    from snakeseg.training.pipeline import parse_record
 
     img, masks = nucleus_image((32, 40))
     _, _, summary = _prepare(tmp_path, {"a": (png(img), [png(m) for m in masks])}, size=32)
     rgb = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
-    want_img, want_mask = dataprep.resize_pair(rgb, (np.maximum(*masks) > 0).astype(np.uint8), 32)
+    want_img, want_mask = resize_pair(rgb, (np.maximum(*masks) > 0).astype(np.uint8), 32)
     records = list(tf.data.TFRecordDataset([str(tmp_path / "s.tfrec")]))
-    assert len(records) == summary["count"] == tfrecord.count_records(tmp_path / "s.tfrec") == 1
+    assert len(records) == summary["count"] == 1
     image, mask = parse_record(records[0])
     assert np.allclose(image.numpy() * 255, want_img, atol=1e-3)
     assert np.array_equal(mask.numpy()[..., 0], (want_mask > 0).astype(np.float32))
-    ex = tfrecord.decode_example(next(tfrecord.read_records(tmp_path / "s.tfrec")))
+    ex = first_example(tmp_path / "s.tfrec")
     assert ex["id"] == [b"a"] and ex["height"] == [32] and ex["width"] == [40] and ex["n_instances"] == [2]
 
 
@@ -70,8 +80,8 @@ def test_tfrecord_round_trip_through_tensorflow(tmp_path):
 def test_stored_pairs_decode_to_the_pixels_opencv_reads(tmp_path, kind):
     """Files already at image_size are stored as they are (8-bit grey/RGB/RGBA PNG) or re-encoded
     (16-bit, JPEG); either way TensorFlow must decode the pixels decode_image gives."""
-    from snakeseg.imageio import decode_image
-    from snakeseg.png import is_plain_png
+    from snakeseg.data.imageio import decode_image
+    from snakeseg.data.png import is_plain_png
     from snakeseg.tfenv import tf
 
     rng = np.random.default_rng(7)
@@ -86,17 +96,17 @@ def test_stored_pairs_decode_to_the_pixels_opencv_reads(tmp_path, kind):
     mask[4:12, 5:15] = 255
     ext = ".jpg" if kind == "jpeg" else ".png"
     archive = write_dsb_zip(tmp_path / "in.zip", {}, extra={f"a/images/a{ext}": image, "a/masks/m0.png": png(mask)})
-    manifest = shards.build_manifests(sources.list_dsb_zip(str(archive)), 1)["0000"]
-    dataprep.extract_shard(str(archive), manifest, tmp_path / "raw")
-    dataprep.merge_shard(tmp_path / "raw", tmp_path / "merged")
-    dataprep.make_shard(tmp_path / "merged", tmp_path / "s.tfrec", tmp_path / "s.json", 24)
-    ex = tfrecord.decode_example(next(tfrecord.read_records(tmp_path / "s.tfrec")))
+    manifest = shards.build_manifests(listing.list_input(str(archive), "dsb2018"), 1)["0000"]
+    staging.extract_shard(str(archive), manifest, tmp_path / "raw")
+    merge_shard(tmp_path / "raw", tmp_path / "merged")
+    make_shard(tmp_path / "merged", tmp_path / "raw", tmp_path / "s.tfrec", tmp_path / "s.json", 24)
+    ex = first_example(tmp_path / "s.tfrec")
     stored_image, stored_mask = ex["image"][0], ex["mask"][0]
     assert (stored_image == image) == (kind in ("grey", "rgb", "rgba")) == is_plain_png(image, 24, 24)
     want = decode_image(image, "a")
     want_mask = (mask > 0).astype(np.uint8)
     if kind == "other_size":
-        want, want_mask = dataprep.resize_pair(want, want_mask, 24)
+        want, want_mask = resize_pair(want, want_mask, 24)
     got = tf.io.decode_png(stored_image, channels=3).numpy()
     assert got.shape == (24, 24, 3) and np.array_equal(got, want)
     assert np.array_equal(tf.io.decode_png(stored_mask, channels=1).numpy()[..., 0], want_mask)
@@ -104,19 +114,19 @@ def test_stored_pairs_decode_to_the_pixels_opencv_reads(tmp_path, kind):
 
 def test_extract_refuses_a_zip_changed_since_planning(tmp_path):
     archive = write_dsb_zip(tmp_path / "in.zip", {"a": good_item(0)})
-    manifest = shards.build_manifests(sources.list_dsb_zip(str(archive)), 1)["0000"]
+    manifest = shards.build_manifests(listing.list_input(str(archive), "dsb2018"), 1)["0000"]
     write_dsb_zip(archive, {"a": good_item(1)})
     with pytest.raises(InputError, match="changed after the workflow planned"):
-        dataprep.extract_shard(str(archive), manifest, tmp_path / "raw")
+        staging.extract_shard(str(archive), manifest, tmp_path / "raw")
     assert not (tmp_path / "raw").exists()
 
 
 def test_extract_refuses_unsafe_names_even_from_a_forged_manifest(tmp_path):
     archive = write_dsb_zip(tmp_path / "in.zip", {"a": good_item(0)}, extra={"../x.png": b"x"})
     manifest = {"shard": "0000", "set_aside": {}, "items": {"a": {
-        "image": {"name": "../x.png", "size": 1, "crc": 0}, "masks": []}}}
+        "image": {"name": "../x.png", "size": 1, "stamp": 0}, "masks": []}}}
     with pytest.raises(InputError, match="unsafe path"):
-        dataprep.extract_shard(str(archive), manifest, tmp_path / "raw")
+        staging.extract_shard(str(archive), manifest, tmp_path / "raw")
     assert not (tmp_path / "x.png").exists()
 
 
@@ -128,60 +138,11 @@ def test_index_json_is_written_atomically_next_to_masks(tmp_path):
 
 def test_a_truncated_pack_is_reported_not_decoded(tmp_path):
     archive = write_dsb_zip(tmp_path / "in.zip", {"a": good_item(0), "b": good_item(1)})
-    manifest = shards.build_manifests(sources.list_dsb_zip(str(archive)), 1)["0000"]
-    dataprep.extract_shard(str(archive), manifest, tmp_path / "raw")
-    pack = tmp_path / "raw" / dataprep.PACK
+    manifest = shards.build_manifests(listing.list_input(str(archive), "dsb2018"), 1)["0000"]
+    staging.extract_shard(str(archive), manifest, tmp_path / "raw")
+    pack = tmp_path / "raw" / staging.PACK
     staged = json.loads((tmp_path / "raw" / "manifest.json").read_text())["staged"]
     pack.write_bytes(pack.read_bytes()[:staged["b/images/b.png"][0] + 10])  # b's files cut off
-    index = dataprep.merge_shard(tmp_path / "raw", tmp_path / "merged")
+    index = merge_shard(tmp_path / "raw", tmp_path / "merged")
     assert [item["id"] for item in index["items"]] == ["a"]
     assert "members.bin: is shorter than its index says (b/images/b.png)" in index["set_aside"]["b"]["reason"]
-
-
-def _stage(tmp_path, items, name):
-    archive = write_dsb_zip(tmp_path / f"{name}.zip", items)
-    manifest = shards.build_manifests(sources.list_dsb_zip(str(archive)), 1)["0000"]
-    dataprep.extract_shard(str(archive), manifest, tmp_path / name)
-    return tmp_path / name
-
-
-def _merged_files(folder):
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.name != "index.json"}
-
-
-def _without_pack(index):
-    return [{k: v for k, v in item.items() if k not in ("image", "image_at")} for item in index["items"]]
-
-
-def test_the_memo_redoes_only_changed_images_and_gives_what_a_fresh_merge_gives(tmp_path):
-    from snakeseg.masks import MaskSpec
-
-    items = {f"img{i}": good_item(i) for i in range(6)}
-    memo = tmp_path / "memo"
-    first = dataprep.merge_shard(_stage(tmp_path, items, "raw1"), tmp_path / "out1", MaskSpec(), memo)
-    assert first["reused"] == 0 and len(first["items"]) == 6
-    # One mask redrawn, one image added, one removed, one image now unreadable (set aside).
-    img, masks = good_item(2)
-    moved = np.zeros_like(cv2.imdecode(np.frombuffer(masks[0], np.uint8), cv2.IMREAD_UNCHANGED))
-    moved[1:5, 1:5] = 255
-    items["img2"] = (img, [png(moved)] + masks[1:])
-    items["img9"] = good_item(9)
-    del items["img4"]
-    items["img5"] = (items["img5"][0][:40], items["img5"][1])
-    raw2 = _stage(tmp_path, items, "raw2")
-    second = dataprep.merge_shard(raw2, tmp_path / "out2", MaskSpec(), memo)
-    assert second["reused"] == 3  # img0, img1, img3
-    fresh = dataprep.merge_shard(raw2, tmp_path / "fresh", MaskSpec())
-    assert fresh["reused"] == 0
-    assert _without_pack(second) == _without_pack(fresh) and second["set_aside"] == fresh["set_aside"]
-    assert "img5" in second["set_aside"] and "img4" not in {i["id"] for i in second["items"]}
-    assert _merged_files(tmp_path / "out2") == _merged_files(tmp_path / "fresh")
-    assert json.loads((tmp_path / "out2" / "index.json").read_text())["items"] == second["items"]
-    # The memo now describes the second run: the same input again is all reused...
-    shutil.rmtree(tmp_path / "out2")
-    assert dataprep.merge_shard(raw2, tmp_path / "out2", MaskSpec(), memo)["reused"] == 5
-    # ...a memo file gone missing is merged again, and other mask settings reuse nothing.
-    (memo / "img0.png").unlink()
-    assert dataprep.merge_shard(raw2, tmp_path / "out3", MaskSpec(), memo)["reused"] == 4
-    assert _merged_files(tmp_path / "out3") == _merged_files(tmp_path / "fresh")
-    assert dataprep.merge_shard(raw2, tmp_path / "out4", MaskSpec(strict=True), memo)["reused"] == 0

@@ -1,0 +1,52 @@
+"""The workflow on a Snakemake storage provider gives the results of a plain run.
+
+snakemake-storage-plugin-fs stands in for any remote storage (S3, GCS, a cluster without a shared
+work folder): every rule's inputs are staged in and its outputs uploaded, so a job that read a file
+it does not declare would fail or differ here.
+"""
+import filecmp
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from helpers import snakemake
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(shutil.which("rsync") is None,
+                                 reason="snakemake-storage-plugin-fs copies with rsync: apt-get install rsync")]
+
+
+def storage_args(remote: Path, local: Path) -> list[str]:
+    return ["--default-storage-provider", "fs", "--default-storage-prefix", str(remote),
+            "--shared-fs-usage", "persistence", "software-deployment", "sources", "source-cache",
+            "--local-storage-prefix", str(local)]
+
+
+def files(root: Path) -> dict[str, Path]:
+    return {p.relative_to(root).as_posix(): p for p in sorted(root.rglob("*"))
+            if p.is_file() and not p.name.startswith(".snakemake")}
+
+
+def test_end_to_end_on_storage_equals_a_plain_run(tmp_path):
+    plain, stored = tmp_path / "plain", tmp_path / "stored"
+    remote, local = tmp_path / "remote", tmp_path / "local"
+    snakemake(plain)
+    snakemake(stored, *storage_args(remote, local))
+    # The data stage: the same files, byte for byte.
+    for stage in ("manifests", "raw", "merged", "tfrecords"):
+        want, got = files(plain / "work" / stage), files(remote / "work" / stage)
+        assert sorted(got) == sorted(want) and want, stage
+        assert all(filecmp.cmp(want[k], got[k], shallow=False) for k in want), stage
+    # Results: the same files; tables equal (scores to within training's floating-point noise).
+    want, got = files(plain / "results"), files(remote / "results")
+    assert sorted(got) == sorted(want)
+    for name in ("qa/dataset.csv", "qa/rejected.csv"):
+        assert filecmp.cmp(want[name], got[name], shallow=False), name
+    a, b = pd.read_csv(want["metrics/main/per_image.csv"]), pd.read_csv(got["metrics/main/per_image.csv"])
+    assert list(a["id"]) == list(b["id"]) and list(a["fold"]) == list(b["fold"])
+    pd.testing.assert_frame_equal(a, b, atol=1e-3, check_exact=False)
+    # Nothing a rule wrote stayed outside the storage (the plan cache and the input link are local).
+    assert not (stored / "results").exists()
+    assert sorted(p.name for p in (stored / "work").iterdir()) == ["demo", "input", "plan-cache.json"]

@@ -1,0 +1,123 @@
+"""snakeseg.training.fit: a fold interrupted after an epoch resumes where it stopped; resumed callbacks."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from helpers import REPO
+from snakeseg.tfenv import keras
+from snakeseg.training.fit import FoldTrainer, ResumedEarlyStopping, fit_fold, read_history
+from test_training_pipeline import write_pairs
+
+MODEL = {"arch": "simple_cnn", "filters": 4, "layers": 2}
+WITH_ENCODER = {"arch": "mobilenetv2_fcn", "alpha": 0.35, "fcn_filters": [16, 8, 8, 8]}  # for the warm-up
+
+
+def train_cfg(**changes) -> dict:
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())["train"]
+    cfg.update(batch_size=4, min_steps_per_epoch=2, mixed_precision=False, xla=False, early_stopping_patience=20,
+               reduce_lr_patience=20, **changes)
+    return cfg
+
+
+class Killed(Exception):
+    """Stands for the job being killed."""
+
+
+class KilledAfter(FoldTrainer):
+    """A FoldTrainer whose job dies at the end of main-phase epoch ``last`` (0-based), after its CSV row
+    and backup were written (the callbacks run in list order)."""
+
+    last = 2
+
+    def callbacks(self, phase: str) -> list:
+        trainer = self
+
+        class Kill(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                if phase == "main" and epoch == trainer.last:
+                    raise Killed
+
+        return [*super().callbacks(phase), Kill()]
+
+
+def _interrupt_and_resume(tmp_path, capsys, caplog, model_cfg: dict, size: int, warmup: int):
+    """Kill a 5-epoch fold after epoch 2, rerun it with the same fingerprint; (work folder, history before
+    and after, final model path)."""
+    caplog.set_level(logging.INFO, logger="snakeseg")
+    keras.utils.set_random_seed(0)
+    shard = str(tmp_path / "s.tfrec")
+    write_pairs(shard, 8, np.random.default_rng(0), size=size, n_labels=2)
+    work = tmp_path / "work"
+    args = ([shard], [shard], 8, model_cfg, train_cfg(epochs=5, warmup_epochs=warmup), size, str(work))
+    with pytest.raises(Killed):
+        KilledAfter(*args, fingerprint="a").run()
+    before = pd.read_csv(work / "history.csv")
+    assert before["epoch"].tolist() == [0, 1, 2]
+    assert (work / "best.h5").exists() and not (work / "model.h5").exists()
+    warm = (work / "warmup_done.h5").stat().st_mtime_ns if warmup else None
+    capsys.readouterr()
+
+    final, history = fit_fold(*args, fingerprint="a")
+    assert "resuming: 3 epochs already done (last 2)" in caplog.text
+    out = capsys.readouterr().out
+    assert out.split("Epoch ", 1)[1].startswith("4/5")  # continues with epoch index 3, nothing retrained
+    if warmup:
+        assert (work / "warmup_done.h5").stat().st_mtime_ns == warm  # the warm-up is not repeated
+    after = pd.read_csv(history)
+    assert after["epoch"].tolist() == [0, 1, 2, 3, 4]
+    pd.testing.assert_frame_equal(after.iloc[:3].reset_index(drop=True), before)
+    model = keras.models.load_model(final, compile=False)
+    assert model.output_shape == (None, size, size, 1) and not model.optimizer
+    return shard, work
+
+
+def test_interrupted_fold_resumes_from_its_last_epoch_and_a_new_fingerprint_starts_over(tmp_path, capsys, caplog):
+    shard, work = _interrupt_and_resume(tmp_path, capsys, caplog, MODEL, 16, warmup=0)
+    caplog.clear()
+    (work / "leftover").write_text("of the run with fingerprint a")
+    _, history = fit_fold([shard], [shard], 8, MODEL, train_cfg(epochs=2, warmup_epochs=0), 16, str(work),
+                          fingerprint="b")
+    assert "resuming" not in caplog.text
+    assert capsys.readouterr().out.split("Epoch ", 1)[1].startswith("1/2")
+    assert pd.read_csv(history)["epoch"].tolist() == [0, 1]
+    assert not (work / "leftover").exists()  # the old run's state went with its fingerprint
+
+
+@pytest.mark.slow
+def test_interrupted_fold_with_warmup_resumes_without_repeating_the_warmup(tmp_path, capsys, caplog):
+    """Warm-up epoch 0 with the encoder frozen, main epochs 1..4; killed after epoch 2."""
+    _interrupt_and_resume(tmp_path, capsys, caplog, WITH_ENCODER, 32, warmup=1)
+
+
+def test_read_history_keeps_the_last_row_of_a_repeated_epoch(tmp_path):
+    path = tmp_path / "history.csv"
+    assert read_history(path) is None
+    path.write_text("epoch,loss\n0,0.9\n1,0.8\n1,0.7\n2,0.6\n")  # epoch 1 repeated after a kill
+    frame = read_history(path)
+    assert frame["epoch"].tolist() == [0, 1, 2] and frame["loss"].tolist() == [0.9, 0.7, 0.6]
+
+
+@pytest.mark.parametrize("monitor,values,best,wait", [("val_iou_score", [0.1, 0.5, 0.3, 0.2], 0.5, 2),
+                                                      ("val_loss", [0.9, 0.4, 0.6], 0.4, 1)])
+def test_early_stopping_and_checkpoint_resume_from_the_history(tmp_path, monitor, values, best, wait):
+    history = pd.DataFrame({"epoch": range(len(values)), monitor: values})
+    mode = "min" if monitor.endswith("loss") else "max"
+    stop = ResumedEarlyStopping(history, monitor=monitor, mode=mode, patience=3)
+    stop.set_model(keras.Sequential([keras.layers.Dense(1)]))
+    stop.on_train_begin()
+    assert stop.best == best and stop.wait == wait
+
+    trainer = FoldTrainer([], [], 8, MODEL, train_cfg(epochs=5, warmup_epochs=0, monitor=monitor), 16, str(tmp_path))
+    tmp_path.mkdir(exist_ok=True)
+    history.to_csv(trainer.history_csv, index=False)
+    checkpoint = trainer.callbacks("main")[0]
+    assert isinstance(checkpoint, keras.callbacks.ModelCheckpoint)
+    assert checkpoint.best in (np.inf, -np.inf)  # no best.h5 yet: the history's best is not kept
+    trainer.best.write_bytes(b"")
+    assert trainer.callbacks("main")[0].best == best
