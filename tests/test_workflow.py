@@ -106,8 +106,8 @@ def test_real_dsb2018_sample_goes_through_the_data_stage(tmp_path):
 
 
 @pytest.mark.slow
-def test_end_to_end_on_tiny_demo_data(tmp_path):
-    snakemake(tmp_path)
+def test_end_to_end_on_tiny_demo_data(tiny_demo_run):
+    tmp_path = tiny_demo_run
     res = tmp_path / "results"
     for fold in (0, 1):
         assert (res / "models" / "main" / f"fold-{fold}" / "model.h5").stat().st_size > 0

@@ -1,0 +1,153 @@
+"""Full-resolution prediction: whole images padded to the network's stride, or Gaussian-weighted
+sliding windows stitched in strips, with flip/rotation test-time augmentation and fold ensembles.
+
+Everything here works on NumPy arrays and a ``predict_batch`` callable (float32 ``B x H x W x 3``
+in [0, 1] -> ``B x H x W x C`` probabilities), so it serves Keras and TFLite models alike.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterator
+
+import numpy as np
+
+PredictBatch = Callable[[np.ndarray], np.ndarray]
+
+#: Test-time augmentation: the flips/rotations applied to the input (and undone on the output).
+TTA = {
+    "none": [(0, False)],
+    "flips": [(0, False), (0, True), (2, False), (2, True)],
+    "d4": [(k, flip) for k in range(4) for flip in (False, True)],
+}
+
+
+def _forward(x: np.ndarray, k: int, flip: bool) -> np.ndarray:
+    """Rotate a batch ``B x H x W x C`` by k x 90 degrees, then flip it left-right."""
+    x = np.rot90(x, k, axes=(1, 2))
+    return x[:, :, ::-1] if flip else x
+
+
+def _inverse(y: np.ndarray, k: int, flip: bool) -> np.ndarray:
+    y = y[:, :, ::-1] if flip else y
+    return np.rot90(y, -k, axes=(1, 2))
+
+
+def with_tta(predict_batch: PredictBatch, mode: str = "none") -> PredictBatch:
+    """``predict_batch`` averaged over the transforms of ``TTA[mode]`` (each undone on its output).
+    Rotations need square inputs, which sliding windows are; whole images are padded square for them."""
+    if mode not in TTA:
+        raise ValueError(f"predict.tta must be one of {', '.join(TTA)}, not {mode!r}")
+    transforms = TTA[mode]
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        total = None
+        for k, flip in transforms:
+            y = _inverse(predict_batch(np.ascontiguousarray(_forward(x, k, flip))), k, flip)
+            total = y.astype(np.float32) if total is None else total + y
+        return total / len(transforms)
+
+    return predict
+
+
+def ensemble(predict_batches: list[PredictBatch]) -> PredictBatch:
+    """The mean of several models' probabilities (an experiment's fold models)."""
+    if not predict_batches:
+        raise ValueError("an ensemble needs at least one model")
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        return sum(p(x).astype(np.float32) for p in predict_batches) / len(predict_batches)
+
+    return predict
+
+
+def gaussian_weights(patch: int, sigma_scale: float = 1 / 8) -> np.ndarray:
+    """nnU-Net's importance map: a Gaussian of sigma ``patch * sigma_scale`` centred on the window,
+    its maximum 1 and no zero (the corners still count a little), float32 ``patch x patch``."""
+    centre = (patch - 1) / 2
+    sigma = patch * sigma_scale
+    g = np.exp(-0.5 * ((np.arange(patch) - centre) / sigma) ** 2)
+    w = np.outer(g, g)
+    w /= w.max()
+    w[w == 0] = w[w > 0].min()
+    return np.maximum(w, 1e-3).astype(np.float32)
+
+
+def window_starts(length: int, patch: int, overlap: float) -> list[int]:
+    """Starts of windows of ``patch`` covering ``length`` (>= patch) with about ``overlap`` between
+    neighbours, the first at 0 and the last ending at ``length`` (nnU-Net's steps)."""
+    if length <= patch:
+        return [0]
+    step = max(1, int(patch * (1 - overlap)))
+    n = int(np.ceil((length - patch) / step)) + 1
+    return [int(round(i * (length - patch) / (n - 1))) for i in range(n)]
+
+
+def pad_to(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """``image`` reflect-padded at the bottom and right to at least ``height`` x ``width``
+    (edge-padded where it is too small to reflect)."""
+    ph, pw = max(0, height - image.shape[0]), max(0, width - image.shape[1])
+    if not ph and not pw:
+        return image
+    pad = ((0, ph), (0, pw)) + ((0, 0),) * (image.ndim - 2)
+    mode = "reflect" if ph < image.shape[0] and pw < image.shape[1] else "edge"
+    return np.pad(image, pad, mode=mode)
+
+
+def predict_whole(predict_batch: PredictBatch, image: np.ndarray, stride: int, square: bool = False) -> np.ndarray:
+    """One forward pass over the whole image, padded to a multiple of ``stride`` (and square, for
+    rotations), cropped back: ``H x W x C`` probabilities."""
+    h, w = image.shape[:2]
+    ph, pw = -(-h // stride) * stride, -(-w // stride) * stride
+    if square:
+        ph = pw = max(ph, pw)
+    x = pad_to(image, ph, pw)[None]
+    return predict_batch(x)[0, :h, :w]
+
+
+def _batches(items: list, n: int) -> Iterator[list]:
+    for i in range(0, len(items), n):
+        yield items[i:i + n]
+
+
+def predict_strips(predict_batch: PredictBatch, image: np.ndarray, patch: int, overlap: float = 0.5,
+                   batch_size: int = 8) -> Iterator[tuple[int, np.ndarray]]:
+    """Sliding-window prediction in horizontal strips: yields ``(row, probabilities)`` for
+    consecutive bands of rows once no later window touches them, so a large image never holds
+    more than one band of windows' worth of float sums. Windows are ``patch`` x ``patch``,
+    weighted by :func:`gaussian_weights` and predicted ``batch_size`` at a time."""
+    h, w = image.shape[:2]
+    padded_h, padded_w = max(h, patch), max(w, patch)
+    if (padded_h, padded_w) != (h, w):
+        image = pad_to(image, padded_h, padded_w)
+    weights = gaussian_weights(patch)[..., None]
+    rows, cols = window_starts(padded_h, patch, overlap), window_starts(padded_w, patch, overlap)
+    done = 0  # rows of the image already yielded
+    band_start, acc, norm = 0, None, None
+    for i, y in enumerate(rows):
+        windows = [image[y:y + patch, x:x + patch] for x in cols]
+        outs = [predict_batch(np.stack(batch).astype(np.float32)) for batch in _batches(windows, batch_size)]
+        out = np.concatenate(outs)
+        if acc is None:
+            acc = np.zeros((patch, padded_w, out.shape[-1]), np.float32)
+            norm = np.zeros((patch, padded_w, 1), np.float32)
+        if y + patch > band_start + acc.shape[0]:  # grow the band downwards
+            extra = y + patch - band_start - acc.shape[0]
+            acc = np.concatenate([acc, np.zeros((extra,) + acc.shape[1:], np.float32)])
+            norm = np.concatenate([norm, np.zeros((extra,) + norm.shape[1:], np.float32)])
+        for x, o in zip(cols, out):
+            acc[y - band_start:y - band_start + patch, x:x + patch] += o * weights
+            norm[y - band_start:y - band_start + patch, x:x + patch] += weights
+        final = rows[i + 1] if i + 1 < len(rows) else padded_h  # rows above the next window are complete
+        if final > done:
+            stop = min(final, h)
+            if stop > done:
+                yield done, (acc[done - band_start:stop - band_start, :w] / norm[done - band_start:stop - band_start, :w])
+            done = final
+            keep = done - band_start
+            acc, norm, band_start = acc[keep:], norm[keep:], done
+
+
+def predict_tiled(predict_batch: PredictBatch, image: np.ndarray, patch: int, overlap: float = 0.5,
+                  batch_size: int = 8) -> np.ndarray:
+    """:func:`predict_strips` gathered into one ``H x W x C`` probability map."""
+    return np.concatenate([probs for _, probs in predict_strips(predict_batch, image, patch, overlap, batch_size)])

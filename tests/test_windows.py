@@ -1,0 +1,92 @@
+"""Full-resolution prediction: sliding windows, Gaussian stitching, TTA and ensembles (NumPy models)."""
+import numpy as np
+import pytest
+
+from snakeseg.inference import windows
+
+
+def constant(value):
+    return lambda x: np.full(x.shape[:3] + (1,), value, np.float32)
+
+
+def brightness(x):
+    """A pointwise model: the probability is the pixel's mean channel value."""
+    return x.mean(axis=-1, keepdims=True)
+
+
+def position_dependent(x):
+    """A model that sees where it is inside its window (like a real network's border effects)."""
+    h, w = x.shape[1:3]
+    ramp = np.linspace(0, 1, w, dtype=np.float32)[None, None, :, None]
+    return x.mean(axis=-1, keepdims=True) * 0.5 + ramp * 0.5
+
+
+@pytest.mark.parametrize("shape", [(300, 410), (64, 64), (40, 700), (513, 257)])
+def test_a_constant_model_gives_a_constant_map_without_seams(shape):
+    image = np.random.default_rng(0).random(shape + (3,), np.float32)
+    probs = windows.predict_tiled(constant(0.37), image, patch=64, overlap=0.5, batch_size=3)
+    assert probs.shape == shape + (1,)
+    np.testing.assert_allclose(probs, 0.37, rtol=1e-6)
+
+
+def test_a_pointwise_model_gives_the_same_map_tiled_and_whole():
+    image = np.random.default_rng(1).random((200, 333, 3), np.float32)
+    tiled = windows.predict_tiled(brightness, image, patch=64, overlap=0.5)
+    whole = windows.predict_whole(brightness, image, stride=32)
+    np.testing.assert_allclose(tiled, brightness(image[None])[0], atol=1e-5)
+    np.testing.assert_allclose(whole, tiled, atol=1e-5)
+
+
+def test_strips_cover_every_row_once_in_order():
+    image = np.random.default_rng(2).random((500, 90, 3), np.float32)
+    strips = list(windows.predict_strips(position_dependent, image, patch=64, overlap=0.5))
+    rows = [r for r, _ in strips]
+    assert rows == sorted(rows) and rows[0] == 0
+    assert sum(p.shape[0] for _, p in strips) == 500
+    assert all(r + p.shape[0] == nxt for (r, p), (nxt, _) in zip(strips, strips[1:]))
+    assert max(p.shape[0] for _, p in strips) < 500  # the map is never held whole
+    np.testing.assert_allclose(np.concatenate([p for _, p in strips]),
+                               windows.predict_tiled(position_dependent, image, patch=64, overlap=0.5))
+
+
+def test_gaussian_weighting_favours_window_centres():
+    w = windows.gaussian_weights(64)
+    assert w.shape == (64, 64) and w.max() == pytest.approx(1.0) and w.min() > 0
+    assert w[32, 32] > w[32, 8] > w[32, 0] and np.allclose(w, w.T) and np.allclose(w, w[::-1, ::-1])
+
+
+def test_window_starts_cover_the_length_with_the_asked_overlap():
+    starts = windows.window_starts(300, 64, 0.5)
+    assert starts[0] == 0 and starts[-1] == 300 - 64
+    assert all(0 < b - a <= 32 for a, b in zip(starts, starts[1:]))
+    assert windows.window_starts(64, 64, 0.5) == [0] and windows.window_starts(10, 64, 0.5) == [0]
+
+
+@pytest.mark.parametrize("mode", ["flips", "d4"])
+def test_tta_leaves_an_equivariant_model_unchanged_and_changes_one_that_is_not(mode):
+    x = np.random.default_rng(3).random((2, 48, 48, 3), np.float32)
+    np.testing.assert_allclose(windows.with_tta(brightness, mode)(x), brightness(x), atol=1e-6)
+    assert not np.allclose(windows.with_tta(position_dependent, mode)(x), position_dependent(x))
+    np.testing.assert_allclose(windows.with_tta(position_dependent, "none")(x), position_dependent(x))
+
+
+def test_tta_averages_the_transformed_predictions():
+    x = np.random.default_rng(4).random((1, 32, 32, 3), np.float32)
+    want = (position_dependent(x) + position_dependent(x[:, :, ::-1])[:, :, ::-1]
+            + position_dependent(x[:, ::-1, ::-1])[:, ::-1, ::-1]
+            + position_dependent(x[:, ::-1])[:, ::-1]) / 4
+    np.testing.assert_allclose(windows.with_tta(position_dependent, "flips")(x), want, atol=1e-6)
+
+
+def test_an_ensemble_is_the_mean_of_its_models():
+    x = np.zeros((1, 16, 16, 3), np.float32)
+    np.testing.assert_allclose(windows.ensemble([constant(0.2), constant(0.6), constant(1.0)])(x), 0.6, rtol=1e-6)
+    with pytest.raises(ValueError):
+        windows.ensemble([])
+
+
+def test_images_smaller_than_a_window_are_padded_and_cropped_back():
+    image = np.random.default_rng(5).random((20, 30, 3), np.float32)
+    probs = windows.predict_tiled(brightness, image, patch=64)
+    assert probs.shape == (20, 30, 1)
+    np.testing.assert_allclose(probs, brightness(image[None])[0], atol=1e-5)
