@@ -1,13 +1,14 @@
 """Benchmark of the training loop: images per second of snakeseg's pipeline + fit against in-memory fit.
 
-Two contestants train the same model (``snakeseg.models.build_model``: Unet resnet18,
+Two contestants train the same model (``snakeseg.training.models.build_model``: Unet resnet18,
 decoder_filters [128, 64, 32, 16, 16] at 128 px by default) compiled as ``fit_fold`` does it
 (Adam, ``make_loss(loss, n_out, 255)``, ``make_metrics(threshold, n_out, 255)``), with the same
 batch size and steps per epoch (``max(ceil(n / batch), min_steps_per_epoch)``, as ``fit_fold``):
 
 * ``pipeline``: ``model.fit(make_dataset(files, batch, training=True, augment=..., n_items=n),
-  steps_per_epoch=steps)``: TFRecords -> parse -> cache -> shuffle -> repeat -> augment -> batch
-  -> prefetch, exactly ``snakeseg.training.make_dataset`` with the default augmentation;
+  steps_per_epoch=steps)``: TFRecords -> decode -> cache -> shuffle -> repeat -> per pair a
+  flip/rotation and the float conversion -> batch -> prefetch, exactly
+  ``snakeseg.training.pipeline.make_dataset`` with the default augmentation;
 * ``in_memory``: ``model.fit(X, Y, batch_size=batch, shuffle=False)`` on NumPy arrays holding
   ``steps`` batches taken from that same pipeline (so the same pixels, already augmented): the
   input costs nothing beyond Keras' own slicing, the upper bound for any input pipeline.
@@ -20,9 +21,9 @@ printed are each contestant's median over its epochs. ``cpu_ratio_vs_fit`` is in
 seconds per image / pipeline CPU seconds per image (this process, all threads): the extra CPU the
 input pipeline costs, which other jobs on the machine hardly disturb.
 
-The TFRecords are written with ``snakeseg.tfrecord.TFRecordWriter`` + ``encode_example`` and the
-same features as ``dataprep.make_shard`` (id, image PNG, mask PNG, height, width, n_instances),
-from ``snakeseg.demo.synth_image`` nuclei images (label 1; a 1-pixel ring around one nucleus per
+The TFRecords are written with ``snakeseg.data.tfrecord.TFRecordWriter`` + ``encode_example`` and
+the same features as the data stage's ``make_shard`` (id, image PNG, mask PNG, height, width,
+n_instances), from ``snakeseg.data.demo.synth_image`` nuclei images (label 1; a 1-pixel ring around one nucleus per
 image is 255, ignored); with ``--n-classes`` > 1 nuclei take classes 1..n in turn.
 
 The last line printed holds the headline figures as key=value pairs; the same figures and the
@@ -52,9 +53,9 @@ sys.path.insert(0, str(REPO))
 
 import benchlib  # noqa: E402  (bench/, the script's folder)
 
-from snakeseg import demo, tfrecord  # noqa: E402
-from snakeseg.imageio import encode_png  # noqa: E402
-from snakeseg.masks import IGNORE  # noqa: E402
+from snakeseg.data import demo, tfrecord  # noqa: E402
+from snakeseg.data.imageio import encode_png  # noqa: E402
+from snakeseg.data.masks import IGNORE  # noqa: E402
 
 TARGETS = {"throughput_ratio_vs_fit": (">=", 0.9)}
 GEN_VERSION = 1
@@ -127,32 +128,25 @@ def main() -> None:
     print(f"training bench: {args.arch} {args.backbone} n={args.n} size={args.size} batch={args.batch_size} "
           f"data in {root} ({time.perf_counter() - t_start:.1f} s)", flush=True)
 
-    from snakeseg import training
-    from snakeseg.losses import make_loss
-    from snakeseg.models import build_model, make_metrics
     from snakeseg.tfenv import configure, keras, tf
+    from snakeseg.training import augment as augmentation
+    from snakeseg.training.losses import make_loss
+    from snakeseg.training.models import build_model, make_metrics
+    from snakeseg.training.pipeline import make_dataset, n_outputs
 
     if args.threads > 0:
         configure(args.threads, args.seed)
     augment = json.loads(args.augment) if args.augment else dict(DEFAULT_AUGMENT)
-    try:
-        from snakeseg import augment as augmentation
-    except ImportError:  # older tree: make_dataset's own flips/rot90 only
-        augmentation = None
-    augment_desc = augmentation.describe(augment) if augmentation else json.dumps(augment)
-    # Does make_dataset apply snakeseg.augment (all keys) or only its own flips/rot90?
-    wired = augmentation is not None and any(
-        v is augmentation or v is augmentation.augment_pair for v in vars(training).values())
 
     batch = args.batch_size
     steps = max(math.ceil(args.n / batch), args.min_steps)
-    n_out = training.n_outputs(args.n_classes)
+    n_out = n_outputs(args.n_classes)
     loss_name = "dice_focal" if n_out == 1 else "cce_ignore"
     model_cfg = {"arch": args.arch, "backbone": args.backbone,
                  "decoder_filters": [int(x) for x in args.decoder_filters.split(",")]}
 
     def dataset():
-        return training.make_dataset(files, batch, True, augment, args.n, args.seed)
+        return make_dataset(files, batch, True, augment, args.n, args.seed)
 
     def new_model():
         keras.utils.set_random_seed(args.seed)
@@ -254,8 +248,7 @@ def main() -> None:
                    "n_images": args.n, "batch_size": batch, "steps_per_epoch": steps,
                    "images_per_epoch": steps * batch, "timed_epochs_each": args.epochs,
                    "n_classes": args.n_classes, "loss": loss_name, "ignore_value": IGNORE,
-                   "augment": augment, "augment_description": augment_desc,
-                   "make_dataset_uses_snakeseg_augment": bool(wired),
+                   "augment": augment, "augment_description": augmentation.describe(augment),
                    "tfrecord_files": len(files), "tfrecord_bytes": sum(os.path.getsize(f) for f in files),
                    "parameters": int(models["pipeline"].count_params()), "seed": args.seed, "threads": args.threads},
         "epochs": epochs,
@@ -265,8 +258,8 @@ def main() -> None:
                  "alternate (A B, B A, ...), each epoch timed by a callback (on_epoch_begin to on_epoch_end). "
                  "throughput_ratio_vs_fit is the median over the pairs of adjacent epochs of pipeline/in_memory "
                  "(robust to load drifting during the run); the img/s figures are medians over each contestant's "
-                 "epochs. The pipeline's dataset object is made once, so later fits read its filled cache "
-                 "(a new iterator per fit: shuffle-buffer refill, about 50 ms). "
+                 "epochs. The pipeline's dataset object is made once, so later fits read its filled cache of "
+                 "decoded pairs (a new iterator per fit refills the shuffle buffer). "
                  "in_memory fits NumPy arrays holding the first steps x batch pairs the pipeline produced "
                  "(augmented once), shuffle=False. pipeline_alone is make_dataset iterated without a model. "
                  "epoch_cpu_seconds are this process's (all threads).",

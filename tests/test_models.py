@@ -1,4 +1,4 @@
-"""Architectures, losses, metrics and encoder handling of snakeseg.models (tiny inputs, fast)."""
+"""Architectures, losses, metrics and encoder handling of snakeseg.training.models (tiny inputs, fast)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import pytest
 
 from snakeseg.errors import InputError
 from snakeseg.tfenv import keras, sm, tf
-from snakeseg import architectures, models
-from snakeseg.losses import make_loss
-from snakeseg.models import build_model, encoder_layers, load_model, make_metrics, set_encoder_trainable
-from snakeseg.quantize import TFLiteModel, convert_dynamic_range
+from snakeseg.deploy.tflite import TFLiteModel, convert_dynamic_range
+from snakeseg.training import architectures, models
+from snakeseg.training.losses import make_loss
+from snakeseg.training.models import build_model, encoder_layers, load_model, make_metrics, set_encoder_trainable
 
 IGNORE = 255
 
@@ -98,8 +98,8 @@ def test_architecture_round_trip(name, tmp_path, fast_tflite):
     n = ROUND_TRIP_CLASSES[name]
     size = size1 if n == 1 else size3
     model = built[n]
-    # Tracing the training step of a ~100-layer model costs ~10 s of CPU; eager gives the same
-    # gradients. simple_cnn trains in graph mode (as training.py does), with both losses.
+    # Tracing the training step of a ~100-layer model is slow on a CPU; eager gives the same
+    # gradients. simple_cnn trains in graph mode (as fit_fold does), with both losses.
     x = _train_step(model, n, size, eager=name != "simple_cnn")
     if name == "simple_cnn":
         _train_step(built[4 - n], 4 - n, size3 if n == 1 else size1, eager=False)

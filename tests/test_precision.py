@@ -6,28 +6,28 @@ import logging
 
 import numpy as np
 import pandas as pd
+import pytest
 import yaml
 
-from helpers import REPO, good_item, write_dsb_zip
-from snakeseg import dataprep, shards, sources, training
+from helpers import REPO
 from snakeseg.tfenv import keras, tf
+from snakeseg.training.devices import configure_devices, is_xla_compile_error, xla_failure_reason
+from snakeseg.training.fit import fit_fold
+from test_training_pipeline import write_pairs
 
 
 def _shard(tmp_path, n=8, size=32):
-    archive = write_dsb_zip(tmp_path / "in.zip", {f"i{k}": good_item(k, size=(size, size)) for k in range(n)})
-    manifest = shards.build_manifests(sources.list_dsb_zip(str(archive)), 1)["0000"]
-    dataprep.extract_shard(str(archive), manifest, tmp_path / "raw")
-    dataprep.merge_shard(tmp_path / "raw", tmp_path / "merged")
-    dataprep.make_shard(tmp_path / "merged", tmp_path / "s.tfrec", tmp_path / "s.json", size)
+    write_pairs(tmp_path / "s.tfrec", n, np.random.default_rng(0), size=size, n_labels=2)
     return str(tmp_path / "s.tfrec")
 
 
 def test_auto_is_off_without_a_gpu():
     assert not tf.config.list_physical_devices("GPU")
-    assert training.configure_devices({"mixed_precision": "auto", "xla": "auto"}) == (False, False)
+    assert configure_devices({"mixed_precision": "auto", "xla": "auto"}) == (False, False)
     assert keras.mixed_precision.global_policy().name == "float32"
 
 
+@pytest.mark.slow
 def test_mixed_precision_and_xla_forced_on_train_and_save_a_float32_model(tmp_path, caplog):
     train_cfg = yaml.safe_load((REPO / "config.yaml").read_text())["train"]
     train_cfg.update(epochs=2, min_steps_per_epoch=3, batch_size=4, mixed_precision=True, xla=True,
@@ -35,8 +35,8 @@ def test_mixed_precision_and_xla_forced_on_train_and_save_a_float32_model(tmp_pa
     record = _shard(tmp_path)
     model_cfg = {"arch": "Unet", "backbone": "resnet18", "decoder_filters": [16, 8, 8, 4, 4]}
     try:
-        final, history = training.fit_fold([record], [record], 8, model_cfg, train_cfg, 32,
-                                           str(tmp_path / "work"), fingerprint="mp")
+        final, history = fit_fold([record], [record], 8, model_cfg, train_cfg, 32, str(tmp_path / "work"),
+                                  fingerprint="mp")
     finally:
         keras.mixed_precision.set_global_policy("float32")
     frame = pd.read_csv(history)
@@ -56,8 +56,8 @@ def test_xla_compiles_a_model_it_supports(tmp_path, caplog):
     train_cfg = yaml.safe_load((REPO / "config.yaml").read_text())["train"]
     train_cfg.update(epochs=1, min_steps_per_epoch=2, batch_size=4, mixed_precision=False, xla=True)
     record = _shard(tmp_path)
-    _, history = training.fit_fold([record], [record], 8, {"arch": "simple_cnn", "filters": 4, "layers": 2},
-                                   train_cfg, 32, str(tmp_path / "work"), fingerprint="xla")
+    _, history = fit_fold([record], [record], 8, {"arch": "simple_cnn", "filters": 4, "layers": 2},
+                          train_cfg, 32, str(tmp_path / "work"), fingerprint="xla")
     assert len(pd.read_csv(history)) == 1
     assert "XLA on" in caplog.text and "cannot compile" not in caplog.text
 
@@ -66,6 +66,6 @@ def test_xla_errors_are_told_apart_from_others():
     err = tf.errors.InvalidArgumentError(None, None, "Detected unsupported operations when trying to compile "
                                          "graph __inference_run_step_1[] on XLA_GPU_JIT: ResizeNearestNeighborGrad "
                                          "(No registered 'ResizeNearestNeighborGrad' OpKernel ...)")
-    assert training.is_xla_compile_error(err)
-    assert training.xla_failure_reason(err) == "ResizeNearestNeighborGrad"
-    assert not training.is_xla_compile_error(tf.errors.InvalidArgumentError(None, None, "Incompatible shapes"))
+    assert is_xla_compile_error(err)
+    assert xla_failure_reason(err) == "ResizeNearestNeighborGrad"
+    assert not is_xla_compile_error(tf.errors.InvalidArgumentError(None, None, "Incompatible shapes"))

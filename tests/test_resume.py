@@ -7,12 +7,15 @@ import sys
 import time
 
 import pandas as pd
+import pytest
 
 from helpers import REPO, TINY_CONFIG, snakemake
 
-RESUME = "train: {epochs: 8, warmup_epochs: 0, min_steps_per_epoch: 6, early_stopping_patience: 20, reduce_lr_patience: 20}\n"
+RESUME = ("train: {epochs: 8, warmup_epochs: 0, min_steps_per_epoch: 6, early_stopping_patience: 20, "
+          "reduce_lr_patience: 20}\n")
 
 
+@pytest.mark.slow
 def test_killed_training_resumes_with_a_continuous_history(tmp_path):
     cfg = tmp_path / "resume.yaml"
     cfg.write_text(RESUME)

@@ -14,7 +14,7 @@ them is the MobileNetV2 encoder.
 
 from __future__ import annotations
 
-from .tfenv import keras
+from ..tfenv import keras
 
 layers = keras.layers
 

@@ -5,8 +5,9 @@ Everything here is TensorFlow graph code: the randomness comes from TensorFlow's
 or NumPy, so one traced function serves every element. The configuration (``train.augment``)
 is plain Python and read once, when the map function is traced.
 
-* ``image``: float32 ``H x W x 3`` in [0, 1];
-* ``target``: float32 ``H x W x 1`` label map - 0 background, 1..n classes, 255 ignored.
+* ``image``: ``H x W x 3``, uint8 or float32 in [0, 1] (flips and 90-degree rotations take either,
+  arbitrary-angle rotation and colour jitter float32 only);
+* ``target``: ``H x W x 1`` label map of the same kind - 0 background, 1..n classes, 255 ignored.
 
 Geometric operations (flips, 90-degree rotations, arbitrary-angle rotation) move image and
 target together. The target is only ever resampled with nearest-neighbour lookups, so its
@@ -18,7 +19,8 @@ Keys (see :data:`DEFAULTS`):
 ``flips`` (bool)
     random horizontal and vertical flips (each with probability 1/2);
 ``rot90`` (bool)
-    rotation by k x 90 degrees, k uniform in {0, 1, 2, 3} (non-square inputs swap H and W);
+    rotation by k x 90 degrees, k uniform in {0, 1, 2, 3} (non-square inputs swap H and W); with
+    ``flips`` too, each pair gets one of the 8 flips/rotations, uniformly (:func:`random_dihedral`);
 ``rotation`` (degrees, 0 = off)
     rotation about the centre by an angle uniform in [-rotation, rotation], reflect fill
     (as Keras' ``ImageDataGenerator(rotation_range=..., fill_mode="reflect")`` of the Deepskin
@@ -35,8 +37,8 @@ from __future__ import annotations
 
 import math
 
-from .errors import InputError
-from .tfenv import tf
+from ..errors import InputError
+from ..tfenv import tf
 
 DEFAULTS: dict = {
     "flips": True,
@@ -84,12 +86,6 @@ def per_pair_ops(cfg: dict | None) -> bool:
     """True when ``cfg`` asks for arbitrary-angle rotation or colour jitter (done pair by pair)."""
     c = resolve(cfg)
     return any(c[k] for k in _LIMITS)
-
-
-def is_identity(cfg: dict | None) -> bool:
-    """True when ``cfg`` switches every augmentation off (the map can be left out)."""
-    c = resolve(cfg)
-    return not (c["flips"] or c["rot90"] or per_pair_ops(c))
 
 
 def describe(cfg: dict | None) -> str:
@@ -151,36 +147,25 @@ def dihedral_group(cfg: dict) -> list[tuple[bool, bool, bool]]:
     return [(False, False, False)]
 
 
-def apply_dihedral(x, transform: tuple[bool, bool, bool], axis: int = 0):
-    """One :func:`dihedral_group` transform of a tensor whose rows and columns are axes ``axis`` and
-    ``axis + 1`` (``H x W (x C)`` with 0, a batch ``B x H x W x C`` with 1); flags known when tracing."""
+def apply_dihedral(x, transform: tuple[bool, bool, bool]):
+    """One :func:`dihedral_group` transform of an ``H x W (x C)`` tensor (flags known when tracing)."""
     transpose, lr, ud = transform
     if transpose:
-        perm = list(range(x.shape.rank))
-        perm[axis], perm[axis + 1] = axis + 1, axis
-        x = tf.transpose(x, perm)
+        x = tf.transpose(x, [1, 0, *range(2, x.shape.rank)])
     if lr:
-        x = tf.reverse(x, [axis + 1])
+        x = tf.reverse(x, [1])
     if ud:
-        x = tf.reverse(x, [axis])
+        x = tf.reverse(x, [0])
     return x
 
 
-def _dihedral(x, cfg: dict):
-    """A transform drawn uniformly from :func:`dihedral_group`, applied to ``x`` (H x W (x C))."""
-    group = dihedral_group(cfg)
+def random_dihedral(image, labels, group: list[tuple[bool, bool, bool]]):
+    """Image and label map (any dtype) moved together by one transform drawn uniformly from ``group``
+    (:func:`dihedral_group`): a fresh draw at every call, so each pair of a data set gets its own."""
+    if len(group) == 1:
+        return apply_dihedral(image, group[0]), apply_dihedral(labels, group[0])
     k = tf.random.uniform([], 0, len(group), dtype=tf.int32)
-    return tf.switch_case(k, [lambda t=t: apply_dihedral(x, t) for t in group])
-
-
-def geometric90(image, target, cfg: dict):
-    """Flips and 90-degree rotations of one image and its target together, in any dtype (one pair at
-    a time; the training pipeline transforms whole batches, see ``training.batch_to_float``)."""
-    if not (cfg["flips"] or cfg["rot90"]):
-        return image, target
-    channels = image.shape[-1]
-    stacked = _dihedral(tf.concat([image, tf.cast(target, image.dtype)], axis=-1), cfg)
-    return stacked[..., :channels], tf.cast(stacked[..., channels:], target.dtype)
+    return tf.switch_case(k, [lambda t=t: (apply_dihedral(image, t), apply_dihedral(labels, t)) for t in group])
 
 
 def rotate_and_jitter(image, target, cfg: dict):
@@ -194,7 +179,8 @@ def rotate_and_jitter(image, target, cfg: dict):
         image = tf.image.random_brightness(image, cfg["brightness"])
         jitter = True
     if cfg["contrast"]:
-        image = tf.image.random_contrast(tf.clip_by_value(image, 0.0, 1.0), 1.0 - cfg["contrast"], 1.0 + cfg["contrast"])
+        image = tf.image.random_contrast(tf.clip_by_value(image, 0.0, 1.0), 1.0 - cfg["contrast"],
+                                         1.0 + cfg["contrast"])
         jitter = True
     if cfg["saturation"]:
         image = tf.image.random_saturation(tf.clip_by_value(image, 0.0, 1.0), 1.0 - cfg["saturation"],
@@ -203,15 +189,3 @@ def rotate_and_jitter(image, target, cfg: dict):
     if jitter:
         image = tf.clip_by_value(image, 0.0, 1.0)
     return image, target
-
-
-def augment_pair(image, target, cfg: dict | None = None):
-    """Randomly augment one (image, target) pair as ``cfg`` (``train.augment``) says.
-
-    Graph-safe: use as ``ds.map(lambda i, t: augment_pair(i, t, cfg))``. Missing keys take
-    :data:`DEFAULTS`; with every option off the pair comes back unchanged.
-    """
-    c = resolve(cfg)
-    image = tf.convert_to_tensor(image, tf.float32)
-    target = tf.convert_to_tensor(target, tf.float32)
-    return rotate_and_jitter(*geometric90(image, target, c), c)

@@ -13,8 +13,8 @@ is the mean over the valid pixels.
 
 from __future__ import annotations
 
-from .errors import InputError
-from .tfenv import keras, tf
+from ..errors import InputError
+from ..tfenv import keras, tf
 
 SMOOTH = 1e-5  # segmentation-models' default
 FOCAL_ALPHA, FOCAL_GAMMA = 0.25, 2.0  # segmentation-models' BinaryFocalLoss defaults

@@ -11,12 +11,11 @@ import math
 import os
 
 from . import architectures as archs
-from .errors import InputError
+from ..errors import InputError
 from .losses import LOSSES, _binary_inputs, _overlap, make_loss  # noqa: F401 - make_loss re-exported
-from .tfenv import keras, sm, tf
+from ..tfenv import keras, sm, tf
 
 SM_ARCHITECTURES = {"Unet": sm.Unet, "FPN": sm.FPN, "Linknet": sm.Linknet, "PSPNet": sm.PSPNet}
-ARCHITECTURES = SM_ARCHITECTURES  # backwards-compatible name
 CUSTOM_ARCHITECTURES = {
     archs.CUSTOM_UNET: archs.custom_unet,
     archs.HRNET: archs.hrnet,

@@ -1,0 +1,1 @@
+"""Training: the input pipeline, augmentation, models, losses and the per-fold fit."""

@@ -1,0 +1,213 @@
+"""The per-fold fit: resumable training of one fold (warm-up, main phase, XLA fallback) and the model export."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import atomic
+from . import augment as augmentation
+from ..data.masks import IGNORE
+from .devices import configure_devices, is_xla_compile_error, xla_failure_reason
+from .losses import make_loss
+from .models import build_model, make_metrics, set_encoder_trainable
+from .pipeline import fits_cache, make_dataset, n_outputs, pairs_bytes
+from ..tfenv import keras, tf
+
+log = logging.getLogger("snakeseg")
+
+OPTIMIZERS = {
+    "adam": lambda lr, cfg: keras.optimizers.Adam(learning_rate=lr),
+    "adamw": lambda lr, cfg: keras.optimizers.AdamW(learning_rate=lr, weight_decay=cfg["weight_decay"]),
+    "sgd": lambda lr, cfg: keras.optimizers.SGD(learning_rate=lr, momentum=cfg["momentum"], nesterov=True),
+    "rmsprop": lambda lr, cfg: keras.optimizers.RMSprop(learning_rate=lr),
+}
+
+
+def read_history(path: Path) -> pd.DataFrame | None:
+    """The CSV history so far, one row per epoch (a row repeated by a resumed epoch: the last wins)."""
+    if not path.exists() or path.stat().st_size == 0:
+        return None
+    frame = pd.read_csv(path)
+    return frame.drop_duplicates("epoch", keep="last").sort_values("epoch").reset_index(drop=True)
+
+
+class ResumedEarlyStopping(keras.callbacks.EarlyStopping):
+    """EarlyStopping that starts from the best value and wait count of a resumed history."""
+
+    def __init__(self, history: pd.DataFrame | None, **kwargs):
+        super().__init__(**kwargs)
+        self._history = history
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if self._history is not None and self.monitor in self._history:
+            values = self._history[self.monitor].to_numpy()
+            best_at = int(values.argmin() if self.monitor_op == np.less else values.argmax())
+            self.best, self.wait = float(values[best_at]), len(values) - 1 - best_at
+
+
+class FoldTrainer:
+    """One fold's training as named steps, which :meth:`run` takes in order (see :func:`fit_fold`).
+
+    ``work_dir`` holds the state of a resumable run: ``state.json`` (the fingerprint), ``history.csv``,
+    ``best.h5`` (the best checkpoint), ``backup-<phase>/`` (the last completed epoch: weights,
+    optimizer, epoch counter) and ``warmup_done.h5`` (the weights after the warm-up phase).
+    """
+
+    def __init__(self, train_files: list[str], val_files: list[str], n_train: int, model_cfg: dict, train_cfg: dict,
+                 image_size: int, work_dir: str, seed: int = 0, n_classes: int = 1, fingerprint: str = ""):
+        self.train_files, self.val_files, self.n_train = train_files, val_files, n_train
+        self.model_cfg, self.cfg, self.image_size = model_cfg, train_cfg, image_size
+        self.seed, self.fingerprint = seed, fingerprint
+        self.n_out = n_outputs(n_classes)
+        self.work = Path(work_dir)
+        self.best, self.history_csv = self.work / "best.h5", self.work / "history.csv"
+        self.monitor = train_cfg["monitor"]
+        self.mode = "min" if self.monitor.endswith("loss") else "max"
+        # At least min_steps_per_epoch batches an epoch: BatchNorm's moving statistics need the updates.
+        self.steps = max(math.ceil(n_train / train_cfg["batch_size"]), train_cfg["min_steps_per_epoch"])
+        self.mixed = self.xla = False
+        self.model = self.train_ds = self.val_ds = None
+
+    def prepare_workdir(self) -> None:
+        """Keep the work folder of an earlier run with the same fingerprint (to resume it), else empty it."""
+        self.work.mkdir(parents=True, exist_ok=True)
+        state = self.work / "state.json"
+        previous = json.loads(state.read_text()) if state.exists() else {}
+        if previous.get("fingerprint") != self.fingerprint:
+            shutil.rmtree(self.work)
+            self.work.mkdir(parents=True)
+            previous = {}
+        atomic.write_json(state, {**previous, "fingerprint": self.fingerprint})
+        history = read_history(self.history_csv)
+        if history is not None:
+            log.info("resuming: %d epochs already done (last %d)", len(history), int(history["epoch"].max()))
+
+    def configure(self) -> None:
+        """Mixed precision and XLA as ``train.mixed_precision`` / ``train.xla`` and the devices say."""
+        self.mixed, self.xla = configure_devices(self.cfg)
+        log.info("mixed precision %s, XLA %s", "on" if self.mixed else "off", "on" if self.xla else "off")
+
+    def datasets(self) -> tuple:
+        """Training and validation data sets; decoded pairs are kept in memory when the training pairs fit
+        ``train.cache_mb`` (the validation pairs then too), else decoded at every step."""
+        cache = fits_cache(self.n_train, self.image_size, self.cfg["cache_mb"])
+        log.info("decoded training pairs (%.0f MB) %s (cache_mb %d)", pairs_bytes(self.n_train, self.image_size) / 1e6,
+                 "kept in memory" if cache else "decoded at every step", self.cfg["cache_mb"])
+        log.info("augmentation: %s", augmentation.describe(self.cfg.get("augment")))
+        batch = self.cfg["batch_size"]
+        train = make_dataset(self.train_files, batch, True, self.cfg.get("augment"), self.n_train, self.seed,
+                             cache_decoded=cache)
+        return train, make_dataset(self.val_files, batch, False, cache_decoded=cache)
+
+    def compile(self) -> None:
+        """(Re)compile the model: optimizer from the table, loss and metrics leaving IGNORE pixels out."""
+        self.model.compile(optimizer=OPTIMIZERS[self.cfg["optimizer"]](self.cfg["learning_rate"], self.cfg),
+                           loss=make_loss(self.cfg["loss"], self.n_out, IGNORE),
+                           metrics=make_metrics(self.cfg["threshold"], self.n_out, IGNORE), jit_compile=self.xla)
+
+    def callbacks(self, phase: str) -> list:
+        """Checkpoint of the best model, early stopping, LR schedule, CSV history and the epoch backup,
+        the first two resumed from the history so far."""
+        checkpoint = keras.callbacks.ModelCheckpoint(str(self.best), monitor=self.monitor, mode=self.mode,
+                                                     save_best_only=True)
+        done = read_history(self.history_csv)
+        if done is not None and self.monitor in done and self.best.exists():
+            checkpoint.best = float(done[self.monitor].min() if self.mode == "min" else done[self.monitor].max())
+        cfg = self.cfg
+        return [
+            checkpoint,
+            ResumedEarlyStopping(done, monitor=self.monitor, mode=self.mode, patience=cfg["early_stopping_patience"]),
+            keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=cfg["reduce_lr_factor"],
+                                              patience=cfg["reduce_lr_patience"], min_lr=cfg["min_learning_rate"]),
+            keras.callbacks.CSVLogger(str(self.history_csv), append=True),
+            # After the CSV row: a kill between the two repeats the epoch (deduplicated), never skips one.
+            keras.callbacks.BackupAndRestore(str(self.work / f"backup-{phase}")),
+        ]
+
+    def fit_phase(self, first_epoch: int, last_epoch: int, phase: str) -> None:
+        """Epochs ``first_epoch`` .. ``last_epoch - 1`` of the compiled model; without XLA if it cannot compile."""
+        def fit():
+            self.model.fit(self.train_ds, steps_per_epoch=self.steps, initial_epoch=first_epoch, epochs=last_epoch,
+                           validation_data=self.val_ds, callbacks=self.callbacks(phase), verbose=2)
+        try:
+            fit()
+        except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as exc:
+            if not (self.xla and is_xla_compile_error(exc)):
+                raise
+            # XLA lacks some gradients (UpSampling2D's ResizeNearestNeighborGrad, TensorFlow issue 60203).
+            # The failure comes from compiling the first step, before any update, callback row or backup:
+            # recompile without XLA (for the rest of the fold) and train the same epochs.
+            log.warning("XLA cannot compile this model's training step (%s); training without XLA",
+                        xla_failure_reason(exc))
+            self.xla = False
+            self.compile()
+            fit()
+
+    def warmup(self) -> None:
+        """The first ``warmup_epochs`` with the encoder frozen (or their saved weights), then unfreeze it."""
+        set_encoder_trainable(self.model, False)
+        done = self.work / "warmup_done.h5"  # legacy HDF5 weights (a ".weights.h5" name means Keras 3's format)
+        if done.exists():
+            self.model.load_weights(str(done))
+        else:
+            self.compile()
+            self.fit_phase(0, self.cfg["warmup_epochs"], "warmup")
+            partial = self.work / "warmup_partial.h5"
+            self.model.save_weights(str(partial))
+            os.replace(partial, done)
+        set_encoder_trainable(self.model, True)
+
+    def export_best(self) -> Path:
+        """The best checkpoint as ``model.h5``, float32 and without optimizer state."""
+        final = self.work / "model.h5"
+        keras.mixed_precision.set_global_policy("float32")
+        if self.mixed:
+            # The same architecture in float32 with the best weights (kept in float32 throughout):
+            # prediction on a CPU and the TFLite converter get a plain float32 model.
+            plain = build_model(self.model_cfg, self.image_size, self.n_out)
+            plain.load_weights(str(self.best))
+            plain.save(final, include_optimizer=False)
+        else:
+            keras.models.load_model(self.best, compile=False).save(final, include_optimizer=False)
+        return final
+
+    def run(self) -> tuple[Path, Path]:
+        """All steps: work folder, devices, data, model, warm-up, main phase, export; (model.h5, history.csv)."""
+        self.prepare_workdir()
+        self.configure()
+        self.train_ds, self.val_ds = self.datasets()
+        self.model = build_model(self.model_cfg, self.image_size, self.n_out)
+        warmup = self.cfg["warmup_epochs"]
+        if warmup:
+            self.warmup()
+        self.compile()
+        self.fit_phase(warmup, self.cfg["epochs"], "main")
+        final = self.export_best()
+        atomic.write_csv(self.history_csv, read_history(self.history_csv))
+        return final, self.history_csv
+
+
+def fit_fold(train_files: list[str], val_files: list[str], n_train: int, model_cfg: dict, train_cfg: dict,
+             image_size: int, work_dir: str, seed: int = 0, n_classes: int = 1, fingerprint: str = ""):
+    """Train one fold; the best model (by ``train_cfg['monitor']``) lands in ``work_dir/model.h5``.
+
+    An epoch is one pass over the training images but at least ``min_steps_per_epoch`` batches: on
+    small data sets BatchNorm's moving statistics need that many updates before validation scores
+    mean anything, and early stopping would otherwise fire too soon.
+
+    Resumable: a job killed and started again with the same ``fingerprint`` (configuration and data)
+    continues from the last completed epoch; with another fingerprint it starts over. With
+    ``warmup_epochs`` the encoder is frozen for those epochs, then unfrozen for the rest. Returns the
+    paths of the best model (float32, saved without optimizer state) and of the CSV history.
+    """
+    return FoldTrainer(train_files, val_files, n_train, model_cfg, train_cfg, image_size, work_dir, seed,
+                       n_classes, fingerprint).run()
