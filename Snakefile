@@ -35,7 +35,6 @@ rule all:
         f"{RESULTS}/plots/dataset_qa.png",
 
 
-include: "rules/plan.smk"
 include: "rules/unzip.smk"
 include: "rules/merge_masks.smk"
 include: "rules/make_shards.smk"

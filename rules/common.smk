@@ -1,5 +1,5 @@
-# Shared set-up: list the input, assign its images to shards and fingerprint each shard (nothing is
-# written for the rules: rule manifest writes a shard's manifest when its fingerprint changes).
+# Shared set-up: list the input, assign its images to shards and write each shard's manifest
+# (work/plan/, only when its content changed: unzip reruns exactly for the shards that changed).
 import math
 import os
 import sys
@@ -15,6 +15,8 @@ from snakeseg.errors import InputError  # noqa: E402
 from snakeseg.workflow import experiments, inputlink  # noqa: E402
 
 WORK = config["work_dir"]
+# The plan's files sit on the machine running Snakemake, like the input: local inputs of the rules.
+PLAN_DIR = f"{WORK}/plan"
 RESULTS = "results"
 N_FOLDS = config["n_folds"]
 FOLDS = [str(f) for f in range(N_FOLDS)]
@@ -55,7 +57,7 @@ def _plan():
         config["paired"],
         config["limits"],
         config["n_shards"],
-        cache=f"{WORK}/plan-cache.json",
+        PLAN_DIR,
     )
     plan.check_folds(result, N_FOLDS)
     return result

@@ -46,7 +46,7 @@ rule compare:
 rule qa:
     input:
         merged=shard_files(f"{WORK}/merged/shard-{{shard}}", SHARDS),
-        unassigned=f"{WORK}/manifests/unassigned.json",
+        unassigned=local(f"{PLAN_DIR}/unassigned.json"),
     output:
         dataset=report(f"{RESULTS}/qa/dataset.csv", caption="../report/qa_dataset.rst", category="Data QA"),
         rejected=report(f"{RESULTS}/qa/rejected.csv", caption="../report/qa_rejected.rst", category="Data QA"),

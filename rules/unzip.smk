@@ -1,7 +1,7 @@
 # Stage 1: stage one shard's files from the input zip (or folder) in one pack file.
 rule unzip:
     input:
-        manifest=f"{WORK}/manifests/shard-{{shard}}.json",
+        manifest=local(f"{PLAN_DIR}/shard-{{shard}}.json"),
         archive=ancient(local(INPUT)),
     output:
         directory(f"{WORK}/raw/shard-{{shard}}"),

@@ -94,6 +94,19 @@ def write_json(path: str | os.PathLike, obj, fsync: bool = True) -> None:
     write_text(path, dumps_json(obj), fsync=fsync)
 
 
+def write_json_if_changed(path: str | os.PathLike, obj) -> bool:
+    """Write ``obj`` as JSON only when the file does not already hold the same data, so its mtime
+    (which Snakemake follows) moves only on change. Returns True when the file was (re)written."""
+    path = Path(path)
+    try:
+        if json.loads(path.read_bytes()) == obj:
+            return False
+    except (OSError, ValueError):
+        pass
+    write_json(path, obj)
+    return True
+
+
 def write_csv(path: str | os.PathLike, frame) -> None:
     """Write a pandas DataFrame as CSV, atomically."""
     write_text(path, frame.to_csv(index=False))

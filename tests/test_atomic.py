@@ -28,6 +28,18 @@ def test_atomic_dir_replaces_whole_directory_or_nothing(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]
 
 
+def test_write_json_if_changed_keeps_mtime_when_equal(tmp_path):
+    target = tmp_path / "m.json"
+    assert atomic.write_json_if_changed(target, {"x": [1]})
+    before = target.stat().st_mtime_ns
+    assert not atomic.write_json_if_changed(target, {"x": [1]})
+    assert target.stat().st_mtime_ns == before
+    assert atomic.write_json_if_changed(target, {"y": 2}) and json.loads(target.read_text()) == {"y": 2}
+    target.write_text("{truncated")
+    assert atomic.write_json_if_changed(target, {"y": 2}) and json.loads(target.read_text()) == {"y": 2}
+
+
+
 def test_atomic_files_get_umask_permissions_not_0600(tmp_path):
     atomic.write_text(tmp_path / "f.txt", "x")
     with atomic.atomic_dir(tmp_path / "d"):

@@ -38,10 +38,16 @@ def dihedral(x):
     return out
 
 
-def augment(image, target, cfg):
-    """One pair augmented as the training pipeline does it: flip/rotation, then rotation and jitter."""
+_DRAWS = iter(range(10**9))
+
+
+def augment(image, target, cfg, seed=None):
+    """One pair augmented as the training pipeline does it: flip/rotation, then rotation and jitter,
+    each with its own seed (a fresh one per call unless ``seed`` is given)."""
     c = A.resolve(cfg)
-    return A.rotate_and_jitter(*A.random_dihedral(image, target, A.dihedral_group(c)), c)
+    n = next(_DRAWS) if seed is None else seed
+    seeds = tf.constant([[n, 1], [n, 2]], tf.int64)
+    return A.rotate_and_jitter(*A.random_dihedral(image, target, A.dihedral_group(c), seeds[0]), c, seeds[1])
 
 
 def run(image, target, cfg):
@@ -81,10 +87,10 @@ def test_random_dihedral_is_exact_aligned_and_covers_the_configured_transforms(c
         image, target = np.round(image * 255).astype(np.uint8), target.astype(np.uint8)
     images, targets = dihedral(image), dihedral(target)
     group = A.dihedral_group(A.resolve(cfg))
-    draw = tf.function(lambda i, t: A.random_dihedral(i, t, group))  # one traced function, fresh draws
+    draw = tf.function(lambda i, t, s: A.random_dihedral(i, t, group, s))  # one traced function
     counts = dict.fromkeys(range(8), 0)
-    for _ in range(120):
-        i, t = (x.numpy() for x in draw(tf.constant(image), tf.constant(target)))
+    for n in range(120):
+        i, t = (x.numpy() for x in draw(tf.constant(image), tf.constant(target), tf.constant([n, 7], tf.int64)))
         assert i.dtype == dtype and t.dtype == dtype and i.shape == image.shape and t.shape == target.shape
         hits = [k for k in range(8) if np.array_equal(i, images[k])]
         assert len(hits) == 1, "image is not a flip/rotation of the input"
@@ -166,8 +172,11 @@ def test_jitter_changes_image_never_target(key, value):
 def test_graph_mode_random_per_element():
     image, target = label_pair(size=32)
     cfg = {"flips": True, "rot90": True, "rotation": 30, "brightness": 0.1, "contrast": 0.2, "saturation": 0.2}
-    ds = tf.data.Dataset.from_tensors((image, target)).repeat(8)
-    ds = ds.map(lambda i, t: augment(i, t, cfg), num_parallel_calls=2)
+    c = A.resolve(cfg)
+    seeds = tf.data.Dataset.random(seed=3).batch(4).map(lambda s: tf.reshape(s, [2, 2]))
+    ds = tf.data.Dataset.zip((tf.data.Dataset.from_tensors((image, target)).repeat(8), seeds))
+    ds = ds.map(lambda pair, s: A.rotate_and_jitter(*A.random_dihedral(*pair, A.dihedral_group(c), s[0]), c, s[1]),
+                num_parallel_calls=2)
     pairs = [(i.numpy(), t.numpy()) for i, t in ds]
     assert all(i.shape == image.shape and t.shape == target.shape for i, t in pairs)
     assert all(set(np.unique(t)) <= LABELS for _, t in pairs)
@@ -200,3 +209,13 @@ def test_dihedral_group_is_the_configured_transforms(cfg, allowed):
         assert np.array_equal(A.apply_dihedral(tf.constant(image), t).numpy(), np_dihedral(image, t))
 
 
+
+
+def test_the_same_seed_gives_the_same_augmentation_and_another_seed_another():
+    image, target = label_pair(size=32)
+    cfg = {"rotation": 180, "brightness": 0.2, "contrast": 0.2, "saturation": 0.2}
+    a = [x.numpy() for x in augment(tf.constant(image), tf.constant(target), cfg, seed=11)]
+    b = [x.numpy() for x in augment(tf.constant(image), tf.constant(target), cfg, seed=11)]
+    c = [x.numpy() for x in augment(tf.constant(image), tf.constant(target), cfg, seed=12)]
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert not np.array_equal(a[0], c[0])

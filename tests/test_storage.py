@@ -8,7 +8,6 @@ import filecmp
 import shutil
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from helpers import snakemake
@@ -35,18 +34,19 @@ def test_end_to_end_on_storage_equals_a_plain_run(tmp_path, tiny_demo_run):
     remote, local = tmp_path / "remote", tmp_path / "local"
     snakemake(stored, *storage_args(remote, local))
     # The data stage: the same files, byte for byte.
-    for stage in ("manifests", "raw", "merged", "tfrecords"):
+    for stage in ("raw", "merged", "tfrecords"):
         want, got = files(plain / "work" / stage), files(remote / "work" / stage)
         assert sorted(got) == sorted(want) and want, stage
         assert all(filecmp.cmp(want[k], got[k], shallow=False) for k in want), stage
-    # Results: the same files; tables equal (scores to within training's floating-point noise).
+    # Results: the same files, and every table the same to the byte (training is seeded, its
+    # augmentation drawn per pair from a seeded sequence).
     want, got = files(plain / "results"), files(remote / "results")
     assert sorted(got) == sorted(want)
-    for name in ("qa/dataset.csv", "qa/rejected.csv"):
-        assert filecmp.cmp(want[name], got[name], shallow=False), name
-    a, b = pd.read_csv(want["metrics/main/per_image.csv"]), pd.read_csv(got["metrics/main/per_image.csv"])
-    assert list(a["id"]) == list(b["id"]) and list(a["fold"]) == list(b["fold"])
-    pd.testing.assert_frame_equal(a, b, atol=1e-3, check_exact=False)
-    # Nothing a rule wrote stayed outside the storage (the plan cache and the input link are local).
+    tables = [name for name in want if name.endswith((".csv", ".json"))]
+    assert "metrics/main/per_image.csv" in tables and "models/main/fold-0/history.csv" in tables
+    assert [name for name in tables if not filecmp.cmp(want[name], got[name], shallow=False)] == []
+    # Nothing a rule wrote stayed outside the storage: only the input (the demo zip, its link), the
+    # plan (the manifests, local inputs of unzip) and training's resume scratch are on the local disk.
     assert not (stored / "results").exists()
-    assert sorted(p.name for p in (stored / "work").iterdir()) == ["demo", "input", "plan-cache.json"]
+    assert sorted(p.name for p in (stored / "work").iterdir()) == ["demo", "input", "plan", "train"]
+    assert files(stored / "work" / "plan").keys() == files(plain / "work" / "plan").keys()

@@ -1,10 +1,11 @@
-"""Planning at each Snakemake start: list the input once, assign images to shards, fingerprint each shard.
+"""Planning at each Snakemake start: list the input once, assign images to shards, write the shards'
+manifests (only those whose content changed) for the ``unzip`` jobs.
 
-Nothing here writes a file a rule reads: rule ``manifest`` writes a shard's manifest when its
-fingerprint (a rule parameter) changes. A zip's plan depends only on its central directory and the
-settings, so the fingerprints are cached under a hash of both: ``snakemake -n`` on an unchanged
-10,000-image zip then reads the central directory and one small file, within 3 s, instead of
-listing every member. Folders are listed every time.
+The manifests sit beside the input on the machine that runs Snakemake and are local inputs of rule
+``unzip`` (as the input itself is), so a storage provider never looks for them in its storage. A
+zip's plan depends only on its central directory and the settings, so it is cached under a hash of
+both: ``snakemake -n`` on an unchanged 10,000-image zip then reads the central directory and one
+small file, within 3 s, instead of listing every member. Folders are listed every time.
 """
 
 from __future__ import annotations
@@ -12,46 +13,32 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from .. import atomic
 from ..errors import InputError
 from . import listing, shards, zipread
 
-CACHE_VERSION = 3
+CACHE_VERSION = 4
+CACHE = "plan-cache.json"
+UNASSIGNED = "unassigned.json"
 _CODE = ("plan.py", "shards.py", "listing.py", "zipread.py")
 
 
 @dataclass
 class Plan:
-    """The input's shards: per shard name its ``fingerprint`` and number of ``items`` (usable images).
-    ``manifest(name)`` and ``unassigned()`` give the files rule ``manifest`` writes."""
+    """The input's shards: per shard name its ``fingerprint`` and number of ``items`` (usable
+    images); ``cached``: the input is the one planned last time (nothing was listed)."""
 
     archive: str
-    settings: dict
     shards: dict[str, dict]
     n_usable: int
-    unassigned_fingerprint: str
     cached: bool = False
-    _manifests: dict[str, dict] | None = field(default=None, repr=False)
-    _unassigned: list[dict] | None = field(default=None, repr=False)
 
-    def _listed(self) -> None:
-        if self._manifests is None:  # answered from the cache: list the input now
-            fresh = _list(self.archive, None, **self.settings)
-            if (fresh.shards, fresh.unassigned_fingerprint) != (self.shards, self.unassigned_fingerprint):
-                raise InputError(self.archive, "changed while the workflow was running",
-                                 "run snakemake again once the input is complete")
-            self._manifests, self._unassigned = fresh._manifests, fresh._unassigned
 
-    def manifest(self, name: str) -> dict:
-        self._listed()
-        return self._manifests[name]
-
-    def unassigned(self) -> list[dict]:
-        self._listed()
-        return self._unassigned
+def manifest_path(manifest_dir: str | Path, shard: str) -> Path:
+    return Path(manifest_dir) / f"shard-{shard}.json"
 
 
 def _code_digest() -> str:
@@ -59,37 +46,54 @@ def _code_digest() -> str:
     return hashlib.sha256(b"".join((here / name).read_bytes() for name in _CODE)).hexdigest()
 
 
-def _list(archive: str, directory: zipread.CentralDirectory | None, layout: str, paired: dict, limits: dict,
-          n_shards: int) -> Plan:
-    inventory = listing.list_input(archive, layout, paired, limits, directory=directory)
-    with listing.gc_paused():
-        manifests = shards.build_manifests(inventory, n_shards)
-    summary = {name: {"fingerprint": m["fingerprint"], "items": len(m["items"])} for name, m in manifests.items()}
-    unassigned = [{"file": f, "reason": r} for f, r in inventory.unassigned]
-    settings = {"layout": layout, "paired": paired, "limits": limits, "n_shards": n_shards}
-    return Plan(archive, settings, summary, len(inventory.usable()), shards.fingerprint(unassigned), False,
-                manifests, unassigned)
+def _stamps(manifest_dir: Path, names) -> dict[str, list[int]] | None:
+    """Size and mtime of each plan file, or None when one is missing."""
+    out = {}
+    for path in [manifest_path(manifest_dir, n) for n in names] + [manifest_dir / UNASSIGNED]:
+        try:
+            st = path.stat()
+        except OSError:
+            return None
+        out[path.name] = [st.st_size, st.st_mtime_ns]
+    return out
 
 
-def plan(archive: str, layout: str, paired: dict, limits: dict, n_shards: int, cache: str | None = None) -> Plan:
-    """The plan of a zip or folder (InputError for unusable input). ``cache``: a JSON file where a
-    zip's fingerprints are kept under a hash of its central directory, the settings and this code."""
+def _cached(manifest_dir: Path, key: str) -> dict | None:
+    """The cached plan, when its key matches and its manifests are on disk as it wrote them."""
+    try:
+        saved = json.loads((manifest_dir / CACHE).read_text())
+    except (OSError, ValueError):
+        return None
+    if saved.get("key") != key or _stamps(manifest_dir, saved.get("shards", {})) != saved.get("stamps"):
+        return None
+    return saved
+
+
+def plan(archive: str, layout: str, paired: dict, limits: dict, n_shards: int, manifest_dir: str) -> Plan:
+    """Plan a zip or folder: ``manifest_dir`` receives ``shard-XXXX.json`` per shard (rewritten only
+    when it changed, so its mtime moves only then) and ``unassigned.json`` (files that belong to no
+    image). Raises InputError for unusable input."""
+    manifest_dir = Path(manifest_dir)
     settings = {"layout": layout, "paired": paired or {}, "limits": limits or {}, "n_shards": n_shards}
     directory = None if os.path.isdir(archive) else zipread.read_central_directory(archive)
     key = None
-    if directory is not None and cache:
+    if directory is not None:
         text = json.dumps([CACHE_VERSION, settings, directory.digest(), _code_digest()], sort_keys=True)
         key = hashlib.sha256(text.encode()).hexdigest()
-        try:
-            saved = json.loads(Path(cache).read_text())
-        except (OSError, ValueError):
-            saved = {}
-        if saved.get("key") == key:
-            return Plan(archive, settings, saved["shards"], saved["n_usable"], saved["unassigned"], cached=True)
-    result = _list(archive, directory, **settings)
+        saved = _cached(manifest_dir, key)
+        if saved is not None:
+            return Plan(archive, saved["shards"], saved["n_usable"], cached=True)
+    inventory = listing.list_input(archive, layout, paired, limits, directory=directory)
+    with listing.gc_paused():
+        manifests = shards.build_manifests(inventory, n_shards)
+    for name, manifest in manifests.items():
+        atomic.write_json_if_changed(manifest_path(manifest_dir, name), manifest)
+    atomic.write_json_if_changed(manifest_dir / UNASSIGNED, [{"file": f, "reason": r} for f, r in inventory.unassigned])
+    summary = {name: {"fingerprint": m["fingerprint"], "items": len(m["items"])} for name, m in manifests.items()}
+    result = Plan(archive, summary, len(inventory.usable()))
     if key:
-        atomic.write_json(cache, {"key": key, "shards": result.shards, "n_usable": result.n_usable,
-                                  "unassigned": result.unassigned_fingerprint})
+        atomic.write_json(manifest_dir / CACHE, {"key": key, "shards": summary, "n_usable": result.n_usable,
+                                                 "stamps": _stamps(manifest_dir, summary)})
     return result
 
 
@@ -100,10 +104,3 @@ def check_folds(result: Plan, n_folds: int) -> None:
         if n_val == 0 or n_val == result.n_usable:
             raise InputError(result.archive, f"fold {fold} gets {n_val} of {result.n_usable} usable images for "
                              "validation", "use more images, fewer folds (n_folds) or more shards (n_shards)")
-
-
-def write_json(path: str, obj, log_path: str) -> None:
-    """Rule manifest and rule unassigned: one plan file, written atomically, and a line in the log."""
-    atomic.write_json(path, obj)
-    Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-    Path(log_path).write_text(f"wrote {path}\n")

@@ -1,8 +1,9 @@
 """Training augmentation of (image, label map) pairs, for use inside a tf.data ``map``.
 
-Everything here is TensorFlow graph code: the randomness comes from TensorFlow's random ops
-(seeded through the global seed that :func:`snakeseg.tfenv.configure` sets), never from Python
-or NumPy, so one traced function serves every element. The configuration (``train.augment``)
+Everything here is TensorFlow graph code. The randomness comes from TensorFlow's stateless random
+ops, seeded per pair by the caller (``seed``: an int64 tensor of shape [2]), so a run with the same
+``train.seed`` draws the same augmentation whatever the threads do; one traced function serves
+every element. The configuration (``train.augment``)
 is plain Python and read once, when the map function is traced.
 
 * ``image``: ``H x W x 3``, uint8 or float32 in [0, 1] (flips and 90-degree rotations take either,
@@ -159,32 +160,34 @@ def apply_dihedral(x, transform: tuple[bool, bool, bool]):
     return x
 
 
-def random_dihedral(image, labels, group: list[tuple[bool, bool, bool]]):
+def random_dihedral(image, labels, group: list[tuple[bool, bool, bool]], seed):
     """Image and label map (any dtype) moved together by one transform drawn uniformly from ``group``
-    (:func:`dihedral_group`): a fresh draw at every call, so each pair of a data set gets its own."""
+    (:func:`dihedral_group`) with the pair's own ``seed``."""
     if len(group) == 1:
         return apply_dihedral(image, group[0]), apply_dihedral(labels, group[0])
-    k = tf.random.uniform([], 0, len(group), dtype=tf.int32)
+    k = tf.random.stateless_uniform([], seed, 0, len(group), dtype=tf.int32)
     return tf.switch_case(k, [lambda t=t: (apply_dihedral(image, t), apply_dihedral(labels, t)) for t in group])
 
 
-def rotate_and_jitter(image, target, cfg: dict):
-    """Arbitrary-angle rotation (reflect fill) and colour jitter, on a float image in [0, 1]."""
+def rotate_and_jitter(image, target, cfg: dict, seed):
+    """Arbitrary-angle rotation (reflect fill) and colour jitter, on a float image in [0, 1], drawn
+    with the pair's ``seed`` (its own, not the one given to :func:`random_dihedral`)."""
+    seeds = tf.random.experimental.stateless_split(seed, 4)
     if cfg["rotation"]:
         limit = math.radians(cfg["rotation"])
-        angle = tf.random.uniform([], -limit, limit, dtype=tf.float32)
+        angle = tf.random.stateless_uniform([], seeds[0], -limit, limit, dtype=tf.float32)
         image, target = rotate_pair(image, target, angle)
     jitter = False
     if cfg["brightness"]:
-        image = tf.image.random_brightness(image, cfg["brightness"])
+        image = tf.image.stateless_random_brightness(image, cfg["brightness"], seeds[1])
         jitter = True
     if cfg["contrast"]:
-        image = tf.image.random_contrast(tf.clip_by_value(image, 0.0, 1.0), 1.0 - cfg["contrast"],
-                                         1.0 + cfg["contrast"])
+        image = tf.image.stateless_random_contrast(tf.clip_by_value(image, 0.0, 1.0), 1.0 - cfg["contrast"],
+                                                   1.0 + cfg["contrast"], seeds[2])
         jitter = True
     if cfg["saturation"]:
-        image = tf.image.random_saturation(tf.clip_by_value(image, 0.0, 1.0), 1.0 - cfg["saturation"],
-                                           1.0 + cfg["saturation"])
+        image = tf.image.stateless_random_saturation(tf.clip_by_value(image, 0.0, 1.0), 1.0 - cfg["saturation"],
+                                                     1.0 + cfg["saturation"], seeds[3])
         jitter = True
     if jitter:
         image = tf.clip_by_value(image, 0.0, 1.0)

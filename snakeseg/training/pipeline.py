@@ -71,13 +71,15 @@ def make_dataset(files: list[str], batch_size: int, training: bool, augment: dic
     group = augmentation.dihedral_group(aug)
     per_pair = augmentation.per_pair_ops(aug)
 
-    def augment_pair(image, labels):
-        image, target = to_float(*augmentation.random_dihedral(image, labels, group))
-        return augmentation.rotate_and_jitter(image, target, aug) if per_pair else (image, target)
+    def augment_pair(pair, seeds):
+        image, target = to_float(*augmentation.random_dihedral(*pair, group, seeds[0]))
+        return augmentation.rotate_and_jitter(image, target, aug, seeds[1]) if per_pair else (image, target)
 
     # Shuffling the records before decoding keeps the shuffle buffer small when nothing is cached.
     ds = ds.shuffle(max(n_items, 1), seed=seed, reshuffle_each_iteration=True).repeat()
     if not cache_decoded:
         ds = ds.map(decode_record, num_parallel_calls=auto)
-    ds = ds.map(augment_pair, num_parallel_calls=auto)
+    # Each pair's own seeds, from a seeded sequence: the same augmentation in every run of the fold.
+    seeds = tf.data.Dataset.random(seed=seed).batch(4).map(lambda s: tf.reshape(s, [2, 2]))
+    ds = tf.data.Dataset.zip((ds, seeds)).map(augment_pair, num_parallel_calls=auto)
     return ds.batch(batch_size, drop_remainder=True).prefetch(auto)
