@@ -33,6 +33,7 @@ rule all:
         f"{RESULTS}/plots/comparison.png",
         f"{RESULTS}/plots/quantization_dice.png",
         f"{RESULTS}/plots/dataset_qa.png",
+        expand(f"{RESULTS}/inference/{{exp}}/summary.csv", exp=EXPS if NEW_PLAN else []),
 
 
 include: "rules/unzip.smk"
@@ -43,3 +44,4 @@ include: "rules/predict.smk"
 include: "rules/metrics.smk"
 include: "rules/quantize.smk"
 include: "rules/report.smk"
+include: "rules/predict_new.smk"

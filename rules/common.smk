@@ -17,6 +17,7 @@ from snakeseg.workflow import experiments, inputlink  # noqa: E402
 WORK = config["work_dir"]
 # The plan's files sit on the machine running Snakemake, like the input: local inputs of the rules.
 PLAN_DIR = f"{WORK}/plan"
+NEW_PLAN_DIR = f"{WORK}/new/plan"
 RESULTS = "results"
 N_FOLDS = config["n_folds"]
 FOLDS = [str(f) for f in range(N_FOLDS)]
@@ -63,15 +64,25 @@ def _plan():
     return result
 
 
+def _plan_new():
+    """The plan of predict_input (new images without masks), sharded like the training data."""
+    if not config.get("predict_input"):
+        return None
+    return plan.plan(config["predict_input"], "images", {}, config["limits"], config["n_shards"], NEW_PLAN_DIR)
+
+
 try:
     PLAN = _plan()
     # The rules read the input through this link, so moving or renaming the zip reruns nothing.
     INPUT = inputlink.point(f"{WORK}/input", PLAN.archive)
+    NEW_PLAN = _plan_new()
+    NEW_INPUT = inputlink.point(f"{WORK}/new/input", NEW_PLAN.archive) if NEW_PLAN else None
     EXPERIMENTS = experiments.expand(config, os.path.join(workflow.basedir, "schemas/config.schema.json"))
     CLASSES = experiments.check(config)
 except InputError as err:
     raise WorkflowError(f"snakeseg: {err}")
 SHARDS = sorted(PLAN.shards)
+NEW_SHARDS = sorted(NEW_PLAN.shards) if NEW_PLAN else []
 EXPS = list(EXPERIMENTS)
 
 

@@ -10,7 +10,7 @@ from snakeseg import atomic  # noqa: E402
 from snakeseg.data.imageio import encode_png  # noqa: E402
 from snakeseg.data.items import iter_items  # noqa: E402
 from snakeseg.inference.overlay import overlay  # noqa: E402
-from snakeseg.inference.predict import batched, mask_png, model_input, to_labels  # noqa: E402
+from snakeseg.inference.predict import batched, mask_png  # noqa: E402
 from snakeseg.workflow.cli import logged  # noqa: E402
 
 ap = argparse.ArgumentParser(description=__doc__)
@@ -27,19 +27,18 @@ args = ap.parse_args()
 
 with logged(args.log, "predict") as log:
     from snakeseg import tfenv
-    from snakeseg.training.models import load_model
+    from snakeseg.inference.predictor import Predictor, keras_models
 
     cfg, n_classes = json.loads(args.predict), len(json.loads(args.classes))
     tfenv.configure(args.threads, 0)
-    model = load_model(args.model)
+    predictor = Predictor(keras_models([args.model]), args.image_size, cfg["tta"], cfg["batch_size"])
     n = 0
     with atomic.atomic_dir(args.out) as out:
         (out / "masks").mkdir()
         (out / "overlays").mkdir()
         for batch in batched(iter_items(args.merged, args.raw), cfg["batch_size"]):
-            probs = model.predict(model_input([img for _, img, _ in batch], args.image_size), verbose=0)
-            for (item, image, truth), prob in zip(batch, probs):
-                pred = to_labels(prob, item["height"], item["width"], cfg["threshold"])
+            preds = predictor.labels([img for _, img, _ in batch], cfg["threshold"])
+            for (item, image, truth), pred in zip(batch, preds):
                 atomic.write_bytes(out / "masks" / f"{item['id']}.png", encode_png(mask_png(pred, n_classes), rgb=False))
                 shown = overlay(image, pred, truth if cfg["overlay_truth"] else None, cfg["overlay_thickness"])
                 atomic.write_bytes(out / "overlays" / f"{item['id']}.png", encode_png(shown))

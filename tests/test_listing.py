@@ -47,3 +47,16 @@ def test_missing_and_corrupt_zip_name_the_file(tmp_path):
     bad.write_bytes(b"PK\x03\x04 this is not really a zip")
     with pytest.raises(InputError, match="bad.zip: is not a readable zip"):
         listing.list_input(str(bad), "dsb2018")
+
+
+def test_images_to_segment_are_listed_from_an_images_folder_or_the_top(tmp_path):
+    image, _ = good_item()
+    flat = write_dsb_zip(tmp_path / "flat.zip", {}, extra={"a.png": image, "b.jpg": image, "notes.txt": b"x",
+                                                           "sub/c.png": image})
+    inv = listing.list_input(str(flat), "images")
+    assert sorted(inv.usable()) == ["a", "b"] and inv.items["a"].masks == [] and inv.items["a"].kind == "image"
+    assert {f for f, _ in inv.unassigned} == {"notes.txt", "sub/c.png"}
+    nested = write_dsb_zip(tmp_path / "nested.zip", {}, extra={"batch7/images/x.png": image,
+                                                               "batch7/images/x.tif": image})
+    inv = listing.list_input(str(nested), "images")
+    assert inv.usable() == {} and "duplicate id" in inv.items["x"].problem

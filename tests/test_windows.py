@@ -90,3 +90,16 @@ def test_images_smaller_than_a_window_are_padded_and_cropped_back():
     probs = windows.predict_tiled(brightness, image, patch=64)
     assert probs.shape == (20, 30, 1)
     np.testing.assert_allclose(probs, brightness(image[None])[0], atol=1e-5)
+
+
+def test_the_predictor_gives_probabilities_at_each_images_own_size():
+    from snakeseg.inference.predictor import Predictor
+
+    rng = np.random.default_rng(6)
+    images = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in ((50, 70), (128, 128), (300, 90))]
+    predictor = Predictor([constant(0.25), constant(0.75)], image_size=64, tta="flips", batch_size=2)
+    probs = predictor.probabilities(images)
+    assert [p.shape for p in probs] == [(50, 70, 1), (128, 128, 1), (300, 90, 1)]
+    assert all(np.allclose(p, 0.5) for p in probs)
+    assert [lab.max() for lab in predictor.labels(images, 0.4)] == [1, 1, 1]
+    assert [lab.max() for lab in predictor.labels(images, 0.6)] == [0, 0, 0]

@@ -4,7 +4,8 @@ Two containers (a zip, or a folder) and two layouts:
 
 * ``dsb2018``: ``<id>/images/<id>.png`` with ``<id>/masks/*.png``, one mask per instance;
 * ``paired``: an images folder and a masks folder (``masks/``, ``labels/``, ``train_masks/``...)
-  whose files pair by stem, optionally with a mask suffix such as ``_mask`` (Carvana).
+  whose files pair by stem, optionally with a mask suffix such as ``_mask`` (Carvana);
+* ``images``: images without masks, to be segmented (an images folder, or images at the top).
 
 Only metadata is read (a zip's central directory, a folder's sizes and mtimes), and names are
 split with ``str`` operations, not ``PurePosixPath`` objects: the workflow lists the input at every
@@ -52,7 +53,7 @@ class Item:
 
     image: Member | None = None
     masks: list[Member] = field(default_factory=list)
-    kind: str = "instances"  # "instances": one file per object (merged); "semantic": one mask file
+    kind: str = "instances"  # "instances": one file per object (merged); "semantic": one mask file; "image": none
     problem: str | None = None
 
     def files(self) -> list[str]:
@@ -298,6 +299,31 @@ def inventory_paired(members: list[Member], images_dir: str | None = None, masks
     return items, unassigned
 
 
+def inventory_images(members: list[Member]) -> tuple[dict[str, Item], list[tuple[str, str]]]:
+    """Images without masks (new images to segment): the files of one images folder (``images/``,
+    ``imgs/``, ...) when there is one, else the image files at the top level; the id is the stem."""
+    folders = {_dir_of(m) for m in members if _is_image_name(_split(m.name)[1])}
+    named = sorted(d for d in folders if PurePosixPath(d).name.lower() in IMAGE_DIR_NAMES)
+    top = {d for d in folders if "/" not in d}
+    where = named[0] if len(named) == 1 else "." if "." in folders else top.pop() if len(top) == 1 else None
+    if where is None:
+        raise InputError("images to segment", f"found in several folders ({', '.join(sorted(folders)) or 'none'})",
+                         "put them in one folder (or in images/) at the top of the zip or folder")
+    items: dict[str, Item] = {}
+    unassigned = []
+    for m in members:
+        filename = _split(m.name)[1]
+        if _dir_of(m) != where or not _is_image_name(filename):
+            unassigned.append((m.name, f"not an image in {where}/; ignored"))
+            continue
+        stem = _stem(filename)
+        if stem in items:
+            items[stem].problem = f"duplicate id: {items[stem].image.name}, {m.name} share the name '{stem}'"
+        else:
+            items[stem] = Item(image=m, kind="image")
+    return items, unassigned
+
+
 def list_input(path: str, layout: str = "auto", paired: dict | None = None, limits: dict | None = None,
                directory: zipread.CentralDirectory | None = None) -> Inventory:
     """Inventory of a zip or folder in the DSB2018 or the paired-folders layout (``directory`` as
@@ -308,6 +334,8 @@ def list_input(path: str, layout: str = "auto", paired: dict | None = None, limi
             layout = detect_layout(members)
         if layout == "dsb2018":
             items, unassigned = inventory_dsb2018(members)
+        elif layout == "images":
+            items, unassigned = inventory_images(members)
         else:
             try:
                 items, unassigned = inventory_paired(members, **(paired or {}))

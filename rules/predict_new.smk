@@ -1,0 +1,65 @@
+# Segmenting new images (config predict_input): staged per shard like the training data, so adding
+# images reruns only their shards; each experiment's fold models predict them as one ensemble.
+rule unzip_new:
+    input:
+        manifest=local(f"{NEW_PLAN_DIR}/shard-{{shard}}.json"),
+        archive=ancient(local(NEW_INPUT or [])),
+    output:
+        directory(f"{WORK}/new/raw/shard-{{shard}}"),
+    log:
+        "logs/unzip_new/shard-{shard}.log",
+    conda:
+        "../envs/snakeseg.yaml"
+    resources:
+        mem_mb=data_mem_mb,
+        runtime=30,
+    params:
+        script=SCRIPTS / "unzip.py",
+    shell:
+        "python {params.script:q} --archive {input.archive:q} --manifest {input.manifest:q} --out {output:q} --log {log:q}"
+
+
+rule predict_new:
+    input:
+        models=expand(f"{RESULTS}/models/{{{{exp}}}}/fold-{{fold}}/model.h5", fold=FOLDS),
+        raw=f"{WORK}/new/raw/shard-{{shard}}",
+    output:
+        directory(f"{RESULTS}/inference/{{exp}}/shards/shard-{{shard}}"),
+    log:
+        "logs/predict_new/{exp}/shard-{shard}.log",
+    benchmark:
+        "benchmarks/predict_new/{exp}/shard-{shard}.tsv"
+    conda:
+        "../envs/snakeseg.yaml"
+    threads: config["train"]["threads"]
+    resources:
+        mem_mb=model_mem_mb,
+        runtime=60,
+        gpu=config["gpus"],
+    params:
+        script=SCRIPTS / "predict_new.py",
+        image_size=config["image_size"],
+        predict=json.dumps(config["predict"], sort_keys=True),
+        classes=json.dumps(CLASSES),
+    shell:
+        "python {params.script:q} --models {input.models:q} --raw {input.raw:q} --image-size {params.image_size} "
+        "--predict {params.predict:q} --classes {params.classes:q} --threads {threads} --out {output:q} --log {log:q}"
+
+
+# One table per experiment: id, source, shard, size, foreground fraction, connected components.
+rule inference_summary:
+    input:
+        shards=shard_files(f"{RESULTS}/inference/{{{{exp}}}}/shards/shard-{{shard}}", NEW_SHARDS),
+        unassigned=local(f"{NEW_PLAN_DIR}/unassigned.json"),
+    output:
+        summary=f"{RESULTS}/inference/{{exp}}/summary.csv",
+        set_aside=f"{RESULTS}/inference/{{exp}}/set_aside.csv",
+    log:
+        "logs/inference_summary/{exp}.log",
+    conda:
+        "../envs/snakeseg.yaml"
+    params:
+        script=SCRIPTS / "inference_summary.py",
+    shell:
+        "python {params.script:q} --shards {input.shards:q} --summary {output.summary:q} "
+        "--unassigned {input.unassigned:q} --set-aside {output.set_aside:q} --log {log:q}"

@@ -1,0 +1,32 @@
+"""Rule inference_summary: the new images' per-shard tables in one, and everything set aside."""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import pandas as pd  # noqa: E402
+
+from snakeseg import atomic  # noqa: E402
+from snakeseg.inference.summary import COLUMNS, gather  # noqa: E402
+from snakeseg.workflow.cli import logged  # noqa: E402
+
+ap = argparse.ArgumentParser(description=__doc__)
+ap.add_argument("--shards", nargs="+", required=True, help="the experiment's shard folders (rule predict_new)")
+ap.add_argument("--unassigned", required=True, help="the input's files that belong to no image (the plan)")
+ap.add_argument("--summary", required=True)
+ap.add_argument("--set-aside", required=True)
+ap.add_argument("--log", required=True)
+args = ap.parse_args()
+
+with logged(args.log, "inference_summary") as log:
+    summary = gather([pd.read_csv(Path(d) / "summary.csv", dtype={"id": str, "shard": str}) for d in args.shards],
+                     COLUMNS)
+    ignored = pd.DataFrame([{"id": "", "files": u["file"], "reason": u["reason"]}
+                            for u in json.loads(Path(args.unassigned).read_text())], columns=["id", "files", "reason"])
+    aside = gather([pd.read_csv(Path(d) / "set_aside.csv", dtype=str) for d in args.shards], ["id", "files", "reason"])
+    aside = pd.concat([aside, ignored], ignore_index=True)
+    atomic.write_csv(args.summary, summary)
+    atomic.write_csv(args.set_aside, aside)
+    log.info("%d images segmented, %d set aside", len(summary), len(aside))

@@ -1,0 +1,68 @@
+"""Rule predict_new: one shard of new images segmented by an experiment's fold ensemble."""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from snakeseg import atomic  # noqa: E402
+from snakeseg.data.imageio import decode_image, encode_png  # noqa: E402
+from snakeseg.data.staging import Pack  # noqa: E402
+from snakeseg.errors import InputError  # noqa: E402
+from snakeseg.inference.overlay import overlay  # noqa: E402
+from snakeseg.inference.predict import batched, mask_png, to_labels  # noqa: E402
+from snakeseg.inference.summary import COLUMNS, describe  # noqa: E402
+from snakeseg.workflow.cli import logged  # noqa: E402
+
+ap = argparse.ArgumentParser(description=__doc__)
+ap.add_argument("--models", nargs="+", required=True, help="the experiment's fold models (rule train_fold)")
+ap.add_argument("--raw", required=True, help="the shard's staged images (rule unzip_new)")
+ap.add_argument("--image-size", type=int, required=True)
+ap.add_argument("--predict", required=True, help="the config's predict section, as JSON")
+ap.add_argument("--classes", required=True, help="foreground class names, as a JSON list")
+ap.add_argument("--threads", type=int, default=0)
+ap.add_argument("--out", required=True, help="folder of masks/, overlays/, summary.csv and set_aside.csv")
+ap.add_argument("--log", required=True)
+args = ap.parse_args()
+
+with logged(args.log, "predict_new") as log:
+    from snakeseg import tfenv
+    from snakeseg.inference.predictor import Predictor, keras_models
+
+    cfg, n_classes = json.loads(args.predict), len(json.loads(args.classes))
+    tfenv.configure(args.threads, 0)
+    predictor = Predictor(keras_models(args.models), args.image_size, cfg["tta"], cfg["batch_size"])
+    rows, aside = [], []
+    with Pack(args.raw) as pack, atomic.atomic_dir(args.out) as out:
+        manifest = pack.manifest
+        aside += [{"id": i, "files": " ".join(e["files"]), "reason": e["reason"]} for i, e in manifest["set_aside"].items()]
+        for name in ("masks", "overlays") + (("probabilities",) if cfg["save_probabilities"] else ()):
+            (out / name).mkdir()
+        readable = []
+        for image_id, entry in manifest["items"].items():
+            source = entry["image"]["name"]
+            try:
+                readable.append((image_id, source, decode_image(pack.read(source), source)))
+            except InputError as err:
+                aside.append({"id": image_id, "files": source, "reason": f"{err.path}: {err.problem}"})
+        for batch in batched(readable, cfg["batch_size"]):
+            probs = predictor.probabilities([image for _, _, image in batch])
+            for (image_id, source, image), prob in zip(batch, probs):
+                labels = to_labels(prob, *prob.shape[:2], cfg["threshold"])
+                atomic.write_bytes(out / "masks" / f"{image_id}.png", encode_png(mask_png(labels, n_classes), rgb=False))
+                shown = overlay(image, labels, None, cfg["overlay_thickness"])
+                atomic.write_bytes(out / "overlays" / f"{image_id}.png", encode_png(shown))
+                if cfg["save_probabilities"]:
+                    fg = prob[..., 0] if prob.shape[-1] == 1 else 1 - prob[..., 0]
+                    png = encode_png(np.round(fg * 255).astype(np.uint8), rgb=False)
+                    atomic.write_bytes(out / "probabilities" / f"{image_id}.png", png)
+                rows.append({"id": image_id, "source": source, "shard": manifest["shard"], **describe(labels)})
+        atomic.write_csv(out / "summary.csv", pd.DataFrame(rows, columns=COLUMNS))
+        atomic.write_csv(out / "set_aside.csv", pd.DataFrame(aside, columns=["id", "files", "reason"]))
+    log.info("shard %s: %d images segmented, %d set aside", manifest["shard"], len(rows), len(aside))
+    for row in aside:
+        log.warning("set aside %s: %s", row["id"], row["reason"])

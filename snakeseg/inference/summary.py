@@ -1,0 +1,25 @@
+"""What a segmentation of new images says per image: size, foreground fraction, objects."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pandas as pd
+
+COLUMNS = ["id", "source", "shard", "height", "width", "foreground_fraction", "components"]
+
+
+def describe(labels: np.ndarray) -> dict:
+    """Foreground fraction and connected components (8-connected) of a predicted label map."""
+    fg = (labels > 0).astype(np.uint8)
+    return {"height": int(labels.shape[0]), "width": int(labels.shape[1]),
+            "foreground_fraction": round(float(fg.mean()), 6),
+            "components": int(cv2.connectedComponents(fg, connectivity=8)[0] - 1)}
+
+
+def gather(tables: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+    """The shards' tables in one, sorted by id (an empty table with ``columns`` when there are none)."""
+    tables = [t for t in tables if len(t)]
+    if not tables:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(tables, ignore_index=True).sort_values("id").reset_index(drop=True)
