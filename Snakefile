@@ -34,6 +34,7 @@ rule all:
         f"{RESULTS}/plots/quantization_dice.png",
         f"{RESULTS}/plots/dataset_qa.png",
         expand(f"{RESULTS}/inference/{{exp}}/summary.csv", exp=EXPS if NEW_PLAN else []),
+        expand(f"{RESULTS}/test/{{exp}}/summary.json", exp=EXPS if TEST_PLAN else []),
 
 
 include: "rules/unzip.smk"
@@ -45,3 +46,4 @@ include: "rules/metrics.smk"
 include: "rules/quantize.smk"
 include: "rules/report.smk"
 include: "rules/predict_new.smk"
+include: "rules/test_set.smk"

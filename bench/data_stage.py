@@ -207,7 +207,7 @@ def shard_profile(workdir: Path, archive: Path, shard: str, size: int, top: int 
     from snakeseg.data.records import make_shard
     from snakeseg.data.staging import extract_shard
 
-    manifest = json.loads((workdir / "work" / "manifests" / f"shard-{shard}.json").read_text())
+    manifest = json.loads((workdir / "work" / "plan" / f"shard-{shard}.json").read_text())
     prof_dir = workdir / "profile"
     shutil.rmtree(prof_dir, ignore_errors=True)
     raw, merged = str(prof_dir / "raw"), str(prof_dir / "merged")

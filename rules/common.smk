@@ -18,6 +18,7 @@ WORK = config["work_dir"]
 # The plan's files sit on the machine running Snakemake, like the input: local inputs of the rules.
 PLAN_DIR = f"{WORK}/plan"
 NEW_PLAN_DIR = f"{WORK}/new/plan"
+TEST_PLAN_DIR = f"{WORK}/test/plan"
 RESULTS = "results"
 N_FOLDS = config["n_folds"]
 FOLDS = [str(f) for f in range(N_FOLDS)]
@@ -64,6 +65,15 @@ def _plan():
     return result
 
 
+def _plan_test():
+    """The plan of test_input (a labelled test set in any supported layout), sharded like the training data."""
+    if not config.get("test_input"):
+        return None
+    return plan.plan(
+        config["test_input"], config["layout"], config["paired"], config["limits"], config["n_shards"], TEST_PLAN_DIR
+    )
+
+
 def _plan_new():
     """The plan of predict_input (new images without masks), sharded like the training data."""
     if not config.get("predict_input"):
@@ -76,6 +86,8 @@ try:
     # The rules read the input through this link, so moving or renaming the zip reruns nothing.
     INPUT = inputlink.point(f"{WORK}/input", PLAN.archive)
     NEW_PLAN = _plan_new()
+    TEST_PLAN = _plan_test()
+    TEST_INPUT = inputlink.point(f"{WORK}/test/input", TEST_PLAN.archive) if TEST_PLAN else None
     NEW_INPUT = inputlink.point(f"{WORK}/new/input", NEW_PLAN.archive) if NEW_PLAN else None
     EXPERIMENTS = experiments.expand(config, os.path.join(workflow.basedir, "schemas/config.schema.json"))
     CLASSES = experiments.check(config)
@@ -83,6 +95,7 @@ except InputError as err:
     raise WorkflowError(f"snakeseg: {err}")
 SHARDS = sorted(PLAN.shards)
 NEW_SHARDS = sorted(NEW_PLAN.shards) if NEW_PLAN else []
+TEST_SHARDS = sorted(TEST_PLAN.shards) if TEST_PLAN else []
 EXPS = list(EXPERIMENTS)
 
 

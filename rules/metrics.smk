@@ -28,6 +28,7 @@ rule compare:
     input:
         summaries=expand(f"{RESULTS}/metrics/{{exp}}/summary.json", exp=EXPS),
         quantized=expand(f"{RESULTS}/quantized/{{exp}}/summary.csv", exp=EXPS),
+        tests=expand(f"{RESULTS}/test/{{exp}}/summary.json", exp=EXPS if TEST_PLAN else []),
     output:
         report(f"{RESULTS}/metrics/comparison.csv", caption="../report/comparison_table.rst", category="Comparison"),
     log:
@@ -39,7 +40,7 @@ rule compare:
         models=json.dumps({name: exp["model"] for name, exp in EXPERIMENTS.items()}, sort_keys=True),
     shell:
         "python {params.script:q} --summaries {input.summaries:q} --quantized {input.quantized:q} "
-        "--models {params.models:q} --out {output:q} --log {log:q}"
+        "--test-summaries {input.tests:q} --models {params.models:q} --out {output:q} --log {log:q}"
 
 
 # Dataset QA: per-image properties and encoding decisions, and everything set aside, with reasons.

@@ -24,6 +24,6 @@ rule predict:
         predict=json.dumps(config["predict"], sort_keys=True),
         classes=json.dumps(CLASSES),
     shell:
-        "python {params.script:q} --model {input.model:q} --merged {input.merged:q} --raw {input.raw:q} "
+        "python {params.script:q} --models {input.model:q} --merged {input.merged:q} --raw {input.raw:q} "
         "--image-size {params.image_size} --predict {params.predict:q} --classes {params.classes:q} "
         "--threads {threads} --out {output:q} --log {log:q}"

@@ -1,4 +1,5 @@
-"""Rule predict: out-of-fold masks at the original size and contour overlays."""
+"""Rules predict and predict_test: masks at the original size and contour overlays of merged shards,
+by one fold's model (out-of-fold) or every fold's (the ensemble, on a test set)."""
 import argparse
 import json
 import sys
@@ -14,8 +15,8 @@ from snakeseg.inference.predict import batched, mask_png  # noqa: E402
 from snakeseg.workflow.cli import logged  # noqa: E402
 
 ap = argparse.ArgumentParser(description=__doc__)
-ap.add_argument("--model", required=True, help="the fold's model.h5 (rule train_fold)")
-ap.add_argument("--merged", nargs="+", required=True, help="the fold's validation shards (rule merge_masks)")
+ap.add_argument("--models", nargs="+", required=True, help="model.h5 files (rule train_fold); several: their mean")
+ap.add_argument("--merged", nargs="+", required=True, help="the shards to predict (rule merge_masks)")
 ap.add_argument("--raw", nargs="+", required=True, help="the same shards' staged files (rule unzip)")
 ap.add_argument("--image-size", type=int, required=True)
 ap.add_argument("--predict", required=True, help="the config's predict section, as JSON")
@@ -31,7 +32,7 @@ with logged(args.log, "predict") as log:
 
     cfg, n_classes = json.loads(args.predict), len(json.loads(args.classes))
     tfenv.configure(args.threads, 0)
-    predictor = Predictor(keras_models([args.model]), args.image_size, cfg["tta"], cfg["batch_size"])
+    predictor = Predictor(keras_models(args.models), args.image_size, cfg["tta"], cfg["batch_size"])
     n = 0
     with atomic.atomic_dir(args.out) as out:
         (out / "masks").mkdir()
@@ -43,4 +44,4 @@ with logged(args.log, "predict") as log:
                 shown = overlay(image, pred, truth if cfg["overlay_truth"] else None, cfg["overlay_thickness"])
                 atomic.write_bytes(out / "overlays" / f"{item['id']}.png", encode_png(shown))
                 n += 1
-    log.info("%d out-of-fold predictions", n)
+    log.info("%d images predicted by %d model(s)", n, len(args.models))

@@ -1,4 +1,5 @@
-"""The experiments side by side: architecture, mean scores, Dice per fold, quantized Dice, model sizes."""
+"""The experiments side by side: architecture, mean scores, Dice per fold, quantized Dice, model sizes,
+and the fold ensemble's test-set scores when there is a test set."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import pandas as pd
 BACKBONE_ARCHS = ("Unet", "FPN", "Linknet", "PSPNet")
 
 
-def comparison_row(name: str, model_cfg: dict, summary: dict, quantized: pd.DataFrame) -> dict:
-    """One experiment's row from its metrics summary and its quantization summary table."""
+def comparison_row(name: str, model_cfg: dict, summary: dict, quantized: pd.DataFrame,
+                   test_summary: dict | None = None) -> dict:
+    """One experiment's row from its metrics summary, its quantization summary table and, with a
+    test set, the ensemble's test summary."""
     row = {"experiment": name, "arch": model_cfg["arch"],
            "backbone": model_cfg.get("backbone") if model_cfg["arch"] in BACKBONE_ARCHS else "",
            "n_images": summary["overall"]["n_images"]}
@@ -22,6 +25,11 @@ def comparison_row(name: str, model_cfg: dict, summary: dict, quantized: pd.Data
     row["dice_quantized_mean"] = float((quantized["dice_quantized_mean"] * weights).sum() / weights.sum())
     row["keras_h5_mb"] = round(quantized["keras_h5_bytes"].mean() / 1e6, 3)
     row["tflite_dynamic_mb"] = round(quantized["tflite_dynamic_bytes"].mean() / 1e6, 3)
+    if test_summary is not None:
+        row["test_n_images"] = test_summary["overall"]["n_images"]
+        for metric in ("dice", "iou"):
+            row[f"test_{metric}_mean"] = test_summary["overall"][metric]["mean"]
+        row["test_dice_median"] = test_summary["overall"]["dice"]["median"]
     return row
 
 

@@ -1,0 +1,86 @@
+# Scoring a labelled test set (config test_input): staged and merged per shard like the training
+# data, predicted by each experiment's fold ensemble, scored with the out-of-fold tables' columns.
+rule unzip_test:
+    input:
+        manifest=local(f"{TEST_PLAN_DIR}/shard-{{shard}}.json"),
+        archive=ancient(local(TEST_INPUT or [])),
+    output:
+        directory(f"{WORK}/test/raw/shard-{{shard}}"),
+    log:
+        "logs/unzip_test/shard-{shard}.log",
+    conda:
+        "../envs/snakeseg.yaml"
+    resources:
+        mem_mb=data_mem_mb,
+        runtime=30,
+    params:
+        script=SCRIPTS / "unzip.py",
+    shell:
+        "python {params.script:q} --archive {input.archive:q} --manifest {input.manifest:q} --out {output:q} --log {log:q}"
+
+
+rule merge_masks_test:
+    input:
+        f"{WORK}/test/raw/shard-{{shard}}",
+    output:
+        directory(f"{WORK}/test/merged/shard-{{shard}}"),
+    log:
+        "logs/merge_masks_test/shard-{shard}.log",
+    conda:
+        "../envs/snakeseg.yaml"
+    resources:
+        mem_mb=data_mem_mb,
+        runtime=30,
+    params:
+        script=SCRIPTS / "merge_masks.py",
+        masks=json.dumps(config["masks"], sort_keys=True),
+    shell:
+        "python {params.script:q} --raw {input:q} --out {output:q} --masks {params.masks:q} --log {log:q}"
+
+
+rule predict_test:
+    input:
+        models=expand(f"{RESULTS}/models/{{{{exp}}}}/fold-{{fold}}/model.h5", fold=FOLDS),
+        merged=f"{WORK}/test/merged/shard-{{shard}}",
+        raw=f"{WORK}/test/raw/shard-{{shard}}",
+    output:
+        directory(f"{RESULTS}/test/{{exp}}/shards/shard-{{shard}}"),
+    log:
+        "logs/predict_test/{exp}/shard-{shard}.log",
+    benchmark:
+        "benchmarks/predict_test/{exp}/shard-{shard}.tsv"
+    conda:
+        "../envs/snakeseg.yaml"
+    threads: config["train"]["threads"]
+    resources:
+        mem_mb=model_mem_mb,
+        runtime=60,
+        gpu=config["gpus"],
+    params:
+        script=SCRIPTS / "predict.py",
+        image_size=config["image_size"],
+        predict=json.dumps(config["predict"], sort_keys=True),
+        classes=json.dumps(CLASSES),
+    shell:
+        "python {params.script:q} --models {input.models:q} --merged {input.merged:q} --raw {input.raw:q} "
+        "--image-size {params.image_size} --predict {params.predict:q} --classes {params.classes:q} "
+        "--threads {threads} --out {output:q} --log {log:q}"
+
+
+rule test_metrics:
+    input:
+        merged=shard_files(f"{WORK}/test/merged/shard-{{shard}}", TEST_SHARDS),
+        predictions=shard_files(f"{RESULTS}/test/{{{{exp}}}}/shards/shard-{{shard}}", TEST_SHARDS),
+    output:
+        per_image=f"{RESULTS}/test/{{exp}}/per_image.csv",
+        summary=f"{RESULTS}/test/{{exp}}/summary.json",
+    log:
+        "logs/test_metrics/{exp}.log",
+    conda:
+        "../envs/snakeseg.yaml"
+    params:
+        script=SCRIPTS / "test_metrics.py",
+        classes=json.dumps(CLASSES),
+    shell:
+        "python {params.script:q} --merged {input.merged:q} --predictions {input.predictions:q} "
+        "--classes {params.classes:q} --per-image {output.per_image:q} --summary {output.summary:q} --log {log:q}"

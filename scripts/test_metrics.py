@@ -1,0 +1,29 @@
+"""Rule test_metrics: per-image table and per-shard/overall summary of the ensemble on the test set."""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from snakeseg import atomic  # noqa: E402
+from snakeseg.evaluation.metrics import summarize  # noqa: E402
+from snakeseg.evaluation.scoring import test_table  # noqa: E402
+from snakeseg.workflow.cli import logged  # noqa: E402
+
+ap = argparse.ArgumentParser(description=__doc__)
+ap.add_argument("--merged", nargs="+", required=True, help="the test set's merged shards (rule merge_masks_test)")
+ap.add_argument("--predictions", nargs="+", required=True, help="their predictions, same order (rule predict_test)")
+ap.add_argument("--classes", required=True, help="foreground class names, as a JSON list")
+ap.add_argument("--per-image", required=True)
+ap.add_argument("--summary", required=True)
+ap.add_argument("--log", required=True)
+args = ap.parse_args()
+
+with logged(args.log, "test_metrics") as log:
+    table = test_table(args.merged, args.predictions, json.loads(args.classes))
+    atomic.write_csv(args.per_image, table)
+    summary = summarize(table, group="shard")
+    atomic.write_json(args.summary, summary)
+    log.info("test set: Dice mean %s median %s over %d images", summary["overall"]["dice"]["mean"],
+             summary["overall"]["dice"]["median"], len(table))
