@@ -27,12 +27,10 @@ ap.add_argument("--log", required=True)
 args = ap.parse_args()
 
 with logged(args.log, "predict") as log:
-    from snakeseg import tfenv
-    from snakeseg.inference.predictor import Predictor, keras_models
+    from snakeseg.inference.predictor import load_predictor
 
     cfg, n_classes = json.loads(args.predict), len(json.loads(args.classes))
-    tfenv.configure(args.threads, 0)
-    predictor = Predictor(keras_models(args.models), args.image_size, cfg["tta"], cfg["batch_size"])
+    predictor = load_predictor(args.models, args.image_size, cfg, args.threads)
     n = 0
     with atomic.atomic_dir(args.out) as out:
         (out / "masks").mkdir()

@@ -22,7 +22,10 @@ def to_labels(prob: np.ndarray, height: int, width: int, threshold: float) -> np
     Several (softmax over background + classes): the most probable class (0..C-1).
     """
     prob = prob.astype(np.float32)
-    resized = cv2.resize(prob, (width, height), interpolation=cv2.INTER_LINEAR)
+    if prob.shape[:2] == (height, width):  # already at the image's size (Predictor's output)
+        resized = prob[..., 0] if prob.shape[-1] == 1 else prob
+    else:
+        resized = cv2.resize(prob, (width, height), interpolation=cv2.INTER_LINEAR)
     if prob.shape[-1] == 1:
         return (resized >= threshold).astype(np.uint8)
     return resized.argmax(axis=-1).astype(np.uint8)

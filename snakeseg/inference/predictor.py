@@ -48,3 +48,12 @@ def keras_models(paths: list[str]) -> list[PredictBatch]:
 
     models = [load_model(p) for p in paths]
     return [lambda x, m=m: m.predict(x, verbose=0) for m in models]
+
+
+def load_predictor(model_paths: list[str], image_size: int, predict_cfg: dict, threads: int) -> Predictor:
+    """A prediction job's Predictor: TensorFlow pinned to the job's threads, the models loaded, the
+    config's ``predict.tta`` and ``predict.batch_size``."""
+    from .. import tfenv
+
+    tfenv.configure(threads, 0)
+    return Predictor(keras_models(model_paths), image_size, predict_cfg["tta"], predict_cfg["batch_size"])
