@@ -1,5 +1,6 @@
 # Shared set-up: list the input, assign its images to shards and write each shard's manifest
 # (work/plan/, only when its content changed: unzip reruns exactly for the shards that changed).
+import json
 import math
 import os
 import sys
@@ -107,18 +108,54 @@ def shard_files(pattern, shard_list):
     return [pattern.format(shard=s) for s in shard_list]
 
 
+def prediction_recipe(exp):
+    """How the experiment's networks see an image (snakeseg.inference.predictor.DEFAULT_RECIPE), as JSON."""
+    e = EXPERIMENTS[exp]
+    recipe = {
+        "mode": e["train"]["mode"],
+        "image_size": config["image_size"],
+        "normalize": e["data"]["normalize"],
+        "scale": config["data"]["scale"],
+    }
+    return json.dumps(recipe, sort_keys=True)
+
+
 # Resources, sized from the config; every value can be overridden per rule from a profile
 # (`set-resources: {train_fold: {mem_mb: 16000, gpu: 1}}`) or on the command line.
+def _model_side():
+    patch = config["train"]["patch_size"]
+    if config["train"]["mode"] == "resize":
+        return config["image_size"]
+    return 256 if patch == "auto" else patch
+
+
 def model_mem_mb(wildcards, attempt):
-    """Memory of a training/prediction job: TensorFlow's base plus activations of a batch."""
-    pixels = config["train"]["batch_size"] * config["image_size"] ** 2
+    """Memory of a training job's network: TensorFlow's base plus activations of a batch."""
+    pixels = config["train"]["batch_size"] * _model_side() ** 2
     return (2000 + pixels * 3 * 4 * 64 // 1_000_000) * attempt
 
 
-def train_mem_mb(wildcards, attempt):
-    """model_mem_mb plus the decoded pairs training may keep in memory (at most train.cache_mb)."""
-    pairs_mb = PLAN.n_usable * config["image_size"] ** 2 * 4 / 1e6
-    return model_mem_mb(wildcards, attempt) + math.ceil(min(pairs_mb, EXPERIMENTS[wildcards.exp]["train"]["cache_mb"]))
+def train_mem_mb(wildcards, input, attempt):
+    """model_mem_mb plus the decoded pairs training may keep in memory (at most train.cache_mb), from
+    the shards' indexes (their pixels at native size, or the resized squares)."""
+    indexes = [json.loads(Path(p).read_text()) for p in input.indexes if Path(p).exists()]
+    pixels = sum(i["pixels"] for i in indexes)
+    if EXPERIMENTS[wildcards.exp]["train"]["mode"] == "resize":
+        pixels = sum(i["count"] for i in indexes) * config["image_size"] ** 2
+    cache_mb = min(pixels * 4 / 1e6, EXPERIMENTS[wildcards.exp]["train"]["cache_mb"])
+    return model_mem_mb(wildcards, attempt) + math.ceil(cache_mb)
+
+
+def predict_mem_mb(wildcards, input, attempt):
+    """model_mem_mb plus 3x the largest decoded image of the job's merged shards: whole images up to
+    predict.max_side, sliding windows stitched in strips above it (snakeseg.inference.predictor)."""
+    largest = 0
+    for folder in input.merged:
+        index = Path(folder) / "index.json"
+        if index.exists():
+            largest = max([largest] + [i["height"] * i["width"] for i in json.loads(index.read_text())["items"]])
+    image_mb = largest * 3 * max(1, config["data"]["scale"]) ** 2 / 1e6
+    return math.ceil(model_mem_mb(wildcards, attempt) + 3 * image_mb * attempt)
 
 
 def data_mem_mb(wildcards, attempt):

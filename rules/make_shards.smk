@@ -1,5 +1,6 @@
-# Stage 3: one TFRecord per shard, images and masks resized to image_size, plus a JSON index
-# with the item count (training derives its steps from it without reading the data).
+# Stage 3: one TFRecord per shard, images and masks at their own size (rescaled by data.scale,
+# tiled above data.max_tile), plus a JSON index of the records' sizes (training derives its steps,
+# patch size and memory from it without reading the data).
 rule make_shards:
     input:
         merged=f"{WORK}/merged/shard-{{shard}}",
@@ -18,7 +19,8 @@ rule make_shards:
         runtime=30,
     params:
         script=SCRIPTS / "make_shards.py",
-        image_size=config["image_size"],
+        scale=config["data"]["scale"],
+        max_tile=config["data"]["max_tile"],
     shell:
         "python {params.script:q} --merged {input.merged:q} --raw {input.raw:q} --tfrecord {output.tfrecord:q} "
-        "--index {output.index:q} --image-size {params.image_size} --log {log:q}"
+        "--index {output.index:q} --scale {params.scale} --max-tile {params.max_tile} --log {log:q}"

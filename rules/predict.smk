@@ -15,15 +15,15 @@ rule predict:
         "../envs/snakeseg.yaml"
     threads: config["train"]["threads"]
     resources:
-        mem_mb=model_mem_mb,
+        mem_mb=predict_mem_mb,
         runtime=60,
         gpu=config["gpus"],
     params:
         script=SCRIPTS / "predict.py",
-        image_size=config["image_size"],
+        recipe=lambda w: prediction_recipe(w.exp),
         predict=json.dumps(config["predict"], sort_keys=True),
         classes=json.dumps(CLASSES),
     shell:
         "python {params.script:q} --models {input.model:q} --merged {input.merged:q} --raw {input.raw:q} "
-        "--image-size {params.image_size} --predict {params.predict:q} --classes {params.classes:q} "
+        "--recipe {params.recipe:q} --predict {params.predict:q} --classes {params.classes:q} "
         "--threads {threads} --out {output:q} --log {log:q}"

@@ -38,11 +38,11 @@ rule predict_new:
         gpu=config["gpus"],
     params:
         script=SCRIPTS / "predict_new.py",
-        image_size=config["image_size"],
+        recipe=lambda w: prediction_recipe(w.exp),
         predict=json.dumps(config["predict"], sort_keys=True),
         classes=json.dumps(CLASSES),
     shell:
-        "python {params.script:q} --models {input.models:q} --raw {input.raw:q} --image-size {params.image_size} "
+        "python {params.script:q} --models {input.models:q} --raw {input.raw:q} --recipe {params.recipe:q} "
         "--predict {params.predict:q} --classes {params.classes:q} --threads {threads} --out {output:q} --log {log:q}"
 
 

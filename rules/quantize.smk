@@ -16,16 +16,17 @@ rule quantize:
         "../envs/snakeseg.yaml"
     threads: config["train"]["threads"]
     resources:
-        mem_mb=model_mem_mb,
+        mem_mb=predict_mem_mb,
         runtime=60,
     params:
         script=SCRIPTS / "quantize.py",
-        image_size=config["image_size"],
+        recipe=lambda w: prediction_recipe(w.exp),
+        predict=json.dumps(config["predict"], sort_keys=True),
         threshold=config["predict"]["threshold"],
         classes=json.dumps(CLASSES),
     shell:
         "python {params.script:q} --model {input.model:q} --merged {input.merged:q} --raw {input.raw:q} "
-        "--fold {wildcards.fold} --image-size {params.image_size} --threshold {params.threshold} "
+        "--fold {wildcards.fold} --recipe {params.recipe:q} --predict {params.predict:q} --threshold {params.threshold} "
         "--classes {params.classes:q} --threads {threads} --tflite {output.tflite:q} "
         "--per-image {output.per_image:q} --log {log:q}"
 

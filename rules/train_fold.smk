@@ -23,12 +23,13 @@ rule train_fold:
         val_shards=lambda w: ",".join(val_shards(w.fold)),
         model=lambda w: json.dumps(EXPERIMENTS[w.exp]["model"], sort_keys=True),
         train=lambda w: json.dumps(EXPERIMENTS[w.exp]["train"], sort_keys=True),
+        data=lambda w: json.dumps(EXPERIMENTS[w.exp]["data"], sort_keys=True),
         image_size=config["image_size"],
         classes=json.dumps(CLASSES),
         scratch=lambda w: f"{WORK}/train/{w.exp}/fold-{w.fold}",
     shell:
         "python {params.script:q} --tfrecords {input.tfrecords:q} --indexes {input.indexes:q} "
         "--fold {wildcards.fold} --val-shards {params.val_shards:q} --model {params.model:q} "
-        "--train {params.train:q} --image-size {params.image_size} --classes {params.classes:q} "
+        "--train {params.train:q} --data {params.data:q} --image-size {params.image_size} --classes {params.classes:q} "
         "--scratch {params.scratch:q} --threads {threads} --out-model {output.model:q} "
         "--out-history {output.history:q} --log {log:q}"

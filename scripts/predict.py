@@ -18,7 +18,7 @@ ap = argparse.ArgumentParser(description=__doc__)
 ap.add_argument("--models", nargs="+", required=True, help="model.h5 files (rule train_fold); several: their mean")
 ap.add_argument("--merged", nargs="+", required=True, help="the shards to predict (rule merge_masks)")
 ap.add_argument("--raw", nargs="+", required=True, help="the same shards' staged files (rule unzip)")
-ap.add_argument("--image-size", type=int, required=True)
+ap.add_argument("--recipe", required=True, help="the experiment's prediction recipe (mode, image_size, normalize, scale), as JSON")
 ap.add_argument("--predict", required=True, help="the config's predict section, as JSON")
 ap.add_argument("--classes", required=True, help="foreground class names, as a JSON list")
 ap.add_argument("--threads", type=int, default=0)
@@ -30,7 +30,7 @@ with logged(args.log, "predict") as log:
     from snakeseg.inference.predictor import load_predictor
 
     cfg, n_classes = json.loads(args.predict), len(json.loads(args.classes))
-    predictor = load_predictor(args.models, args.image_size, cfg, args.threads)
+    predictor = load_predictor(args.models, json.loads(args.recipe), cfg, args.threads)
     n = 0
     with atomic.atomic_dir(args.out) as out:
         (out / "masks").mkdir()

@@ -21,7 +21,7 @@ from snakeseg.workflow.cli import logged  # noqa: E402
 ap = argparse.ArgumentParser(description=__doc__)
 ap.add_argument("--models", nargs="+", required=True, help="the experiment's fold models (rule train_fold)")
 ap.add_argument("--raw", required=True, help="the shard's staged images (rule unzip_new)")
-ap.add_argument("--image-size", type=int, required=True)
+ap.add_argument("--recipe", required=True, help="the experiment's prediction recipe (mode, image_size, normalize, scale), as JSON")
 ap.add_argument("--predict", required=True, help="the config's predict section, as JSON")
 ap.add_argument("--classes", required=True, help="foreground class names, as a JSON list")
 ap.add_argument("--threads", type=int, default=0)
@@ -33,7 +33,7 @@ with logged(args.log, "predict_new") as log:
     from snakeseg.inference.predictor import load_predictor
 
     cfg, n_classes = json.loads(args.predict), len(json.loads(args.classes))
-    predictor = load_predictor(args.models, args.image_size, cfg, args.threads)
+    predictor = load_predictor(args.models, json.loads(args.recipe), cfg, args.threads)
     rows, aside = [], []
     with Pack(args.raw) as pack, atomic.atomic_dir(args.out) as out:
         manifest = pack.manifest

@@ -11,7 +11,7 @@ import pandas as pd  # noqa: E402
 from snakeseg import atomic  # noqa: E402
 from snakeseg.data.items import iter_items  # noqa: E402
 from snakeseg.evaluation.metrics import label_scores  # noqa: E402
-from snakeseg.inference.predict import batched, model_input, to_labels  # noqa: E402
+from snakeseg.inference.predict import batched  # noqa: E402
 from snakeseg.workflow.cli import logged  # noqa: E402
 
 ap = argparse.ArgumentParser(description=__doc__)
@@ -19,7 +19,8 @@ ap.add_argument("--model", required=True, help="the fold's model.h5 (rule train_
 ap.add_argument("--merged", nargs="+", required=True, help="the fold's validation shards (rule merge_masks)")
 ap.add_argument("--raw", nargs="+", required=True, help="the same shards' staged files (rule unzip)")
 ap.add_argument("--fold", type=int, required=True)
-ap.add_argument("--image-size", type=int, required=True)
+ap.add_argument("--recipe", required=True, help="the experiment's prediction recipe, as JSON")
+ap.add_argument("--predict", required=True, help="the config's predict section, as JSON")
 ap.add_argument("--threshold", type=float, required=True)
 ap.add_argument("--classes", required=True, help="foreground class names, as a JSON list")
 ap.add_argument("--threads", type=int, default=1)
@@ -31,21 +32,26 @@ args = ap.parse_args()
 with logged(args.log, "quantize") as log:
     from snakeseg import tfenv
     from snakeseg.deploy.tflite import TFLiteModel, convert_dynamic_range
+    from snakeseg.inference.predictor import Predictor, keras_models
     from snakeseg.training.models import load_model
 
     tfenv.configure(args.threads, 0)
-    classes = json.loads(args.classes)
-    model = load_model(args.model)
-    content = convert_dynamic_range(model)
+    classes, cfg = json.loads(args.classes), json.loads(args.predict)
+    content = convert_dynamic_range(load_model(args.model))
     atomic.write_bytes(args.tflite, content)
-    quantized = TFLiteModel(content, threads=args.threads)
+    # Both through the same path, sliding windows of the model's fixed input in native mode, no TTA.
+    models, side, _ = keras_models([args.model])
+    recipe = {**json.loads(args.recipe), "patch_size": side, "overlap": cfg["overlap"]}
+    float_model = Predictor(models, recipe, batch_size=8, whole_images=False)
+    quantized = Predictor([TFLiteModel(content, threads=args.threads).predict], recipe, batch_size=8,
+                          whole_images=False)
     rows = []
     for batch in batched(iter_items(args.merged, args.raw), 8):
-        x = model_input([img for _, img, _ in batch], args.image_size)
-        for (item, _, truth), p_float, p_quant in zip(batch, model.predict(x, verbose=0), quantized.predict(x)):
-            h, w = item["height"], item["width"]
+        images = [img for _, img, _ in batch]
+        for (item, _, truth), p_float, p_quant in zip(batch, float_model.labels(images, args.threshold),
+                                                      quantized.labels(images, args.threshold)):
             rows.append({"fold": args.fold, "id": item["id"],
-                         "dice_float": label_scores(truth, to_labels(p_float, h, w, args.threshold), classes)["dice"],
-                         "dice_quantized": label_scores(truth, to_labels(p_quant, h, w, args.threshold), classes)["dice"]})
+                         "dice_float": label_scores(truth, p_float, classes)["dice"],
+                         "dice_quantized": label_scores(truth, p_quant, classes)["dice"]})
     atomic.write_csv(args.per_image, pd.DataFrame(rows))
     log.info("fold %d: TFLite %d bytes, %d images compared", args.fold, len(content), len(rows))

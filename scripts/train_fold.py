@@ -18,7 +18,8 @@ ap.add_argument("--fold", type=int, required=True)
 ap.add_argument("--val-shards", required=True, help="the fold's validation shards, comma-separated")
 ap.add_argument("--model", required=True, help="the experiment's model block, as JSON")
 ap.add_argument("--train", required=True, help="the experiment's train block, as JSON")
-ap.add_argument("--image-size", type=int, required=True)
+ap.add_argument("--data", required=True, help="the experiment's data block, as JSON")
+ap.add_argument("--image-size", type=int, required=True, help="the square side of train.mode: resize")
 ap.add_argument("--classes", required=True, help="foreground class names, as a JSON list")
 ap.add_argument("--scratch", required=True, help="folder of the resumable training state")
 ap.add_argument("--threads", type=int, default=0)
@@ -30,6 +31,7 @@ args = ap.parse_args()
 with logged(args.log, "train_fold") as log:
     from snakeseg import tfenv
     from snakeseg.training.fit import fit_fold
+    from snakeseg.training.recipe import training_recipe
 
     model_cfg, train_cfg, classes = json.loads(args.model), json.loads(args.train), json.loads(args.classes)
     tfenv.configure(args.threads, train_cfg["seed"] + args.fold)
@@ -41,10 +43,11 @@ with logged(args.log, "train_fold") as log:
     if data.n_train == 0 or data.n_val == 0:
         raise SystemExit(f"fold {args.fold} has {data.n_train} training and {data.n_val} validation images after "
                          "bad images were set aside; see results/qa/rejected.csv, use fewer folds or more data")
-    best, history = fit_fold(data.train_files, data.val_files, data.n_train, model_cfg, train_cfg, args.image_size,
+    recipe = training_recipe(train_cfg, json.loads(args.data), args.image_size, data.train_sizes)
+    best, history = fit_fold(data.train_files, data.val_files, data.n_train, model_cfg, train_cfg, recipe,
                              args.scratch, seed=train_cfg["seed"] + args.fold, n_classes=len(classes),
-                             fingerprint=fold_fingerprint(args.fold, model_cfg, train_cfg, args.image_size, classes,
-                                                          val, indexes))
+                             fingerprint=fold_fingerprint(args.fold, model_cfg, train_cfg, recipe, classes, val, indexes),
+                             train_pixels=data.train_pixels)
     for src, dst in ((best, args.out_model), (history, args.out_history)):
         with atomic.atomic_path(dst) as tmp:
             shutil.copyfile(src, tmp)

@@ -10,7 +10,16 @@ BASE = {"model": {"arch": "Unet", "backbone": "resnet18", "decoder_filters": [8,
 
 
 def test_no_experiments_means_one_called_main():
-    assert experiments.expand(BASE, SCHEMA) == {"main": {"model": BASE["model"], "train": BASE["train"]}}
+    assert experiments.expand(BASE, SCHEMA) == {"main": {"model": BASE["model"], "train": BASE["train"], "data": {}}}
+
+
+def test_experiments_may_change_the_normalisation_but_not_what_shapes_the_shards():
+    cfg = {**BASE, "data": {"normalize": "zscore", "scale": 1.0},
+           "experiments": {"plain": {"data": {"normalize": "none"}}, "default": {}}}
+    out = experiments.expand(cfg, SCHEMA)
+    assert out["plain"]["data"] == {"normalize": "none", "scale": 1.0} and out["default"]["data"]["normalize"] == "zscore"
+    with pytest.raises(InputError, match="experiments.x.data.scale"):
+        experiments.expand({**cfg, "experiments": {"x": {"data": {"scale": 0.5}}}}, SCHEMA)
 
 
 def test_overrides_merge_key_by_key_over_the_base():

@@ -7,7 +7,7 @@ import pytest
 from helpers import good_item, nucleus_image, png, write_dsb_zip
 from snakeseg.data import listing, shards, staging
 from snakeseg.data.merge import merge_shard
-from snakeseg.data.records import make_shard, resize_pair
+from snakeseg.data.records import make_shard
 from snakeseg.errors import InputError
 
 
@@ -20,12 +20,12 @@ def first_example(path) -> dict:
     return {k: list(v.bytes_list.value) or list(v.int64_list.value) for k, v in features.items()}
 
 
-def _prepare(tmp_path, items, size=32):
+def _prepare(tmp_path, items):
     archive = write_dsb_zip(tmp_path / "in.zip", items)
     manifest = shards.build_manifests(listing.list_input(str(archive), "dsb2018"), 1)["0000"]
     staging.extract_shard(str(archive), manifest, tmp_path / "raw")
     index = merge_shard(tmp_path / "raw", tmp_path / "merged")
-    summary = make_shard(tmp_path / "merged", tmp_path / "raw", tmp_path / "s.tfrec", tmp_path / "s.json", size)
+    summary = make_shard(tmp_path / "merged", tmp_path / "raw", tmp_path / "s.tfrec", tmp_path / "s.json")
     return archive, index, summary
 
 
@@ -64,9 +64,9 @@ def test_tfrecord_round_trip_through_tensorflow(tmp_path):
     from snakeseg.training.pipeline import parse_record
 
     img, masks = nucleus_image((32, 40))
-    _, _, summary = _prepare(tmp_path, {"a": (png(img), [png(m) for m in masks])}, size=32)
-    rgb = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
-    want_img, want_mask = resize_pair(rgb, (np.maximum(*masks) > 0).astype(np.uint8), 32)
+    _, _, summary = _prepare(tmp_path, {"a": (png(img), [png(m) for m in masks])})
+    want_img, want_mask = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB), (np.maximum(*masks) > 0).astype(np.uint8)
+    assert summary["sizes"] == [[32, 40]] and summary["pixels"] == 32 * 40
     records = list(tf.data.TFRecordDataset([str(tmp_path / "s.tfrec")]))
     assert len(records) == summary["count"] == 1
     image, mask = parse_record(records[0])
@@ -78,7 +78,7 @@ def test_tfrecord_round_trip_through_tensorflow(tmp_path):
 
 @pytest.mark.parametrize("kind", ["grey", "rgb", "rgba", "grey16", "jpeg", "other_size"])
 def test_stored_pairs_decode_to_the_pixels_opencv_reads(tmp_path, kind):
-    """Files already at image_size are stored as they are (8-bit grey/RGB/RGBA PNG) or re-encoded
+    """Images are stored at their own size as they are (8-bit grey/RGB/RGBA PNG) or re-encoded
     (16-bit, JPEG); either way TensorFlow must decode the pixels decode_image gives."""
     from snakeseg.data.imageio import decode_image
     from snakeseg.data.png import is_plain_png
@@ -99,16 +99,14 @@ def test_stored_pairs_decode_to_the_pixels_opencv_reads(tmp_path, kind):
     manifest = shards.build_manifests(listing.list_input(str(archive), "dsb2018"), 1)["0000"]
     staging.extract_shard(str(archive), manifest, tmp_path / "raw")
     merge_shard(tmp_path / "raw", tmp_path / "merged")
-    make_shard(tmp_path / "merged", tmp_path / "raw", tmp_path / "s.tfrec", tmp_path / "s.json", 24)
+    make_shard(tmp_path / "merged", tmp_path / "raw", tmp_path / "s.tfrec", tmp_path / "s.json")
     ex = first_example(tmp_path / "s.tfrec")
     stored_image, stored_mask = ex["image"][0], ex["mask"][0]
-    assert (stored_image == image) == (kind in ("grey", "rgb", "rgba")) == is_plain_png(image, 24, 24)
+    assert (stored_image == image) == (kind in ("grey", "rgb", "rgba", "other_size")) == is_plain_png(image, w, h)
     want = decode_image(image, "a")
     want_mask = (mask > 0).astype(np.uint8)
-    if kind == "other_size":
-        want, want_mask = resize_pair(want, want_mask, 24)
     got = tf.io.decode_png(stored_image, channels=3).numpy()
-    assert got.shape == (24, 24, 3) and np.array_equal(got, want)
+    assert got.shape == (h, w, 3) and np.array_equal(got, want)
     assert np.array_equal(tf.io.decode_png(stored_mask, channels=1).numpy()[..., 0], want_mask)
 
 

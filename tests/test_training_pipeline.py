@@ -162,6 +162,7 @@ def test_training_pipeline_with_rotation_and_jitter(tmp_path):
 
 
 def test_fits_cache_counts_four_bytes_a_pixel():
-    assert pairs_bytes(100, 256) == 100 * 256 * 256 * 4
-    mb = pairs_bytes(100, 256) / 1e6
-    assert fits_cache(100, 256, mb) and not fits_cache(100, 256, mb - 0.01) and fits_cache(0, 256, 0)
+    pixels = 100 * 256 * 256
+    assert pairs_bytes(pixels) == pixels * 4
+    mb = pairs_bytes(pixels) / 1e6
+    assert fits_cache(pixels, mb) and not fits_cache(pixels, mb - 0.01) and fits_cache(0, 0)

@@ -97,9 +97,11 @@ def test_the_predictor_gives_probabilities_at_each_images_own_size():
 
     rng = np.random.default_rng(6)
     images = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in ((50, 70), (128, 128), (300, 90))]
-    predictor = Predictor([constant(0.25), constant(0.75)], image_size=64, tta="flips", batch_size=2)
-    probs = predictor.probabilities(images)
-    assert [p.shape for p in probs] == [(50, 70, 1), (128, 128, 1), (300, 90, 1)]
-    assert all(np.allclose(p, 0.5) for p in probs)
-    assert [lab.max() for lab in predictor.labels(images, 0.4)] == [1, 1, 1]
-    assert [lab.max() for lab in predictor.labels(images, 0.6)] == [0, 0, 0]
+    for recipe in ({"mode": "resize", "image_size": 64}, {"mode": "native", "patch_size": 64, "max_side": 200},
+                   {"mode": "native", "patch_size": 64, "scale": 0.5}):
+        predictor = Predictor([constant(0.25), constant(0.75)], recipe, tta="flips", batch_size=2)
+        probs = predictor.probabilities(images)
+        assert [p.shape for p in probs] == [(50, 70, 1), (128, 128, 1), (300, 90, 1)]
+        assert all(np.allclose(p, 0.5) for p in probs)
+        assert [lab.max() for lab in predictor.labels(images, 0.4)] == [1, 1, 1]
+        assert [lab.max() for lab in predictor.labels(images, 0.6)] == [0, 0, 0]

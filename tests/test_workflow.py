@@ -147,16 +147,25 @@ def _resources(out: str, rule: str) -> dict[str, dict[str, str]]:
     return jobs
 
 
-def test_training_jobs_ask_for_the_memory_of_the_pairs_they_keep(tmp_path):
-    """train_fold's mem_mb is the model jobs' base plus the decoded pairs it may keep in memory,
-    at most train.cache_mb."""
-    big = tmp_path / "big.yaml"
-    big.write_text("image_size: 512\n")  # 12 images -> 12.6 MB of decoded pairs
-    out = snakemake(tmp_path, "-n", configfile=big).stdout
-    base = {w: int(r["mem_mb"]) for w, r in _resources(out, "predict").items()}
+def test_jobs_ask_for_the_memory_of_the_images_they_hold(tmp_path):
+    """Once the shards exist, train_fold's mem_mb is the model jobs' base plus its training records'
+    decoded pixels (4 bytes each), at most train.cache_mb; predict's is the base plus 3x the largest
+    decoded image of its shards (whole images or strips of sliding windows)."""
+    snakemake(tmp_path, "--until", "make_shards")
+    indexes = [json.loads(p.read_text()) for p in sorted((tmp_path / "work" / "tfrecords").glob("*.json"))]
+    merged = [json.loads(p.read_text()) for p in sorted((tmp_path / "work" / "merged").glob("*/index.json"))]
+    small = tmp_path / "small.yaml"
+    small.write_text("train: {cache_mb: 0}\n")
+    train0 = {w: int(r["mem_mb"]) for w, r in _resources(snakemake(tmp_path, "-n", configfile=small).stdout,
+                                                            "train_fold").items()}
+    out = snakemake(tmp_path, "-n").stdout
     train = {w: int(r["mem_mb"]) for w, r in _resources(out, "train_fold").items()}
-    assert set(train) == set(base) == {"exp=main, fold=0", "exp=main, fold=1"}
-    assert all(train[w] == base[w] + math.ceil(12 * 512 ** 2 * 4 / 1e6) for w in train)
-    big.write_text("image_size: 512\ntrain: {cache_mb: 5}\n")
-    out = snakemake(tmp_path, "-n", configfile=big).stdout
-    assert {w: int(r["mem_mb"]) for w, r in _resources(out, "train_fold").items()} == {w: b + 5 for w, b in base.items()}
+    assert set(train) == {"exp=main, fold=0", "exp=main, fold=1"}
+    for fold in (0, 1):
+        w = f"exp=main, fold={fold}"
+        pixels = sum(i["pixels"] for i in indexes if shards.fold_of(int(i["shard"]), 2) != fold)
+        assert pixels > 0 and train[w] - train0[w] == math.ceil(pixels * 4 / 1e6)
+        base = train0[w]
+        largest = max(i["height"] * i["width"] for m in merged if shards.fold_of(int(m["shard"]), 2) == fold
+                      for i in m["items"])
+        assert int(_resources(out, "predict")[w]["mem_mb"]) == math.ceil(base + 3 * largest * 3 / 1e6)

@@ -1,4 +1,5 @@
-"""Writing a shard's training records: image/label-map pairs resized to ``image_size``, as a TFRecord."""
+"""Writing a shard's training records: image/label-map pairs at their own size (optionally rescaled by
+``data.scale``, large ones cut into overlapping tiles of at most ``data.max_tile``), as a TFRecord."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from .items import read_index
 from .png import is_plain_png
 from .staging import Pack
 
+#: Overlap of neighbouring tiles of a large image (a fraction of the tile side).
+TILE_OVERLAP = 0.125
+
 
 def resize_pair(image, mask, size: int):
     """Resize an image (area interpolation) and its label map (nearest) to size x size."""
@@ -20,35 +24,72 @@ def resize_pair(image, mask, size: int):
     return image, mask
 
 
-def make_shard(merged_dir: str, raw_dir: str, out_tfrecord: str, out_index: str, size: int) -> dict:
-    """Write a shard's pairs, resized to ``size``, as a TFRecord, and a JSON index with their count
-    (training gets its steps from it without reading the data).
+def scale_pair(image, mask, scale: float):
+    """Rescale an image (area when shrinking, linear when growing) and its label map (nearest)."""
+    import cv2
 
-    8-bit PNGs already at ``size`` x ``size`` are stored as they are (TensorFlow decodes them to the
-    pixels OpenCV gives), so such a job imports neither OpenCV nor NumPy; others are decoded,
-    resized and encoded as PNG.
-    """
+    h, w = image.shape[:2]
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    image = cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    return image, cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST)
+
+
+def tile_starts(length: int, tile: int) -> list[int]:
+    """Starts of tiles of at most ``tile`` covering ``length``, neighbours overlapping by ``TILE_OVERLAP``."""
+    if length <= tile:
+        return [0]
+    step = int(tile * (1 - TILE_OVERLAP))
+    n = -(-(length - tile) // step) + 1
+    return [round(i * (length - tile) / (n - 1)) for i in range(n)]
+
+
+def tiles(image, mask, max_tile: int):
+    """``(suffix, image tile, mask tile)`` for the tiles of a pair larger than ``max_tile``."""
+    h, w = image.shape[:2]
+    for y in tile_starts(h, max_tile):
+        for x in tile_starts(w, max_tile):
+            yield f"@{y},{x}", image[y:y + max_tile, x:x + max_tile], mask[y:y + max_tile, x:x + max_tile]
+
+
+def _examples(item: dict, image_bytes: bytes, mask_bytes: bytes, scale: float, max_tile: int):
+    """``(id, image PNG, mask PNG, height, width)`` records of one pair. 8-bit PNGs needing neither
+    rescaling nor tiling are stored as they are (no OpenCV or NumPy import); others are decoded,
+    rescaled, tiled and encoded again."""
+    h, w = item["height"], item["width"]
+    if scale == 1 and max(h, w) <= max_tile and is_plain_png(image_bytes, w, h):
+        yield item["id"], image_bytes, mask_bytes, h, w
+        return
+    from .imageio import decode_image, decode_mask, encode_png
+
+    image, mask = decode_image(image_bytes, item["source"]), decode_mask(mask_bytes, item["id"])
+    if scale != 1:
+        image, mask = scale_pair(image, mask, scale)
+    parts = tiles(image, mask, max_tile) if max(image.shape[:2]) > max_tile else [("", image, mask)]
+    for suffix, img, msk in parts:
+        yield item["id"] + suffix, encode_png(img), encode_png(msk, rgb=False), img.shape[0], img.shape[1]
+
+
+def make_shard(merged_dir: str, raw_dir: str, out_tfrecord: str, out_index: str, scale: float = 1.0,
+               max_tile: int = 2048) -> dict:
+    """Write a shard's pairs as a TFRecord and a JSON index of its records (count, sizes, pixels:
+    training gets its steps, patch size and memory from it without reading the data). A tile's id
+    is its image's id with ``@row,column``; all tiles of an image are in its shard, so in one fold."""
     merged = Path(merged_dir)
     index = read_index(merged)
+    ids, sizes = [], []
     with Pack(raw_dir) as pack, tfrecord.TFRecordWriter(out_tfrecord) as writer:
         for item in index["items"]:
             image_bytes = pack.read_at(*item["image_at"], what=item["source"])
             mask_bytes = (merged / f"{item['id']}.png").read_bytes()
-            if (item["height"], item["width"]) != (size, size):
-                from .imageio import decode_image, decode_mask, encode_png
-
-                image, mask = resize_pair(decode_image(image_bytes, item["source"]),
-                                          decode_mask(mask_bytes, item["id"]), size)
-                image_bytes, mask_bytes = encode_png(image), encode_png(mask, rgb=False)
-            elif not is_plain_png(image_bytes, size, size):
-                from .imageio import decode_image, encode_png
-
-                image_bytes = encode_png(decode_image(image_bytes, item["source"]))
-            writer.write(tfrecord.encode_example({
-                "id": item["id"], "image": image_bytes, "mask": mask_bytes, "height": item["height"],
-                "width": item["width"], "n_instances": item["n_instances"],
-            }))
-    summary = {"shard": index["shard"], "count": len(index["items"]), "image_size": size,
-               "ids": [item["id"] for item in index["items"]], "set_aside": index["set_aside"]}
+            for rec_id, image_png, mask_png, h, w in _examples(item, image_bytes, mask_bytes, scale, max_tile):
+                writer.write(tfrecord.encode_example({
+                    "id": rec_id, "image": image_png, "mask": mask_png, "height": h, "width": w,
+                    "n_instances": item["n_instances"],
+                }))
+                ids.append(rec_id)
+                sizes.append([h, w])
+    summary = {"shard": index["shard"], "count": len(ids), "images": len(index["items"]), "ids": ids,
+               "sizes": sizes, "pixels": sum(h * w for h, w in sizes), "scale": scale, "max_tile": max_tile,
+               "set_aside": index["set_aside"]}
     atomic.write_json(out_index, summary)
     return summary

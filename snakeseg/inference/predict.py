@@ -6,13 +6,13 @@ import cv2
 import numpy as np
 
 from ..data.imageio import read_mask
-from ..data.records import resize_pair
+from ..data.normalize import normalize
 
 
-def model_input(images: list[np.ndarray], size: int) -> np.ndarray:
-    """Resize like the TFRecords were made and scale to [0, 1] (times float32(1/255), as the
-    training pipeline's conversion, so the model sees what it saw in training)."""
-    return np.stack([resize_pair(img, img[..., 0], size)[0] for img in images]).astype(np.float32) * np.float32(1 / 255)
+def model_input(images: list[np.ndarray], size: int, mode: str = "none") -> np.ndarray:
+    """Images resized to ``size`` squares (area interpolation) and normalised under ``mode`` as the
+    training pipeline does (``none``: times float32(1/255), so the model sees what it saw in training)."""
+    return np.stack([normalize(cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA), mode) for img in images])
 
 
 def to_labels(prob: np.ndarray, height: int, width: int, threshold: float) -> np.ndarray:

@@ -4,56 +4,133 @@ original size."""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Iterator
 
 import cv2
 import numpy as np
 
-from .predict import model_input, to_labels
-from .windows import ensemble, with_tta
+from ..data.normalize import apply_stats, intensity_stats
+from .predict import model_input
+from .windows import ensemble, predict_strips, predict_whole, with_tta
 
 PredictBatch = Callable[[np.ndarray], np.ndarray]
+STRIDE = 32  # every architecture's input must be a multiple of this
+
+#: How an experiment's images reach its network: ``mode`` native (whole images up to ``max_side``,
+#: else sliding windows of ``patch_size`` with ``overlap``) or resize (``image_size`` squares), after
+#: rescaling by ``scale`` and with the per-image normalisation ``normalize``.
+DEFAULT_RECIPE = {"mode": "resize", "image_size": 128, "patch_size": 128, "normalize": "none", "scale": 1.0,
+                  "max_side": 2048, "overlap": 0.5}
 
 
 class Predictor:
-    """Probabilities of images at their own size from models trained on ``image_size`` squares:
-    each image is resized as the training records were, the models' mean probability is taken
-    under ``tta`` (``none``, ``flips`` or ``d4``), and resized back."""
+    """Probabilities of images at their own size. ``whole_images=False`` is for networks of a fixed
+    input size (TFLite, PSPNet): native-mode images then always go through sliding windows."""
 
-    def __init__(self, models: list[PredictBatch], image_size: int, tta: str = "none", batch_size: int = 8):
+    def __init__(self, models: list[PredictBatch], recipe: dict | None = None, tta: str = "none",
+                 batch_size: int = 8, whole_images: bool = True):
+        self.recipe = {**DEFAULT_RECIPE, **(recipe or {})}
         self.predict_batch = with_tta(ensemble(models), tta)
-        self.image_size = image_size
-        self.batch_size = batch_size
+        self.square = tta == "d4"  # rotations by 90 degrees need square inputs
+        self.batch_size, self.whole_images = batch_size, whole_images
 
-    def probabilities(self, images: list[np.ndarray]) -> list[np.ndarray]:
-        """``H x W x C`` float32 probabilities per RGB uint8 image."""
+    def _rescaled(self, image: np.ndarray) -> np.ndarray:
+        scale = self.recipe["scale"]
+        if scale == 1:
+            return image
+        h, w = image.shape[:2]
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        return cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+
+    def _windowed(self, image: np.ndarray) -> bool:
+        return not self.whole_images or max(image.shape[:2]) > self.recipe["max_side"]
+
+    def _strips(self, image: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+        """Sliding-window probabilities of a (rescaled) image, band by band, each window normalised
+        with the whole image's statistics."""
+        mode = self.recipe["normalize"]
+        stats = intensity_stats(image, mode)
+        windows = lambda x: self.predict_batch(apply_stats(x, stats, mode))  # noqa: E731
+        return predict_strips(windows, image, self.recipe["patch_size"], self.recipe["overlap"], self.batch_size)
+
+    def _native(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        """Probabilities of rescaled images: whole, batched by size, or by sliding windows."""
+        mode, out = self.recipe["normalize"], [None] * len(images)
+        by_shape: dict[tuple, list[int]] = {}
+        for i, image in enumerate(images):
+            if self._windowed(image):
+                out[i] = np.concatenate([p for _, p in self._strips(image)])
+            else:
+                by_shape.setdefault(image.shape[:2], []).append(i)
+        budget = self.batch_size * self.recipe["patch_size"] ** 2  # pixels of a training batch
+        for (h, w), members in by_shape.items():
+            n = max(1, budget // (h * w))
+            for start in range(0, len(members), n):
+                chunk = members[start:start + n]
+                x = [apply_stats(images[i], intensity_stats(images[i], mode), mode) for i in chunk]
+                for i, p in zip(chunk, predict_whole(self.predict_batch, x, STRIDE, self.square)):
+                    out[i] = p
+        return out
+
+    def _resized(self, images: list[np.ndarray]) -> list[np.ndarray]:
         out = []
         for start in range(0, len(images), self.batch_size):
-            chunk = images[start:start + self.batch_size]
-            probs = self.predict_batch(model_input(chunk, self.image_size))
-            for image, prob in zip(chunk, probs):
-                h, w = image.shape[:2]
-                resized = cv2.resize(prob.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
-                out.append(resized[..., None] if resized.ndim == 2 else resized)
+            x = model_input(images[start:start + self.batch_size], self.recipe["image_size"], self.recipe["normalize"])
+            out += list(self.predict_batch(x))
+        return out
+
+    def probabilities(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        """``H x W x C`` float32 probabilities per RGB uint8 image, at the image's size."""
+        scaled = [self._rescaled(image) for image in images]
+        probs = self._native(scaled) if self.recipe["mode"] == "native" else self._resized(scaled)
+        out = []
+        for image, prob in zip(images, probs):
+            h, w = image.shape[:2]
+            if prob.shape[:2] != (h, w):
+                prob = cv2.resize(prob.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+            out.append(prob[..., None] if prob.ndim == 2 else prob.astype(np.float32, copy=False))
         return out
 
     def labels(self, images: list[np.ndarray], threshold: float) -> list[np.ndarray]:
-        """Label maps at each image's size: thresholded foreground, or the most probable class."""
-        return [to_labels(p, p.shape[0], p.shape[1], threshold) for p in self.probabilities(images)]
+        """Label maps at each image's size: thresholded foreground, or the most probable class. An image
+        predicted by sliding windows at scale 1 is labelled strip by strip (its float probabilities
+        are never held whole: a 20,000-px slide needs a band of them, not 1.6 GB)."""
+        out: list = [None] * len(images)
+        rest = []
+        for i, image in enumerate(images):
+            if self.recipe["mode"] == "native" and self.recipe["scale"] == 1 and self._windowed(image):
+                out[i] = np.concatenate([_to_labels(p, threshold) for _, p in self._strips(image)])
+            else:
+                rest.append(i)
+        for i, prob in zip(rest, self.probabilities([images[i] for i in rest])):
+            out[i] = _to_labels(prob, threshold)
+        return out
 
 
-def keras_models(paths: list[str]) -> list[PredictBatch]:
-    """The models of ``paths`` (tf-keras HDF5) as prediction callables."""
+def _to_labels(prob: np.ndarray, threshold: float) -> np.ndarray:
+    return (prob[..., 0] >= threshold).astype(np.uint8) if prob.shape[-1] == 1 else prob.argmax(-1).astype(np.uint8)
+
+
+def keras_models(paths: list[str]) -> tuple[list[PredictBatch], int, bool]:
+    """The models of ``paths`` (tf-keras HDF5) as prediction callables, their training side, and
+    whether they take whole images of any size (fully convolutional; PSPNet's pooling is not)."""
+    from ..tfenv import tf
     from ..training.models import load_model
 
     models = [load_model(p) for p in paths]
-    return [lambda x, m=m: m.predict(x, verbose=0) for m in models]
+    side = int(models[0].input_shape[1])
+    whole = not any("psp" in m.name.lower() for m in models)
+    # One traced function per model for inputs of any size (model.predict would retrace at each shape).
+    calls = [tf.function(lambda x, m=m: m(x, training=False), reduce_retracing=True) for m in models]
+    return [lambda x, f=f: f(tf.constant(x)).numpy() for f in calls], side, whole
 
 
-def load_predictor(model_paths: list[str], image_size: int, predict_cfg: dict, threads: int) -> Predictor:
+def load_predictor(model_paths: list[str], recipe: dict, predict_cfg: dict, threads: int) -> Predictor:
     """A prediction job's Predictor: TensorFlow pinned to the job's threads, the models loaded, the
-    config's ``predict.tta`` and ``predict.batch_size``."""
+    experiment's recipe with the config's ``predict.max_side``, ``overlap``, ``tta`` and ``batch_size``."""
     from .. import tfenv
 
     tfenv.configure(threads, 0)
-    return Predictor(keras_models(model_paths), image_size, predict_cfg["tta"], predict_cfg["batch_size"])
+    models, side, whole = keras_models(model_paths)
+    recipe = {**recipe, "patch_size": side, "max_side": predict_cfg["max_side"], "overlap": predict_cfg["overlap"]}
+    return Predictor(models, recipe, predict_cfg["tta"], predict_cfg["batch_size"], whole_images=whole)

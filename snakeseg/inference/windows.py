@@ -93,15 +93,17 @@ def pad_to(image: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.pad(image, pad, mode=mode)
 
 
-def predict_whole(predict_batch: PredictBatch, image: np.ndarray, stride: int, square: bool = False) -> np.ndarray:
-    """One forward pass over the whole image, padded to a multiple of ``stride`` (and square, for
-    rotations), cropped back: ``H x W x C`` probabilities."""
-    h, w = image.shape[:2]
+def predict_whole(predict_batch: PredictBatch, images: np.ndarray | list[np.ndarray], stride: int,
+                  square: bool = False) -> np.ndarray:
+    """One forward pass over whole images of one size, padded to a multiple of ``stride`` (and
+    square, for rotations), cropped back: ``H x W x C`` probabilities (``B x H x W x C`` for a list)."""
+    batch = [images] if isinstance(images, np.ndarray) else images
+    h, w = batch[0].shape[:2]
     ph, pw = -(-h // stride) * stride, -(-w // stride) * stride
     if square:
         ph = pw = max(ph, pw)
-    x = pad_to(image, ph, pw)[None]
-    return predict_batch(x)[0, :h, :w]
+    out = predict_batch(np.stack([pad_to(x, ph, pw) for x in batch]))[:, :h, :w]
+    return out[0] if isinstance(images, np.ndarray) else out
 
 
 def _batches(items: list, n: int) -> Iterator[list]:

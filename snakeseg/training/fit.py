@@ -19,6 +19,7 @@ from .devices import configure_devices, is_xla_compile_error, xla_failure_reason
 from .losses import make_loss
 from .models import build_model, make_metrics, set_encoder_trainable
 from .pipeline import fits_cache, make_dataset, n_outputs, pairs_bytes
+from .recipe import cached_pixels, model_side
 from ..tfenv import keras, tf
 
 log = logging.getLogger("snakeseg")
@@ -63,9 +64,14 @@ class FoldTrainer:
     """
 
     def __init__(self, train_files: list[str], val_files: list[str], n_train: int, model_cfg: dict, train_cfg: dict,
-                 image_size: int, work_dir: str, seed: int = 0, n_classes: int = 1, fingerprint: str = ""):
+                 recipe: dict | int, work_dir: str, seed: int = 0, n_classes: int = 1, fingerprint: str = "",
+                 train_pixels: int = 0):
+        if isinstance(recipe, int):  # a side: whole records resized to it
+            recipe = {"mode": "resize", "image_size": recipe, "patch_size": None, "normalize": "none"}
         self.train_files, self.val_files, self.n_train = train_files, val_files, n_train
-        self.model_cfg, self.cfg, self.image_size = model_cfg, train_cfg, image_size
+        self.model_cfg, self.cfg, self.recipe = model_cfg, train_cfg, recipe
+        self.image_size = model_side(recipe)
+        self.cache_pixels = cached_pixels(recipe, n_train, train_pixels)
         self.seed, self.fingerprint = seed, fingerprint
         self.n_out = n_outputs(n_classes)
         self.work = Path(work_dir)
@@ -99,14 +105,15 @@ class FoldTrainer:
     def datasets(self) -> tuple:
         """Training and validation data sets; decoded pairs are kept in memory when the training pairs fit
         ``train.cache_mb`` (the validation pairs then too), else decoded at every step."""
-        cache = fits_cache(self.n_train, self.image_size, self.cfg["cache_mb"])
-        log.info("decoded training pairs (%.0f MB) %s (cache_mb %d)", pairs_bytes(self.n_train, self.image_size) / 1e6,
+        cache = fits_cache(self.cache_pixels, self.cfg["cache_mb"])
+        log.info("decoded training pairs (%.0f MB) %s (cache_mb %d)", pairs_bytes(self.cache_pixels) / 1e6,
                  "kept in memory" if cache else "decoded at every step", self.cfg["cache_mb"])
+        log.info("training on %s", describe_recipe(self.recipe))
         log.info("augmentation: %s", augmentation.describe(self.cfg.get("augment")))
         batch = self.cfg["batch_size"]
         train = make_dataset(self.train_files, batch, True, self.cfg.get("augment"), self.n_train, self.seed,
-                             cache_decoded=cache)
-        return train, make_dataset(self.val_files, batch, False, cache_decoded=cache)
+                             cache_decoded=cache, recipe=self.recipe)
+        return train, make_dataset(self.val_files, batch, False, cache_decoded=cache, recipe=self.recipe)
 
     def compile(self) -> None:
         """(Re)compile the model: optimizer from the table, loss and metrics leaving IGNORE pixels out."""
@@ -196,8 +203,17 @@ class FoldTrainer:
         return final, self.history_csv
 
 
+def describe_recipe(recipe: dict) -> str:
+    """One line for the log: what the network is trained on."""
+    if recipe["mode"] == "native":
+        return (f"{recipe['patch_size']}-px patches at native resolution ({recipe['foreground_fraction']:.2f} on "
+                f"foreground), normalisation {recipe['normalize']}")
+    return f"images resized to {recipe['image_size']} px, normalisation {recipe['normalize']}"
+
+
 def fit_fold(train_files: list[str], val_files: list[str], n_train: int, model_cfg: dict, train_cfg: dict,
-             image_size: int, work_dir: str, seed: int = 0, n_classes: int = 1, fingerprint: str = ""):
+             recipe: dict | int, work_dir: str, seed: int = 0, n_classes: int = 1, fingerprint: str = "",
+             train_pixels: int = 0):
     """Train one fold; the best model (by ``train_cfg['monitor']``) lands in ``work_dir/model.h5``.
 
     An epoch is one pass over the training images but at least ``min_steps_per_epoch`` batches: on
@@ -208,6 +224,7 @@ def fit_fold(train_files: list[str], val_files: list[str], n_train: int, model_c
     continues from the last completed epoch; with another fingerprint it starts over. With
     ``warmup_epochs`` the encoder is frozen for those epochs, then unfrozen for the rest. Returns the
     paths of the best model (float32, saved without optimizer state) and of the CSV history.
+    ``recipe`` is :func:`snakeseg.training.recipe.training_recipe`'s, or a side: records resized to it.
     """
-    return FoldTrainer(train_files, val_files, n_train, model_cfg, train_cfg, image_size, work_dir, seed,
-                       n_classes, fingerprint).run()
+    return FoldTrainer(train_files, val_files, n_train, model_cfg, train_cfg, recipe, work_dir, seed,
+                       n_classes, fingerprint, train_pixels).run()

@@ -1,8 +1,11 @@
-"""The tf.data input pipeline: TFRecord shards -> (augmented) float batches of (image, label map)."""
+"""The tf.data input pipeline: TFRecord shards -> (augmented) float batches of (image, label map),
+as patches at the images' own resolution (``train.mode: native``) or whole images resized to a
+square (``resize``)."""
 
 from __future__ import annotations
 
 from . import augment as augmentation
+from . import patches
 from ..tfenv import tf
 
 FEATURES = {
@@ -14,6 +17,12 @@ FEATURES = {
     "n_instances": tf.io.FixedLenFeature([], tf.int64),
 }
 
+#: What the pipeline makes of the records: ``mode`` native (``patch_size`` patches, a
+#: ``foreground_fraction`` of them on foreground) or resize (``image_size`` squares), and the
+#: per-image intensity normalisation ``normalize`` (:mod:`snakeseg.data.normalize`).
+DEFAULT_RECIPE = {"mode": "resize", "image_size": None, "patch_size": None, "foreground_fraction": 1 / 3,
+                  "normalize": "none"}
+
 
 def decode_record(record):
     """One serialised example -> (image uint8 HxWx3, label map uint8 HxWx1)."""
@@ -22,14 +31,21 @@ def decode_record(record):
 
 
 def to_float(image, labels):
-    """The model's input convention: image float32 in [0, 1] (``x * float32(1/255)``); target float32
-    label map (0 background, 1..n classes, IGNORE (255) for pixels the losses and metrics leave out)."""
+    """Image float32 in [0, 1] (``x * float32(1/255)``); target float32 label map (0 background,
+    1..n classes, IGNORE (255) for pixels the losses and metrics leave out)."""
     return tf.cast(image, tf.float32) * (1 / 255), tf.cast(labels, tf.float32)
 
 
 def parse_record(record):
-    """One serialised example -> (image, target) as the model sees them, without augmentation."""
+    """One serialised example -> (image, target) in [0, 1], without resizing or augmentation."""
     return to_float(*decode_record(record))
+
+
+def resize_square(image, labels, size: int):
+    """Image (antialiased bilinear) and label map (nearest) resized to ``size`` x ``size``, uint8."""
+    image = tf.image.resize(image, [size, size], method="bilinear", antialias=True)
+    image = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+    return image, tf.image.resize(labels, [size, size], method="nearest")
 
 
 def n_outputs(n_classes: int) -> int:
@@ -37,49 +53,73 @@ def n_outputs(n_classes: int) -> int:
     return 1 if n_classes == 1 else n_classes + 1
 
 
-def pairs_bytes(n_pairs: int, image_size: int) -> int:
-    """Memory of ``n_pairs`` decoded pairs: ``image_size^2 x 4`` bytes each (RGB and label map, uint8)."""
-    return n_pairs * image_size ** 2 * 4
+def pairs_bytes(pixels: int) -> int:
+    """Memory of decoded pairs of ``pixels`` pixels in all: 4 bytes each (RGB and label map, uint8)."""
+    return pixels * 4
 
 
-def fits_cache(n_pairs: int, image_size: int, cache_mb: float) -> bool:
-    """Whether ``n_pairs`` decoded pairs fit ``cache_mb`` (``train.cache_mb``, MB of 10^6 bytes)."""
-    return pairs_bytes(n_pairs, image_size) <= cache_mb * 1e6
+def fits_cache(pixels: int, cache_mb: float) -> bool:
+    """Whether decoded pairs of ``pixels`` pixels fit ``cache_mb`` (``train.cache_mb``, MB of 10^6 bytes)."""
+    return pairs_bytes(pixels) <= cache_mb * 1e6
 
 
 def make_dataset(files: list[str], batch_size: int, training: bool, augment: dict | None = None,
-                 n_items: int = 1, seed: int = 0, cache_decoded: bool = True):
+                 n_items: int = 1, seed: int = 0, cache_decoded: bool = True, recipe: dict | None = None):
     """Batches of (image, target) from TFRecord shards.
 
-    With ``cache_decoded`` the decoded uint8 pairs are kept in memory after the first pass
-    (``cache()``); without it every step decodes its PNGs again. Training: shuffle (a buffer of
-    ``n_items``, the number of pairs, reshuffled each epoch), repeat, then per pair a flip/rotation
-    drawn uniformly from :func:`augment.dihedral_group` (image and label map alike), the conversion
-    to float and, when ``augment`` asks for them, arbitrary-angle rotation and colour jitter; batches
-    of exactly ``batch_size``. Validation: the pairs in file order, converted and batched only.
+    Each pair is decoded, resized in ``resize`` mode, and given its intensity statistics; with
+    ``cache_decoded`` these are kept in memory after the first pass. Training: shuffle (a buffer of
+    ``n_items``), repeat, then per pair a random patch (native mode, :func:`patches.sample_patch`), a
+    flip/rotation drawn from :func:`augment.dihedral_group`, the conversion to float, optional
+    arbitrary-angle rotation and colour jitter, the normalisation; batches of exactly ``batch_size``.
+    Validation: a fixed set, the grid of patches covering each image (native) or the resized images.
     """
-    auto = tf.data.AUTOTUNE
+    recipe = {**DEFAULT_RECIPE, **(recipe or {})}
+    native, mode, auto = recipe["mode"] == "native", recipe["normalize"], tf.data.AUTOTUNE
+    patch = recipe["patch_size"]
+
+    def prepare(record):
+        image, labels = decode_record(record)
+        if recipe["mode"] == "resize" and recipe["image_size"]:
+            image, labels = resize_square(image, labels, recipe["image_size"])
+        return image, labels, patches.intensity_stats(image, mode)
+
+    def finish(image, labels, stats):
+        image, target = to_float(image, labels)
+        return patches.apply_stats(image, stats, mode), target
+
     ds = tf.data.TFRecordDataset(files)
     if cache_decoded:
-        ds = ds.map(decode_record, num_parallel_calls=auto).cache()
+        ds = ds.map(prepare, num_parallel_calls=auto).cache()
     if not training:
         if not cache_decoded:
-            ds = ds.map(decode_record, num_parallel_calls=auto)
-        return ds.map(to_float, num_parallel_calls=auto).batch(batch_size).prefetch(auto)
+            ds = ds.map(prepare, num_parallel_calls=auto)
+        if native:
+            def grid(image, labels, stats):
+                images, targets = patches.grid_patches(image, labels, patch)
+                n = tf.shape(images)[0]
+                return tf.data.Dataset.from_tensor_slices((images, targets, tf.tile(stats[None], [n, 1])))
+            ds = ds.flat_map(grid)
+        return ds.map(finish, num_parallel_calls=auto).batch(batch_size).prefetch(auto)
 
     aug = augmentation.resolve(augment)
     group = augmentation.dihedral_group(aug)
     per_pair = augmentation.per_pair_ops(aug)
 
     def augment_pair(pair, seeds):
-        image, target = to_float(*augmentation.random_dihedral(*pair, group, seeds[0]))
-        return augmentation.rotate_and_jitter(image, target, aug, seeds[1]) if per_pair else (image, target)
+        image, labels, stats = pair
+        if native:
+            image, labels = patches.sample_patch(image, labels, patch, recipe["foreground_fraction"], seeds[2])
+        image, target = to_float(*augmentation.random_dihedral(image, labels, group, seeds[0]))
+        if per_pair:
+            image, target = augmentation.rotate_and_jitter(image, target, aug, seeds[1])
+        return patches.apply_stats(image, stats, mode), target
 
     # Shuffling the records before decoding keeps the shuffle buffer small when nothing is cached.
     ds = ds.shuffle(max(n_items, 1), seed=seed, reshuffle_each_iteration=True).repeat()
     if not cache_decoded:
-        ds = ds.map(decode_record, num_parallel_calls=auto)
+        ds = ds.map(prepare, num_parallel_calls=auto)
     # Each pair's own seeds, from a seeded sequence: the same augmentation in every run of the fold.
-    seeds = tf.data.Dataset.random(seed=seed).batch(4).map(lambda s: tf.reshape(s, [2, 2]))
+    seeds = tf.data.Dataset.random(seed=seed).batch(6).map(lambda s: tf.reshape(s, [3, 2]))
     ds = tf.data.Dataset.zip((ds, seeds)).map(augment_pair, num_parallel_calls=auto)
     return ds.batch(batch_size, drop_remainder=True).prefetch(auto)

@@ -1,7 +1,8 @@
 """Named experiments: several model/training configurations trained on the same folds.
 
 ``config["experiments"]`` maps a name to overrides of the top-level ``model`` and
-``train`` blocks, merged key by key over them; with no experiments there is one, ``main``.
+``train`` blocks and of ``data.normalize``, merged key by key over them; with no experiments
+there is one, ``main``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def deep_merge(base: dict, override: dict) -> dict:
 
 
 def expand(config: dict, schema_path: str) -> dict[str, dict]:
-    """{name: {"model": ..., "train": ...}}, each merged and validated against the JSON schema."""
+    """{name: {"model": ..., "train": ..., "data": ...}}, each merged and validated against the JSON schema."""
     with open(schema_path) as fh:
         schema = json.load(fh)
     experiments = config.get("experiments") or {"main": {}}
@@ -36,9 +37,13 @@ def expand(config: dict, schema_path: str) -> dict[str, dict]:
             raise InputError(f"config experiments.{name}", "is not a usable name",
                              "use letters, digits, '_' and '-' only (it becomes a folder name)")
         override = override or {}
+        shaping = sorted(set(override.get("data") or {}) - {"normalize"})
+        if shaping:
+            raise InputError(f"config experiments.{name}.data.{shaping[0]}", "cannot differ between experiments",
+                             "set it in the top-level data block: the shards it shapes are shared by all experiments")
         merged = {}
-        for block in ("model", "train"):
-            merged[block] = deep_merge(config[block], override.get(block) or {})
+        for block in ("model", "train", "data"):
+            merged[block] = deep_merge(config.get(block) or {}, override.get(block) or {})
             try:
                 jsonschema.validate(merged[block], schema["properties"][block])
             except jsonschema.ValidationError as err:

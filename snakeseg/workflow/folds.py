@@ -12,12 +12,14 @@ class FoldData(NamedTuple):
     val_files: list[str]
     n_train: int
     n_val: int
+    train_sizes: list  # [height, width] of each training record
+    train_pixels: int
 
 
 def split_fold(tfrecords: list[str], indexes: list[dict], val_shards: set[str]) -> FoldData:
     """The shards' TFRecords (``indexes[i]`` is the JSON index of ``tfrecords[i]``) split into the
-    fold's training and validation files, with their image counts."""
-    train, val, n_train, n_val = [], [], 0, 0
+    fold's training and validation files, with their record counts and the training records' sizes."""
+    train, val, n_train, n_val, sizes = [], [], 0, 0, []
     for path, index in zip(tfrecords, indexes):
         if index["shard"] in val_shards:
             val.append(path)
@@ -25,11 +27,12 @@ def split_fold(tfrecords: list[str], indexes: list[dict], val_shards: set[str]) 
         else:
             train.append(path)
             n_train += index["count"]
-    return FoldData(train, val, n_train, n_val)
+            sizes += index["sizes"]
+    return FoldData(train, val, n_train, n_val, sizes, sum(h * w for h, w in sizes))
 
 
-def fold_fingerprint(fold: int, model_cfg: dict, train_cfg: dict, image_size: int, classes: list[str],
+def fold_fingerprint(fold: int, model_cfg: dict, train_cfg: dict, recipe: dict, classes: list[str],
                      val_shards: set[str], indexes: list[dict]) -> str:
     """Configuration and data identity of a training job: a rerun with the same fingerprint resumes
     where a killed one stopped; any other starts over."""
-    return fingerprint([fold, model_cfg, train_cfg, image_size, classes, sorted(val_shards), indexes])
+    return fingerprint([fold, model_cfg, train_cfg, recipe, classes, sorted(val_shards), indexes])

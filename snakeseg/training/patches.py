@@ -1,0 +1,90 @@
+"""Native-resolution training inputs in TensorFlow: per-image intensity statistics (as
+``data.normalize`` computes them in NumPy), random patches with a share placed on foreground,
+and the fixed grid of validation patches."""
+
+from __future__ import annotations
+
+from ..data.masks import IGNORE
+from ..data.normalize import HIGH, LOW
+from ..tfenv import tf
+
+
+def intensity_stats(image, mode: str):
+    """``(offset, scale)`` float32 of a uint8 image, as :func:`snakeseg.data.normalize.intensity_stats`."""
+    if mode == "none":
+        return tf.constant([0.0, 1.0])
+    if mode == "zscore":
+        x = tf.cast(image, tf.float32) * (1 / 255)
+        return tf.stack([tf.reduce_mean(x), 1 / tf.maximum(tf.math.reduce_std(x), 1e-3)])
+    counts = tf.math.bincount(tf.reshape(tf.cast(image, tf.int32), [-1]), minlength=256, maxlength=256)
+    cdf = tf.cast(tf.cumsum(counts), tf.float64) / tf.cast(tf.size(image), tf.float64)
+    low = tf.cast(tf.argmax(tf.cast(cdf >= LOW, tf.int32)), tf.float32)
+    high = tf.cast(tf.argmax(tf.cast(cdf >= HIGH, tf.int32)), tf.float32)
+    return tf.stack([low / 255, 255 / tf.maximum(high - low, 1)])
+
+
+def apply_stats(image01, stats, mode: str):
+    """``(image01 - offset) * scale`` (clipped to [0, 1] for ``percentile``)."""
+    out = (image01 - stats[0]) * stats[1]
+    return tf.clip_by_value(out, 0, 1) if mode == "percentile" else out
+
+
+def _reflect_pad(x, ph, pw):
+    """Pad bottom/right by reflection as far as the image allows, the rest with zeros."""
+    h, w = tf.shape(x)[0], tf.shape(x)[1]
+    rh, rw = tf.minimum(ph, h - 1), tf.minimum(pw, w - 1)
+    x = tf.pad(x, [[0, rh], [0, rw], [0, 0]], mode="REFLECT")
+    return tf.pad(x, [[0, ph - rh], [0, pw - rw], [0, 0]])
+
+
+def pad_pair(image, labels, height, width):
+    """Image reflect-padded, label map padded with IGNORE, to at least ``height`` x ``width``."""
+    h, w = tf.shape(image)[0], tf.shape(image)[1]
+    ph, pw = tf.maximum(height - h, 0), tf.maximum(width - w, 0)
+    labels = tf.pad(labels, [[0, ph], [0, pw], [0, 0]], constant_values=IGNORE)
+    return _reflect_pad(image, ph, pw), labels
+
+
+def _uniform_int(seed, high):
+    """A stateless integer in [0, high)."""
+    return tf.random.stateless_uniform([], seed, 0, tf.maximum(high, 1), dtype=tf.int32)
+
+
+def sample_patch(image, labels, patch: int, foreground_fraction: float, seed):
+    """A ``patch`` x ``patch`` crop at a random position; with probability ``foreground_fraction``
+    (nnU-Net: 1/3) one that contains a random foreground pixel, at a random place in the patch, so
+    small objects are seen. Images smaller than a patch are padded first (:func:`pad_pair`)."""
+    image, labels = pad_pair(image, labels, patch, patch)
+    h, w = tf.shape(image)[0], tf.shape(image)[1]
+    seeds = tf.random.experimental.stateless_split(seed, 6)
+    label = labels[..., 0]
+    foreground = tf.where((label > 0) & (label != IGNORE))
+    n_fg = tf.shape(foreground)[0]
+    on_foreground = (tf.random.stateless_uniform([], seeds[0]) < foreground_fraction) & (n_fg > 0)
+
+    def around_foreground():
+        pixel = tf.cast(tf.gather(foreground, _uniform_int(seeds[1], n_fg)), tf.int32)
+        y = pixel[0] - _uniform_int(seeds[2], patch)
+        x = pixel[1] - _uniform_int(seeds[3], patch)
+        return tf.clip_by_value(y, 0, h - patch), tf.clip_by_value(x, 0, w - patch)
+
+    def anywhere():
+        return _uniform_int(seeds[4], h - patch + 1), _uniform_int(seeds[5], w - patch + 1)
+
+    y, x = tf.cond(on_foreground, around_foreground, anywhere)
+    return image[y:y + patch, x:x + patch], labels[y:y + patch, x:x + patch]
+
+
+def grid_patches(image, labels, patch: int):
+    """The image cut into a grid of ``patch`` x ``patch`` tiles covering it (padded as
+    :func:`pad_pair`): a fixed validation set that sees every pixel once, as ``N x patch x patch``."""
+    h, w = tf.shape(image)[0], tf.shape(image)[1]
+    nh, nw = (h + patch - 1) // patch, (w + patch - 1) // patch
+    image, labels = pad_pair(image, labels, nh * patch, nw * patch)
+
+    def cut(x):
+        c = x.shape[-1]
+        x = tf.reshape(x[:nh * patch, :nw * patch], [nh, patch, nw, patch, c])
+        return tf.reshape(tf.transpose(x, [0, 2, 1, 3, 4]), [-1, patch, patch, c])
+
+    return cut(image), cut(labels)

@@ -1,0 +1,38 @@
+"""What a fold trains on, from the config: native-resolution patches or resized squares, the patch
+size (``auto``: from the training images' sizes, as nnU-Net plans it), the normalisation."""
+
+from __future__ import annotations
+
+import statistics
+
+#: ``train.patch_size: auto`` picks the median shorter side of the training images, a multiple of
+#: 32, between these bounds (the upper one keeps a CPU step affordable; a GPU user sets a number).
+AUTO_PATCH_MIN, AUTO_PATCH_MAX = 64, 256
+
+
+def auto_patch_size(sizes: list[list[int]]) -> int:
+    """The median shorter side of ``sizes`` ([height, width] pairs), rounded down to a multiple of 32,
+    within [AUTO_PATCH_MIN, AUTO_PATCH_MAX]."""
+    if not sizes:
+        return AUTO_PATCH_MAX
+    median = statistics.median(min(h, w) for h, w in sizes)
+    return int(min(AUTO_PATCH_MAX, max(AUTO_PATCH_MIN, median // 32 * 32)))
+
+
+def training_recipe(train_cfg: dict, data_cfg: dict, image_size: int, sizes: list[list[int]]) -> dict:
+    """The pipeline's recipe (:data:`snakeseg.training.pipeline.DEFAULT_RECIPE`) for a fold whose
+    training records have ``sizes``."""
+    patch = train_cfg["patch_size"]
+    return {"mode": train_cfg["mode"], "image_size": image_size,
+            "patch_size": auto_patch_size(sizes) if patch == "auto" else int(patch),
+            "foreground_fraction": float(train_cfg["foreground_fraction"]), "normalize": data_cfg["normalize"]}
+
+
+def model_side(recipe: dict) -> int:
+    """The square side the network is built and trained at."""
+    return recipe["patch_size"] if recipe["mode"] == "native" else recipe["image_size"]
+
+
+def cached_pixels(recipe: dict, n_records: int, pixels: int) -> int:
+    """Pixels the decoded training pairs hold in memory: their own sizes, or the resized squares."""
+    return pixels if recipe["mode"] == "native" else n_records * recipe["image_size"] ** 2

@@ -1,0 +1,174 @@
+"""Native-resolution training and prediction: normalisation, patch sampling, tiles, whole-image and
+sliding-window prediction agreeing."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from snakeseg.data import normalize as N
+from snakeseg.data import records, tfrecord
+from snakeseg.data.masks import IGNORE
+from snakeseg.inference.predictor import Predictor
+from snakeseg.tfenv import tf
+from snakeseg.training import patches
+from snakeseg.training.pipeline import make_dataset
+from snakeseg.training.recipe import auto_patch_size
+
+RNG = np.random.default_rng(13)
+
+
+@pytest.mark.parametrize("mode", N.MODES)
+def test_numpy_and_tensorflow_normalise_alike(mode):
+    image = RNG.integers(20, 200, (37, 53, 3), dtype=np.uint8)
+    expected = N.normalize(image, mode)
+    stats = patches.intensity_stats(tf.constant(image), mode)
+    got = patches.apply_stats(tf.cast(image, tf.float32) * (1 / 255), stats, mode).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    if mode == "zscore":
+        assert abs(expected.mean()) < 1e-4 and abs(expected.std() - 1) < 1e-3
+    if mode == "percentile":
+        assert expected.min() == 0 and expected.max() == 1
+
+
+def test_percentile_ignores_the_brightest_half_percent():
+    image = np.full((100, 100, 3), 50, np.uint8)
+    image[:2, :, :] = 255  # 2% saturated pixels: the 99.5th percentile is 255
+    image[:1, :, :] = 255
+    dim = np.full((100, 100, 3), 50, np.uint8)
+    dim.reshape(-1)[:100] = 255  # 0.33%: below the percentile, clipped away
+    offset, scale = N.intensity_stats(dim, "percentile")
+    assert offset == 50 / 255 and N.normalize(dim, "percentile").max() == 1
+
+
+def one_nucleus(h=200, w=300, at=(150, 250), r=3):
+    image = RNG.integers(0, 60, (h, w, 3), dtype=np.uint8)
+    labels = np.zeros((h, w, 1), np.uint8)
+    cv2.circle(labels, at[::-1], r, 1, -1)
+    image[labels[..., 0] > 0] = 220
+    return image, labels
+
+
+@pytest.mark.parametrize("fraction", [0.0, 1 / 3, 1.0])
+def test_a_share_of_patches_is_placed_on_foreground(fraction):
+    image, labels = one_nucleus()
+    hits = 0
+    n = 300
+    for i in range(n):
+        img, lab = patches.sample_patch(tf.constant(image), tf.constant(labels), 64, fraction, tf.constant([i, 7]))
+        assert img.shape == (64, 64, 3) and lab.shape == (64, 64, 1)
+        hits += int(lab.numpy().max() == 1)
+    # Anywhere, a 64-px patch holds the nucleus near the corner with chance about 0.06.
+    share = hits / n
+    assert fraction <= share <= fraction + 0.15 if fraction < 1 else share == 1
+
+
+def test_patches_of_small_images_are_padded_reflecting_the_image_and_ignored_in_the_mask():
+    image = RNG.integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    labels = np.ones((40, 50, 1), np.uint8)
+    img, lab = patches.sample_patch(tf.constant(image), tf.constant(labels), 64, 0.0, tf.constant([1, 2]))
+    img, lab = img.numpy(), lab.numpy()
+    np.testing.assert_array_equal(img[:40, :50], image)
+    np.testing.assert_array_equal(img[40:48, :50], image[38:30:-1])  # reflected rows
+    assert (lab[:40, :50] == 1).all() and (lab[40:] == IGNORE).all() and (lab[:, 50:] == IGNORE).all()
+
+
+def test_validation_grid_covers_every_pixel_once():
+    image = RNG.integers(0, 256, (100, 130, 3), dtype=np.uint8)
+    labels = RNG.integers(0, 2, (100, 130, 1), dtype=np.uint8)
+    imgs, labs = (t.numpy() for t in patches.grid_patches(tf.constant(image), tf.constant(labels), 64))
+    assert imgs.shape == (6, 64, 64, 3)
+    rebuilt = imgs.reshape(2, 3, 64, 64, 3).transpose(0, 2, 1, 3, 4).reshape(128, 192, 3)
+    np.testing.assert_array_equal(rebuilt[:100, :130], image)
+    rebuilt_labels = labs.reshape(2, 3, 64, 64, 1).transpose(0, 2, 1, 3, 4).reshape(128, 192, 1)
+    assert (rebuilt_labels[100:] == IGNORE).all() and (rebuilt_labels[:100, :130] == labels).all()
+
+
+def write_shard(path, pairs):
+    with tfrecord.TFRecordWriter(str(path)) as writer:
+        for i, (image, labels) in enumerate(pairs):
+            writer.write(tfrecord.encode_example({
+                "id": f"i{i}", "image": cv2.imencode(".png", image[..., ::-1])[1].tobytes(),
+                "mask": cv2.imencode(".png", labels)[1].tobytes(), "height": image.shape[0],
+                "width": image.shape[1], "n_instances": 1}))
+
+
+def test_native_datasets_give_patches_for_training_and_the_fixed_grid_for_validation(tmp_path):
+    pairs = [one_nucleus(200, 300), one_nucleus(96, 96, at=(40, 40))]
+    write_shard(tmp_path / "s.tfrec", pairs)
+    recipe = {"mode": "native", "patch_size": 64, "foreground_fraction": 1.0, "normalize": "zscore"}
+    train = make_dataset([str(tmp_path / "s.tfrec")], 4, True, None, 2, 0, recipe=recipe)
+    images, targets = next(iter(train))
+    assert images.shape == (4, 64, 64, 3) and targets.shape == (4, 64, 64, 1)
+    assert all(t.numpy().max() == 1 for t in targets)  # every patch on the nucleus
+    val = list(make_dataset([str(tmp_path / "s.tfrec")], 4, False, recipe=recipe).unbatch())
+    assert len(val) == 4 * 5 + 2 * 2  # 200x300 -> 4x5 patches, 96x96 -> 2x2
+    again = list(make_dataset([str(tmp_path / "s.tfrec")], 4, False, recipe=recipe).unbatch())
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(val, again))
+
+
+def test_resize_recipe_squeezes_whole_images(tmp_path):
+    write_shard(tmp_path / "s.tfrec", [one_nucleus(200, 300), one_nucleus(96, 96, at=(40, 40))])
+    recipe = {"mode": "resize", "image_size": 64, "normalize": "none"}
+    images, targets = next(iter(make_dataset([str(tmp_path / "s.tfrec")], 2, False, recipe=recipe)))
+    assert images.shape == (2, 64, 64, 3) and set(np.unique(targets)) == {0, 1}
+
+
+def test_auto_patch_size_follows_the_median_shorter_side():
+    assert auto_patch_size([[256, 256]] * 3 + [[1040, 1388]]) == 256
+    assert auto_patch_size([[96, 96], [128, 160], [160, 160]]) == 128
+    assert auto_patch_size([[40, 40]]) == 64 and auto_patch_size([[5000, 5000]]) == 256
+
+
+def test_large_images_are_tiled_into_their_shard_and_rescaled(tmp_path):
+    from snakeseg.data.imageio import encode_png
+    from snakeseg.data.staging import Pack  # noqa: F401  (the pack format make_shard reads)
+
+    merged, raw = tmp_path / "merged", tmp_path / "raw"
+    merged.mkdir()
+    raw.mkdir()
+    big = RNG.integers(0, 256, (300, 500, 3), dtype=np.uint8)
+    small = RNG.integers(0, 256, (64, 80, 3), dtype=np.uint8)
+    blobs, items = b"", []
+    for name, image in (("big", big), ("small", small)):
+        data = encode_png(image)
+        items.append({"id": name, "source": f"{name}.png", "image_at": [len(blobs), len(data)],
+                      "height": image.shape[0], "width": image.shape[1], "n_instances": 1})
+        blobs += data
+        (merged / f"{name}.png").write_bytes(encode_png(np.zeros(image.shape[:2], np.uint8), rgb=False))
+    (raw / "members.bin").write_bytes(blobs)
+    (raw / "manifest.json").write_text(json.dumps({"shard": "0000", "items": {}, "set_aside": {}}))
+    (merged / "index.json").write_text(json.dumps({"shard": "0000", "items": items, "set_aside": []}))
+    out = records.make_shard(str(merged), str(raw), str(tmp_path / "s.tfrec"), str(tmp_path / "s.json"),
+                             scale=1.0, max_tile=256)
+    assert out["ids"] == [f"big@{y},{x}" for y in (0, 44) for x in (0, 122, 244)] + ["small"]
+    assert out["sizes"] == [[256, 256]] * 6 + [[64, 80]] and out["images"] == 2
+    stored = [tfrecord_image(r) for r in tf.data.TFRecordDataset(str(tmp_path / "s.tfrec"))]
+    np.testing.assert_array_equal(stored[5], big[44:300, 244:500])
+    half = records.make_shard(str(merged), str(raw), str(tmp_path / "h.tfrec"), str(tmp_path / "h.json"),
+                              scale=0.5, max_tile=2048)
+    assert half["sizes"] == [[150, 250], [32, 40]]
+
+
+def tfrecord_image(record):
+    from snakeseg.training.pipeline import decode_record
+
+    return decode_record(record)[0].numpy()
+
+
+def brightness(x):
+    return x.mean(axis=-1, keepdims=True)
+
+
+def test_whole_image_and_sliding_window_prediction_agree_for_a_pointwise_model():
+    image = RNG.integers(0, 256, (150, 230, 3), dtype=np.uint8)
+    whole = Predictor([brightness], {"mode": "native", "patch_size": 64, "normalize": "zscore"})
+    windowed = Predictor([brightness], {"mode": "native", "patch_size": 64, "normalize": "zscore", "max_side": 100})
+    a, b = whole.probabilities([image])[0], windowed.probabilities([image])[0]
+    np.testing.assert_allclose(a, b, atol=1e-4)
+    np.testing.assert_allclose(a[..., 0], N.normalize(image, "zscore").mean(-1), atol=1e-4)
+    # Labels of a windowed image come strip by strip and equal the thresholded probabilities.
+    np.testing.assert_array_equal(windowed.labels([image], 0.1)[0], (b[..., 0] >= 0.1).astype(np.uint8))
