@@ -126,7 +126,7 @@ def _model_side():
     patch = config["train"]["patch_size"]
     if config["train"]["mode"] == "resize":
         return config["image_size"]
-    return 256 if patch == "auto" else patch
+    return (512 if config["gpus"] else 128) if patch == "auto" else patch
 
 
 def model_mem_mb(wildcards, attempt):

@@ -43,7 +43,8 @@ with logged(args.log, "train_fold") as log:
     if data.n_train == 0 or data.n_val == 0:
         raise SystemExit(f"fold {args.fold} has {data.n_train} training and {data.n_val} validation images after "
                          "bad images were set aside; see results/qa/rejected.csv, use fewer folds or more data")
-    recipe = training_recipe(train_cfg, json.loads(args.data), args.image_size, data.train_sizes)
+    device = "gpu" if tfenv.tf.config.list_physical_devices("GPU") else "cpu"
+    recipe = training_recipe(train_cfg, json.loads(args.data), args.image_size, data.train_sizes, device)
     best, history = fit_fold(data.train_files, data.val_files, data.n_train, model_cfg, train_cfg, recipe,
                              args.scratch, seed=train_cfg["seed"] + args.fold, n_classes=len(classes),
                              fingerprint=fold_fingerprint(args.fold, model_cfg, train_cfg, recipe, classes, val, indexes),

@@ -15,7 +15,7 @@ from snakeseg.data.masks import IGNORE
 from snakeseg.inference.predictor import Predictor
 from snakeseg.tfenv import tf
 from snakeseg.training import patches
-from snakeseg.training.pipeline import make_dataset
+from snakeseg.training.pipeline import VAL_PATCHES_PER_IMAGE, make_dataset
 from snakeseg.training.recipe import auto_patch_size
 
 RNG = np.random.default_rng(13)
@@ -76,17 +76,6 @@ def test_patches_of_small_images_are_padded_reflecting_the_image_and_ignored_in_
     assert (lab[:40, :50] == 1).all() and (lab[40:] == IGNORE).all() and (lab[:, 50:] == IGNORE).all()
 
 
-def test_validation_grid_covers_every_pixel_once():
-    image = RNG.integers(0, 256, (100, 130, 3), dtype=np.uint8)
-    labels = RNG.integers(0, 2, (100, 130, 1), dtype=np.uint8)
-    imgs, labs = (t.numpy() for t in patches.grid_patches(tf.constant(image), tf.constant(labels), 64))
-    assert imgs.shape == (6, 64, 64, 3)
-    rebuilt = imgs.reshape(2, 3, 64, 64, 3).transpose(0, 2, 1, 3, 4).reshape(128, 192, 3)
-    np.testing.assert_array_equal(rebuilt[:100, :130], image)
-    rebuilt_labels = labs.reshape(2, 3, 64, 64, 1).transpose(0, 2, 1, 3, 4).reshape(128, 192, 1)
-    assert (rebuilt_labels[100:] == IGNORE).all() and (rebuilt_labels[:100, :130] == labels).all()
-
-
 def write_shard(path, pairs):
     with tfrecord.TFRecordWriter(str(path)) as writer:
         for i, (image, labels) in enumerate(pairs):
@@ -96,7 +85,7 @@ def write_shard(path, pairs):
                 "width": image.shape[1], "n_instances": 1}))
 
 
-def test_native_datasets_give_patches_for_training_and_the_fixed_grid_for_validation(tmp_path):
+def test_native_datasets_give_patches_for_training_and_a_fixed_set_for_validation(tmp_path):
     pairs = [one_nucleus(200, 300), one_nucleus(96, 96, at=(40, 40))]
     write_shard(tmp_path / "s.tfrec", pairs)
     recipe = {"mode": "native", "patch_size": 64, "foreground_fraction": 1.0, "normalize": "zscore"}
@@ -105,9 +94,10 @@ def test_native_datasets_give_patches_for_training_and_the_fixed_grid_for_valida
     assert images.shape == (4, 64, 64, 3) and targets.shape == (4, 64, 64, 1)
     assert all(t.numpy().max() == 1 for t in targets)  # every patch on the nucleus
     val = list(make_dataset([str(tmp_path / "s.tfrec")], 4, False, recipe=recipe).unbatch())
-    assert len(val) == 4 * 5 + 2 * 2  # 200x300 -> 4x5 patches, 96x96 -> 2x2
+    assert len(val) == 2 * VAL_PATCHES_PER_IMAGE and all(v[0].shape == (64, 64, 3) for v in val)
+    assert all(v[1].numpy().max() == 1 for v in val)  # placed as training places them
     again = list(make_dataset([str(tmp_path / "s.tfrec")], 4, False, recipe=recipe).unbatch())
-    assert all(np.array_equal(a[0], b[0]) for a, b in zip(val, again))
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(val, again))  # the same set every epoch
 
 
 def test_resize_recipe_squeezes_whole_images(tmp_path):
@@ -118,9 +108,10 @@ def test_resize_recipe_squeezes_whole_images(tmp_path):
 
 
 def test_auto_patch_size_follows_the_median_shorter_side():
-    assert auto_patch_size([[256, 256]] * 3 + [[1040, 1388]]) == 256
-    assert auto_patch_size([[96, 96], [128, 160], [160, 160]]) == 128
-    assert auto_patch_size([[40, 40]]) == 64 and auto_patch_size([[5000, 5000]]) == 256
+    assert auto_patch_size([[256, 256]] * 3 + [[1040, 1388]], "gpu") == 256
+    assert auto_patch_size([[256, 256]] * 3 + [[1040, 1388]], "cpu") == 128
+    assert auto_patch_size([[96, 96], [112, 160], [100, 160]]) == 96
+    assert auto_patch_size([[40, 40]]) == 64 and auto_patch_size([[5000, 5000]], "gpu") == 512
 
 
 def test_large_images_are_tiled_into_their_shard_and_rescaled(tmp_path):

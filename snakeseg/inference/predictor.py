@@ -99,7 +99,9 @@ class Predictor:
         rest = []
         for i, image in enumerate(images):
             if self.recipe["mode"] == "native" and self.recipe["scale"] == 1 and self._windowed(image):
-                out[i] = np.concatenate([_to_labels(p, threshold) for _, p in self._strips(image)])
+                out[i] = np.empty(image.shape[:2], np.uint8)
+                for row, probs in self._strips(image):
+                    out[i][row:row + len(probs)] = _to_labels(probs, threshold)
             else:
                 rest.append(i)
         for i, prob in zip(rest, self.probabilities([images[i] for i in rest])):
@@ -120,9 +122,20 @@ def keras_models(paths: list[str]) -> tuple[list[PredictBatch], int, bool]:
     models = [load_model(p) for p in paths]
     side = int(models[0].input_shape[1])
     whole = not any("psp" in m.name.lower() for m in models)
+    if whole:
+        models = [_any_size(m) for m in models]
     # One traced function per model for inputs of any size (model.predict would retrace at each shape).
     calls = [tf.function(lambda x, m=m: m(x, training=False), reduce_retracing=True) for m in models]
     return [lambda x, f=f: f(tf.constant(x)).numpy() for f in calls], side, whole
+
+
+def _any_size(model):
+    """The same network and weights with an input of any height and width."""
+    from ..tfenv import keras
+
+    clone = keras.models.clone_model(model, input_tensors=keras.Input((None, None, model.input_shape[-1])))
+    clone.set_weights(model.get_weights())
+    return clone
 
 
 def load_predictor(model_paths: list[str], recipe: dict, predict_cfg: dict, threads: int) -> Predictor:

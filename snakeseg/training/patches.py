@@ -1,6 +1,5 @@
 """Native-resolution training inputs in TensorFlow: per-image intensity statistics (as
-``data.normalize`` computes them in NumPy), random patches with a share placed on foreground,
-and the fixed grid of validation patches."""
+``data.normalize`` computes them in NumPy) and random patches with a share placed on foreground."""
 
 from __future__ import annotations
 
@@ -73,18 +72,3 @@ def sample_patch(image, labels, patch: int, foreground_fraction: float, seed):
 
     y, x = tf.cond(on_foreground, around_foreground, anywhere)
     return image[y:y + patch, x:x + patch], labels[y:y + patch, x:x + patch]
-
-
-def grid_patches(image, labels, patch: int):
-    """The image cut into a grid of ``patch`` x ``patch`` tiles covering it (padded as
-    :func:`pad_pair`): a fixed validation set that sees every pixel once, as ``N x patch x patch``."""
-    h, w = tf.shape(image)[0], tf.shape(image)[1]
-    nh, nw = (h + patch - 1) // patch, (w + patch - 1) // patch
-    image, labels = pad_pair(image, labels, nh * patch, nw * patch)
-
-    def cut(x):
-        c = x.shape[-1]
-        x = tf.reshape(x[:nh * patch, :nw * patch], [nh, patch, nw, patch, c])
-        return tf.reshape(tf.transpose(x, [0, 2, 1, 3, 4]), [-1, patch, patch, c])
-
-    return cut(image), cut(labels)

@@ -63,6 +63,21 @@ def fits_cache(pixels: int, cache_mb: float) -> bool:
     return pairs_bytes(pixels) <= cache_mb * 1e6
 
 
+#: Validation patches per image in native mode: a fixed set, the same every epoch.
+VAL_PATCHES_PER_IMAGE = 2
+
+
+def fixed_patches(image, labels, stats, index, recipe: dict):
+    """:data:`VAL_PATCHES_PER_IMAGE` patches of one validation image, drawn as training draws them
+    but with seeds fixed by the image's position: the early-stopping signal sees the same pixels
+    every epoch."""
+    drawn = [patches.sample_patch(image, labels, recipe["patch_size"], recipe["foreground_fraction"],
+                                  tf.stack([tf.cast(index, tf.int32), j]))
+             for j in range(VAL_PATCHES_PER_IMAGE)]
+    images, targets = tf.stack([d[0] for d in drawn]), tf.stack([d[1] for d in drawn])
+    return tf.data.Dataset.from_tensor_slices((images, targets, tf.tile(stats[None], [VAL_PATCHES_PER_IMAGE, 1])))
+
+
 def make_dataset(files: list[str], batch_size: int, training: bool, augment: dict | None = None,
                  n_items: int = 1, seed: int = 0, cache_decoded: bool = True, recipe: dict | None = None):
     """Batches of (image, target) from TFRecord shards.
@@ -72,7 +87,7 @@ def make_dataset(files: list[str], batch_size: int, training: bool, augment: dic
     ``n_items``), repeat, then per pair a random patch (native mode, :func:`patches.sample_patch`), a
     flip/rotation drawn from :func:`augment.dihedral_group`, the conversion to float, optional
     arbitrary-angle rotation and colour jitter, the normalisation; batches of exactly ``batch_size``.
-    Validation: a fixed set, the grid of patches covering each image (native) or the resized images.
+    Validation: a fixed set, :func:`fixed_patches` of each image (native) or the resized images.
     """
     recipe = {**DEFAULT_RECIPE, **(recipe or {})}
     native, mode, auto = recipe["mode"] == "native", recipe["normalize"], tf.data.AUTOTUNE
@@ -95,11 +110,7 @@ def make_dataset(files: list[str], batch_size: int, training: bool, augment: dic
         if not cache_decoded:
             ds = ds.map(prepare, num_parallel_calls=auto)
         if native:
-            def grid(image, labels, stats):
-                images, targets = patches.grid_patches(image, labels, patch)
-                n = tf.shape(images)[0]
-                return tf.data.Dataset.from_tensor_slices((images, targets, tf.tile(stats[None], [n, 1])))
-            ds = ds.flat_map(grid)
+            ds = ds.enumerate().flat_map(lambda i, pair: fixed_patches(*pair, i, recipe))
         return ds.map(finish, num_parallel_calls=auto).batch(batch_size).prefetch(auto)
 
     aug = augmentation.resolve(augment)

@@ -6,25 +6,29 @@ from __future__ import annotations
 import statistics
 
 #: ``train.patch_size: auto`` picks the median shorter side of the training images, a multiple of
-#: 32, between these bounds (the upper one keeps a CPU step affordable; a GPU user sets a number).
-AUTO_PATCH_MIN, AUTO_PATCH_MAX = 64, 256
+#: 32, at least AUTO_PATCH_MIN and at most the device's cap: a 256-px step costs 4.7x a 128-px one
+#: on a 2-core CPU (bench/README.md), so a CPU trains 128-px patches and a GPU up to 512.
+AUTO_PATCH_MIN = 64
+AUTO_PATCH_MAX = {"cpu": 128, "gpu": 512}
 
 
-def auto_patch_size(sizes: list[list[int]]) -> int:
+def auto_patch_size(sizes: list[list[int]], device: str = "cpu") -> int:
     """The median shorter side of ``sizes`` ([height, width] pairs), rounded down to a multiple of 32,
-    within [AUTO_PATCH_MIN, AUTO_PATCH_MAX]."""
+    within [AUTO_PATCH_MIN, AUTO_PATCH_MAX[device]]."""
+    cap = AUTO_PATCH_MAX[device]
     if not sizes:
-        return AUTO_PATCH_MAX
+        return cap
     median = statistics.median(min(h, w) for h, w in sizes)
-    return int(min(AUTO_PATCH_MAX, max(AUTO_PATCH_MIN, median // 32 * 32)))
+    return int(min(cap, max(AUTO_PATCH_MIN, median // 32 * 32)))
 
 
-def training_recipe(train_cfg: dict, data_cfg: dict, image_size: int, sizes: list[list[int]]) -> dict:
+def training_recipe(train_cfg: dict, data_cfg: dict, image_size: int, sizes: list[list[int]],
+                    device: str = "cpu") -> dict:
     """The pipeline's recipe (:data:`snakeseg.training.pipeline.DEFAULT_RECIPE`) for a fold whose
-    training records have ``sizes``."""
+    training records have ``sizes``, trained on ``device`` (cpu or gpu)."""
     patch = train_cfg["patch_size"]
     return {"mode": train_cfg["mode"], "image_size": image_size,
-            "patch_size": auto_patch_size(sizes) if patch == "auto" else int(patch),
+            "patch_size": auto_patch_size(sizes, device) if patch == "auto" else int(patch),
             "foreground_fraction": float(train_cfg["foreground_fraction"]), "normalize": data_cfg["normalize"]}
 
 
