@@ -33,6 +33,8 @@ rule all:
         f"{RESULTS}/plots/comparison.png",
         f"{RESULTS}/plots/quantization_dice.png",
         f"{RESULTS}/plots/dataset_qa.png",
+        f"{RESULTS}/plots/gallery.png",
+        f"{RESULTS}/plots/object_counts.png",
         expand(f"{RESULTS}/inference/{{exp}}/summary.csv", exp=EXPS if NEW_PLAN else []),
         expand(f"{RESULTS}/test/{{exp}}/summary.json", exp=EXPS if TEST_PLAN else []),
 

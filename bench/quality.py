@@ -8,7 +8,9 @@ input, then runs the workflow once with two experiments on the same folds: ``nat
 defaults) and ``resize`` (``train.mode: resize``, ``data.normalize: none``: the recipe before
 native-resolution training). Prints, per experiment, out-of-fold Dice (mean per image and pooled),
 the fold ensemble's mean Dice on the test split, and training CPU time (Snakemake's benchmark
-files), with the ratios native / resize; writes ``bench/results/quality-<name>.json``.
+files), with the ratios native / resize; for data with instance masks also mAP@0.5:0.95 with and
+without splitting touching objects and the object count error; writes
+``bench/results/quality-<name>.json``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import pandas as pd
 import benchlib
 
 REPO = Path(__file__).resolve().parents[1]
+INSTANCE_COLUMNS = ("map", "map_nosplit", "count_error", "count_error_nosplit", "obj_f1")
 EXPERIMENTS = {"native": {}, "resize": {"train": {"mode": "resize"}, "data": {"normalize": "none"}}}
 
 
@@ -85,11 +88,16 @@ def figures_of(work: Path, exp: str) -> dict:
     test = pd.read_csv(work / "results" / "test" / exp / "per_image.csv")
     bench = [pd.read_csv(p, sep="\t") for p in sorted((work / "benchmarks" / "train_fold" / exp).glob("fold-*.tsv"))]
     epochs = [len(pd.read_csv(p)) for p in sorted((work / "results" / "models" / exp).glob("fold-*/history.csv"))]
-    return {"oof_dice_mean": round(float(oof["dice"].mean()), 4), "oof_dice_pooled": round(pooled_dice(oof), 4),
-            "test_dice_mean": round(float(test["dice"].mean()), 4), "test_dice_pooled": round(pooled_dice(test), 4),
-            "train_cpu_s": round(sum(float(b["cpu_time"].iloc[-1]) for b in bench), 1),
-            "train_wall_s": round(sum(float(b["s"].iloc[-1]) for b in bench), 1), "epochs_per_fold": epochs,
-            "n_oof": len(oof), "n_test": len(test)}
+    out = {"oof_dice_mean": round(float(oof["dice"].mean()), 4), "oof_dice_pooled": round(pooled_dice(oof), 4),
+           "test_dice_mean": round(float(test["dice"].mean()), 4), "test_dice_pooled": round(pooled_dice(test), 4),
+           "train_cpu_s": round(sum(float(b["cpu_time"].iloc[-1]) for b in bench), 1),
+           "train_wall_s": round(sum(float(b["s"].iloc[-1]) for b in bench), 1), "epochs_per_fold": epochs,
+           "n_oof": len(oof), "n_test": len(test)}
+    for column in INSTANCE_COLUMNS:  # data with instance masks
+        if column in oof:
+            out[f"oof_{column}"] = round(float(oof[column].mean()), 4)
+            out[f"test_{column}"] = round(float(test[column].mean()), 4)
+    return out
 
 
 def main() -> None:
@@ -117,6 +125,13 @@ def main() -> None:
                "oof_dice_native": native["oof_dice_mean"], "oof_dice_resize": resize["oof_dice_mean"],
                "train_cpu_ratio": round(native["train_cpu_s"] / resize["train_cpu_s"], 2)}
     wanted = {"test_dice_native": (">=", 0.92), "oof_dice_native": (">=", 0.90), "train_cpu_ratio": ("<=", 1.5)}
+    if "oof_map" in native:
+        for split in ("oof", "test"):
+            figures |= {f"{split}_map_native": native[f"{split}_map"],
+                        f"{split}_map_native_nosplit": native[f"{split}_map_nosplit"],
+                        f"{split}_map_resize": resize[f"{split}_map"],
+                        f"{split}_count_error_native": native[f"{split}_count_error"]}
+            wanted[f"{split}_map_native"] = (">=", 0.50)
     result = {"input": str(source), "experiments": per_exp, "figures": figures, "run_wall_s": round(wall, 1),
               **benchlib.targets(figures, wanted), "machine": benchlib.machine()}
     benchlib.write_result(REPO / "bench" / "results" / f"quality-{name}.json", result)

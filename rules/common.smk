@@ -95,6 +95,9 @@ try:
 except InputError as err:
     raise WorkflowError(f"snakeseg: {err}")
 SHARDS = sorted(PLAN.shards)
+# Instance outputs and metrics: on for data whose masks tell objects apart (DSB2018, masks.instances).
+_instances = config["instances"]["enabled"]
+INSTANCES = (PLAN.layout == "dsb2018" or config["masks"]["instances"]) if _instances == "auto" else _instances
 NEW_SHARDS = sorted(NEW_PLAN.shards) if NEW_PLAN else []
 TEST_SHARDS = sorted(TEST_PLAN.shards) if TEST_PLAN else []
 EXPS = list(EXPERIMENTS)
@@ -118,6 +121,11 @@ def prediction_recipe(exp):
         "scale": config["data"]["scale"],
     }
     return json.dumps(recipe, sort_keys=True)
+
+
+def instance_settings():
+    """The instances block the prediction scripts need, as JSON (enabled resolved from auto)."""
+    return json.dumps({**config["instances"], "enabled": bool(INSTANCES)}, sort_keys=True)
 
 
 # Resources, sized from the config; every value can be overridden per rule from a profile

@@ -19,9 +19,12 @@ rule metrics:
     params:
         script=SCRIPTS / "metrics.py",
         classes=json.dumps(CLASSES),
+        mean_iou_threshold=config["metrics"]["mean_iou_threshold"],
+        min_size=config["instances"]["min_size"],
     shell:
         "python {params.script:q} --predictions {input.predictions:q} --merged {input.merged:q} "
-        "--classes {params.classes:q} --per-image {output.per_image:q} --summary {output.summary:q} --log {log:q}"
+        "--classes {params.classes:q} --mean-iou-threshold {params.mean_iou_threshold} --min-size {params.min_size} "
+        "--per-image {output.per_image:q} --summary {output.summary:q} --log {log:q}"
 
 
 rule compare:

@@ -23,7 +23,8 @@ rule predict:
         recipe=lambda w: prediction_recipe(w.exp),
         predict=json.dumps(config["predict"], sort_keys=True),
         classes=json.dumps(CLASSES),
+        instances=instance_settings(),
     shell:
         "python {params.script:q} --models {input.model:q} --merged {input.merged:q} --raw {input.raw:q} "
         "--recipe {params.recipe:q} --predict {params.predict:q} --classes {params.classes:q} "
-        "--threads {threads} --out {output:q} --log {log:q}"
+        "--instances {params.instances:q} --threads {threads} --out {output:q} --log {log:q}"

@@ -41,9 +41,10 @@ rule predict_new:
         recipe=lambda w: prediction_recipe(w.exp),
         predict=json.dumps(config["predict"], sort_keys=True),
         classes=json.dumps(CLASSES),
+        instances=instance_settings(),
     shell:
         "python {params.script:q} --models {input.models:q} --raw {input.raw:q} --recipe {params.recipe:q} "
-        "--predict {params.predict:q} --classes {params.classes:q} --threads {threads} --out {output:q} --log {log:q}"
+        "--predict {params.predict:q} --classes {params.classes:q} --instances {params.instances:q} --threads {threads} --out {output:q} --log {log:q}"
 
 
 # One table per experiment: id, source, shard, size, foreground fraction, connected components.

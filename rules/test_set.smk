@@ -61,10 +61,11 @@ rule predict_test:
         recipe=lambda w: prediction_recipe(w.exp),
         predict=json.dumps(config["predict"], sort_keys=True),
         classes=json.dumps(CLASSES),
+        instances=instance_settings(),
     shell:
         "python {params.script:q} --models {input.models:q} --merged {input.merged:q} --raw {input.raw:q} "
         "--recipe {params.recipe:q} --predict {params.predict:q} --classes {params.classes:q} "
-        "--threads {threads} --out {output:q} --log {log:q}"
+        "--instances {params.instances:q} --threads {threads} --out {output:q} --log {log:q}"
 
 
 rule test_metrics:
@@ -81,6 +82,9 @@ rule test_metrics:
     params:
         script=SCRIPTS / "test_metrics.py",
         classes=json.dumps(CLASSES),
+        mean_iou_threshold=config["metrics"]["mean_iou_threshold"],
+        min_size=config["instances"]["min_size"],
     shell:
         "python {params.script:q} --merged {input.merged:q} --predictions {input.predictions:q} "
-        "--classes {params.classes:q} --per-image {output.per_image:q} --summary {output.summary:q} --log {log:q}"
+        "--classes {params.classes:q} --mean-iou-threshold {params.mean_iou_threshold} --min-size {params.min_size} "
+        "--per-image {output.per_image:q} --summary {output.summary:q} --log {log:q}"

@@ -8,10 +8,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from snakeseg import atomic  # noqa: E402
-from snakeseg.data.imageio import encode_png  # noqa: E402
 from snakeseg.data.items import iter_items  # noqa: E402
-from snakeseg.inference.overlay import overlay  # noqa: E402
-from snakeseg.inference.predict import batched, mask_png  # noqa: E402
+from snakeseg.inference.outputs import PredictionWriter  # noqa: E402
+from snakeseg.inference.predict import batched  # noqa: E402
 from snakeseg.workflow.cli import logged  # noqa: E402
 
 ap = argparse.ArgumentParser(description=__doc__)
@@ -21,8 +20,9 @@ ap.add_argument("--raw", nargs="+", required=True, help="the same shards' staged
 ap.add_argument("--recipe", required=True, help="the experiment's prediction recipe (mode, image_size, normalize, scale), as JSON")
 ap.add_argument("--predict", required=True, help="the config's predict section, as JSON")
 ap.add_argument("--classes", required=True, help="foreground class names, as a JSON list")
+ap.add_argument("--instances", required=True, help="the config's instances section (enabled resolved), as JSON")
 ap.add_argument("--threads", type=int, default=0)
-ap.add_argument("--out", required=True, help="folder of masks/ and overlays/")
+ap.add_argument("--out", required=True, help="folder of masks/, probabilities/, overlays/ and instances/")
 ap.add_argument("--log", required=True)
 args = ap.parse_args()
 
@@ -33,13 +33,10 @@ with logged(args.log, "predict") as log:
     predictor = load_predictor(args.models, json.loads(args.recipe), cfg, args.threads)
     n = 0
     with atomic.atomic_dir(args.out) as out:
-        (out / "masks").mkdir()
-        (out / "overlays").mkdir()
+        writer = PredictionWriter(out, cfg, json.loads(args.instances), n_classes)
         for batch in batched(iter_items(args.merged, args.raw), cfg["batch_size"]):
-            preds = predictor.labels([img for _, img, _ in batch], cfg["threshold"])
-            for (item, image, truth), pred in zip(batch, preds):
-                atomic.write_bytes(out / "masks" / f"{item['id']}.png", encode_png(mask_png(pred, n_classes), rgb=False))
-                shown = overlay(image, pred, truth if cfg["overlay_truth"] else None, cfg["overlay_thickness"])
-                atomic.write_bytes(out / "overlays" / f"{item['id']}.png", encode_png(shown))
+            segmented = predictor.segment([img for _, img, _ in batch], cfg["threshold"])
+            for (item, image, truth), (labels, fg) in zip(batch, segmented):
+                writer.write(item["id"], image, labels, fg, truth)
                 n += 1
     log.info("%d images predicted by %d model(s)", n, len(args.models))

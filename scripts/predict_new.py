@@ -6,15 +6,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from snakeseg import atomic  # noqa: E402
-from snakeseg.data.imageio import decode_image, encode_png  # noqa: E402
+from snakeseg.data.imageio import decode_image  # noqa: E402
 from snakeseg.data.staging import Pack  # noqa: E402
 from snakeseg.errors import InputError  # noqa: E402
-from snakeseg.inference.overlay import overlay  # noqa: E402
-from snakeseg.inference.predict import batched, mask_png, to_labels  # noqa: E402
+from snakeseg.inference.outputs import PredictionWriter  # noqa: E402
+from snakeseg.inference.predict import batched  # noqa: E402
 from snakeseg.inference.summary import COLUMNS, describe  # noqa: E402
 from snakeseg.workflow.cli import logged  # noqa: E402
 
@@ -24,8 +23,9 @@ ap.add_argument("--raw", required=True, help="the shard's staged images (rule un
 ap.add_argument("--recipe", required=True, help="the experiment's prediction recipe (mode, image_size, normalize, scale), as JSON")
 ap.add_argument("--predict", required=True, help="the config's predict section, as JSON")
 ap.add_argument("--classes", required=True, help="foreground class names, as a JSON list")
+ap.add_argument("--instances", required=True, help="the config's instances section (enabled resolved), as JSON")
 ap.add_argument("--threads", type=int, default=0)
-ap.add_argument("--out", required=True, help="folder of masks/, overlays/, summary.csv and set_aside.csv")
+ap.add_argument("--out", required=True, help="folder of masks/, overlays/, probabilities/, instances/, summary.csv and set_aside.csv")
 ap.add_argument("--log", required=True)
 args = ap.parse_args()
 
@@ -38,8 +38,8 @@ with logged(args.log, "predict_new") as log:
     with Pack(args.raw) as pack, atomic.atomic_dir(args.out) as out:
         manifest = pack.manifest
         aside += [{"id": i, "files": " ".join(e["files"]), "reason": e["reason"]} for i, e in manifest["set_aside"].items()]
-        for name in ("masks", "overlays") + (("probabilities",) if cfg["save_probabilities"] else ()):
-            (out / name).mkdir()
+        writer = PredictionWriter(out, {**cfg, "overlay_truth": False}, json.loads(args.instances), n_classes,
+                                  probabilities=cfg["save_probabilities"])
         readable = []
         for image_id, entry in manifest["items"].items():
             source = entry["image"]["name"]
@@ -48,17 +48,10 @@ with logged(args.log, "predict_new") as log:
             except InputError as err:
                 aside.append({"id": image_id, "files": source, "reason": f"{err.path}: {err.problem}"})
         for batch in batched(readable, cfg["batch_size"]):
-            probs = predictor.probabilities([image for _, _, image in batch])
-            for (image_id, source, image), prob in zip(batch, probs):
-                labels = to_labels(prob, *prob.shape[:2], cfg["threshold"])
-                atomic.write_bytes(out / "masks" / f"{image_id}.png", encode_png(mask_png(labels, n_classes), rgb=False))
-                shown = overlay(image, labels, None, cfg["overlay_thickness"])
-                atomic.write_bytes(out / "overlays" / f"{image_id}.png", encode_png(shown))
-                if cfg["save_probabilities"]:
-                    fg = prob[..., 0] if prob.shape[-1] == 1 else 1 - prob[..., 0]
-                    png = encode_png(np.round(fg * 255).astype(np.uint8), rgb=False)
-                    atomic.write_bytes(out / "probabilities" / f"{image_id}.png", png)
-                rows.append({"id": image_id, "source": source, "shard": manifest["shard"], **describe(labels)})
+            segmented = predictor.segment([image for _, _, image in batch], cfg["threshold"])
+            for (image_id, source, image), (labels, fg) in zip(batch, segmented):
+                ids = writer.write(image_id, image, labels, fg)
+                rows.append({"id": image_id, "source": source, "shard": manifest["shard"], **describe(labels, ids)})
         atomic.write_csv(out / "summary.csv", pd.DataFrame(rows, columns=COLUMNS))
         atomic.write_csv(out / "set_aside.csv", pd.DataFrame(aside, columns=["id", "files", "reason"]))
     log.info("shard %s: %d images segmented, %d set aside", manifest["shard"], len(rows), len(aside))

@@ -8,7 +8,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pandas as pd  # noqa: E402
 
-from snakeseg.evaluation import plots  # noqa: E402
+from snakeseg.evaluation import gallery, plots  # noqa: E402
 from snakeseg.workflow.cli import logged  # noqa: E402
 
 ap = argparse.ArgumentParser(description=__doc__)
@@ -18,8 +18,10 @@ ap.add_argument("--quantized", nargs="+", required=True, help="results/quantized
 ap.add_argument("--comparison", required=True)
 ap.add_argument("--qa-dataset", required=True)
 ap.add_argument("--qa-summary", required=True)
+ap.add_argument("--predictions", nargs="+", required=True, help="results/predictions/<exp>/fold-<k> (rule predict)")
+ap.add_argument("--gallery", type=int, default=4, help="lowest- and highest-Dice images shown per experiment")
 ap.add_argument("--log", required=True)
-for name in ("curves", "dice", "comparison-plot", "quant", "qa"):
+for name in ("curves", "dice", "comparison-plot", "quant", "qa", "gallery-plot", "counts"):
     ap.add_argument(f"--{name}", required=True, help="output PNG")
 args = ap.parse_args()
 
@@ -37,3 +39,9 @@ with logged(args.log, "report"):
     plots.comparison(with_experiment(args.per_image), pd.read_csv(args.comparison), args.comparison_plot)
     plots.quantization_scatter(with_experiment(args.quantized), args.quant)
     plots.qa_summary(pd.read_csv(args.qa_dataset), json.loads(Path(args.qa_summary).read_text()), args.qa)
+    folders = {(Path(p).parent.name, int(Path(p).name.split("-", 1)[1])): Path(p) for p in args.predictions}
+    per_image = with_experiment(args.per_image)
+    gallery.gallery({exp: t for exp, t in per_image.groupby("experiment")},
+                    lambda exp, row: str(folders[(exp, int(row["fold"]))] / "overlays" / f"{row['id']}.png"),
+                    args.gallery, args.gallery_plot)
+    gallery.object_counts(per_image, args.counts)

@@ -57,6 +57,34 @@ def test_merged_mask_is_union_of_instances(tmp_path):
     assert np.array_equal(merged, (np.maximum(*masks) > 0).astype(np.uint8))
     assert index["items"][0]["n_instances"] == 2
     assert (index["items"][0]["height"], index["items"][0]["width"]) == (32, 40)
+    # The objects stay apart in a 16-bit id map: mask file i is object i + 1.
+    ids = cv2.imread(str(tmp_path / "merged" / "a.instances.png"), cv2.IMREAD_UNCHANGED)
+    assert ids.dtype == np.uint16 and index["items"][0]["instances"] is True
+    assert np.array_equal(ids, (masks[0] > 0) * 1 + (masks[1] > 0) * 2)
+
+
+def test_instance_label_images_keep_their_objects(tmp_path):
+    """masks.instances: a paired mask whose values are object ids (here 16-bit, ids 7 and 300)."""
+    from snakeseg.data.items import truth_instances
+    from snakeseg.data.masks import MaskSpec
+
+    img, masks = nucleus_image((32, 40))
+    ids = ((masks[0] > 0) * 7 + (masks[1] > 0) * 300).astype(np.uint16)
+    (tmp_path / "in" / "images").mkdir(parents=True)
+    (tmp_path / "in" / "masks").mkdir()
+    cv2.imwrite(str(tmp_path / "in" / "images" / "a.png"), img)
+    cv2.imwrite(str(tmp_path / "in" / "masks" / "a.png"), ids)
+    manifest = shards.build_manifests(listing.list_input(str(tmp_path / "in"), "paired"), 1)["0000"]
+    staging.extract_shard(str(tmp_path / "in"), manifest, tmp_path / "raw")
+    index = merge_shard(tmp_path / "raw", tmp_path / "merged", MaskSpec(instances=True))
+    item = index["items"][0]
+    assert item["n_instances"] == 2 and item["instances"] is True
+    labels = cv2.imread(str(tmp_path / "merged" / "a.png"), cv2.IMREAD_UNCHANGED)
+    assert np.array_equal(labels, (ids > 0).astype(np.uint8))  # foreground, not "the most frequent value"
+    assert np.array_equal(truth_instances(tmp_path / "merged", item), ids)
+    # Without the setting the same file is a binary mask (values thresholded) with no objects kept.
+    plain = merge_shard(tmp_path / "raw", tmp_path / "merged2")["items"][0]
+    assert plain["instances"] is False and truth_instances(tmp_path / "merged2", plain) is None
 
 
 def test_tfrecord_round_trip_through_tensorflow(tmp_path):

@@ -25,6 +25,13 @@ def iter_truth(merged_dirs: list[str]) -> Iterator[tuple[dict, np.ndarray]]:
             yield {**item, "shard": index["shard"]}, read_mask(merged / f"{item['id']}.png")
 
 
+def truth_instances(merged_dir: str | Path, item: dict) -> np.ndarray | None:
+    """The image's true object ids (0 background), or None when its masks do not tell objects apart."""
+    if not item.get("instances"):
+        return None
+    return read_mask(Path(merged_dir) / f"{item['id']}.instances.png")
+
+
 def iter_items(merged_dirs: list[str], raw_dirs: list[str]) -> Iterator[tuple[dict, np.ndarray, np.ndarray]]:
     """(index entry, RGB image, truth label map) for every usable image; ``raw_dirs[i]`` is the staged
     shard (rule unzip) of ``merged_dirs[i]``."""

@@ -25,11 +25,13 @@ class MaskSpec:
     n_classes: int = 1              # foreground classes
     ignore_value: int | None = None  # stored value meaning "not annotated"
     strict: bool = False            # set aside masks with stray values instead of fixing them
+    instances: bool = False         # a mask's values are object ids (an instance label image)
 
     @classmethod
     def from_config(cls, cfg: dict) -> "MaskSpec":
         classes = cfg.get("classes") or ["foreground"]
-        return cls(cfg.get("format", "binary"), len(classes), cfg.get("ignore_value"), cfg.get("strict", False))
+        return cls(cfg.get("format", "binary"), len(classes), cfg.get("ignore_value"), cfg.get("strict", False),
+                   cfg.get("instances", False))
 
 
 def _grey(arr: np.ndarray) -> tuple[np.ndarray, str]:
@@ -122,6 +124,20 @@ def normalise(arr: np.ndarray, name: str, spec: MaskSpec) -> tuple[np.ndarray, d
                     "stray_action": action}
 
 
+def instance_image(arr: np.ndarray, name: str, spec: MaskSpec) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(label map, object ids, decision record) of an instance label image: every non-zero value
+    (other than ``ignore_value``) is one object of the foreground."""
+    grey, how = _grey(arr)
+    ids = grey.astype(np.int64)
+    ignored = grey == spec.ignore_value if spec.ignore_value is not None else np.zeros(grey.shape, bool)
+    ids[ignored] = 0
+    labels = (ids > 0).astype(np.uint8)
+    labels[ignored] = IGNORE
+    n = np.count_nonzero(np.unique(ids))
+    return labels, ids, {"mask_encoding": f"{arr.dtype.itemsize * 8}-bit {how}instance ids ({n} objects)",
+                         "stray_pixels": 0, "stray_values": "", "stray_action": ""}
+
+
 def merge_instances(instances: list[np.ndarray]) -> tuple[np.ndarray, int]:
     """Union of binary label maps (0/1, 255 = ignored) and the number of non-empty instances.
 
@@ -144,3 +160,16 @@ def merge_instances(instances: list[np.ndarray]) -> tuple[np.ndarray, int]:
     labels = fg.astype(np.uint8)
     labels[ignored & ~fg] = IGNORE
     return labels, count
+
+
+def number_instances(instances: list[np.ndarray]) -> np.ndarray:
+    """One object-id map (0 background, 1..n) of binary instance maps, in their order; where two
+    overlap, the later one wins."""
+    ids = np.zeros(instances[0].shape, np.uint16)
+    n = 0
+    for inst in instances:
+        on = inst == 1
+        if on.any():
+            n += 1
+            ids[on] = n
+    return ids

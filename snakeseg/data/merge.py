@@ -10,25 +10,32 @@ import numpy as np
 from .. import atomic
 from ..errors import InputError
 from .imageio import decode_image_info, decode_mask, encode_png
-from .masks import IGNORE, MaskSpec, merge_instances, normalise
+from .masks import IGNORE, MaskSpec, instance_image, merge_instances, normalise, number_instances
 from .staging import Pack
 
 
-def label_map(entry: dict, pack: Pack, spec: MaskSpec) -> tuple[np.ndarray, dict]:
-    """Decode an item's image and masks; (label map, QA record). Raises InputError naming the file."""
+def label_map(entry: dict, pack: Pack, spec: MaskSpec) -> tuple[np.ndarray, dict, np.ndarray | None]:
+    """Decode an item's image and masks; (label map, QA record, object ids or None when the masks
+    do not tell objects apart). Raises InputError naming the file."""
     image, info = decode_image_info(pack.read(entry["image"]["name"]), entry["image"]["name"])
-    maps, records = [], []
+    maps, records, ids = [], [], None
     for m in entry["masks"]:
         raw = decode_mask(pack.read(m["name"]), m["name"])
         if raw.shape[:2] != image.shape[:2]:
             raise InputError(m["name"], f"mask size {raw.shape[1]}x{raw.shape[0]} differs from "
                              f"image size {image.shape[1]}x{image.shape[0]}",
                              "fix or remove the mask so it matches its image")
-        labels, record = normalise(raw, m["name"], spec)
+        if spec.instances and entry["kind"] != "instances":
+            labels, ids, record = instance_image(raw, m["name"], spec)
+        else:
+            labels, record = normalise(raw, m["name"], spec)
         maps.append(labels)
         records.append(record)
     if entry["kind"] == "instances":
         labels, n_instances = merge_instances(maps)
+        ids = number_instances(maps)
+    elif ids is not None:
+        labels, n_instances = maps[0], np.count_nonzero(np.unique(ids))
     else:
         labels = maps[0]
         n_instances = cv2.connectedComponents(((labels > 0) & (labels != IGNORE)).astype(np.uint8))[0] - 1
@@ -46,11 +53,12 @@ def label_map(entry: dict, pack: Pack, spec: MaskSpec) -> tuple[np.ndarray, dict
         "pixel_hash": hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest(),
     }
     qa["empty_mask"] = qa["coverage"] == 0
-    return labels, qa
+    return labels, qa, ids
 
 
 def merge_shard(raw_dir: str, out_dir: str, spec: MaskSpec | None = None) -> dict:
-    """One label map per image in ``out_dir/<id>.png`` (0 background, 1..n classes, 255 ignored).
+    """One label map per image in ``out_dir/<id>.png`` (0 background, 1..n classes, 255 ignored) and,
+    for masks that tell objects apart, their ids in ``<id>.instances.png`` (16-bit, 0 background).
 
     DSB2018 instance masks are merged (their count kept); single masks are normalised. Writes
     ``index.json``: per usable image its id, source file, the image's place in the shard's pack
@@ -64,13 +72,17 @@ def merge_shard(raw_dir: str, out_dir: str, spec: MaskSpec | None = None) -> dic
         index = {"shard": manifest["shard"], "items": [], "set_aside": dict(manifest["set_aside"])}
         for image_id, entry in manifest["items"].items():
             try:
-                labels, qa = label_map(entry, pack, spec)
+                labels, qa, ids = label_map(entry, pack, spec)
             except InputError as err:
                 files = [entry["image"]["name"]] + [m["name"] for m in entry["masks"]]
                 index["set_aside"][image_id] = {"reason": f"{err.path}: {err.problem}", "files": files}
                 continue
             atomic.write_bytes(tmp / f"{image_id}.png", encode_png(labels, rgb=False), fsync=False)
+            if ids is not None:
+                atomic.write_bytes(tmp / f"{image_id}.instances.png", encode_png(ids.astype(np.uint16), rgb=False),
+                                   fsync=False)
             index["items"].append({"id": image_id, "source": entry["image"]["name"],
-                                   "image_at": manifest["staged"][entry["image"]["name"]], **qa})
+                                   "image_at": manifest["staged"][entry["image"]["name"]], **qa,
+                                   "instances": ids is not None})
         atomic.write_json(tmp / "index.json", index, fsync=False)
     return index

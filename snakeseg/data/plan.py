@@ -29,11 +29,13 @@ _CODE = ("plan.py", "shards.py", "listing.py", "zipread.py")
 @dataclass
 class Plan:
     """The input's shards: per shard name its ``fingerprint`` and number of ``items`` (usable
-    images); ``cached``: the input is the one planned last time (nothing was listed)."""
+    images); its ``layout`` (dsb2018, paired, images); ``cached``: the input is the one planned last
+    time (nothing was listed)."""
 
     archive: str
     shards: dict[str, dict]
     n_usable: int
+    layout: str
     cached: bool = False
 
 
@@ -82,7 +84,7 @@ def plan(archive: str, layout: str, paired: dict, limits: dict, n_shards: int, m
         key = hashlib.sha256(text.encode()).hexdigest()
         saved = _cached(manifest_dir, key)
         if saved is not None:
-            return Plan(archive, saved["shards"], saved["n_usable"], cached=True)
+            return Plan(archive, saved["shards"], saved["n_usable"], saved["layout"], cached=True)
     inventory = listing.list_input(archive, layout, paired, limits, directory=directory)
     with listing.gc_paused():
         manifests = shards.build_manifests(inventory, n_shards)
@@ -90,9 +92,10 @@ def plan(archive: str, layout: str, paired: dict, limits: dict, n_shards: int, m
         atomic.write_json_if_changed(manifest_path(manifest_dir, name), manifest)
     atomic.write_json_if_changed(manifest_dir / UNASSIGNED, [{"file": f, "reason": r} for f, r in inventory.unassigned])
     summary = {name: {"fingerprint": m["fingerprint"], "items": len(m["items"])} for name, m in manifests.items()}
-    result = Plan(archive, summary, len(inventory.usable()))
+    result = Plan(archive, summary, len(inventory.usable()), inventory.layout)
     if key:
         atomic.write_json(manifest_dir / CACHE, {"key": key, "shards": summary, "n_usable": result.n_usable,
+                                                 "layout": result.layout,
                                                  "stamps": _stamps(manifest_dir, summary)})
     return result
 

@@ -7,6 +7,8 @@ import pandas as pd
 
 #: Architectures built on segmentation-models' encoders, whose ``backbone`` names the encoder.
 BACKBONE_ARCHS = ("Unet", "FPN", "Linknet", "PSPNet")
+#: Scores shown when the summaries have them: class IoUs, and object scores for instance data.
+EXTRA = ("mean_iou_2class", "fw_iou", "map", "map_nosplit", "ap50", "obj_f1", "count_error")
 
 
 def comparison_row(name: str, model_cfg: dict, summary: dict, quantized: pd.DataFrame,
@@ -19,6 +21,7 @@ def comparison_row(name: str, model_cfg: dict, summary: dict, quantized: pd.Data
     for metric in ("dice", "iou", "precision", "recall"):
         row[f"{metric}_mean"] = summary["overall"][metric]["mean"]
     row["dice_median"] = summary["overall"]["dice"]["median"]
+    row.update({f"{m}_mean": summary["overall"][m]["mean"] for m in EXTRA if m in summary["overall"]})
     for fold, stats in summary["per_fold"].items():
         row[f"dice_mean_fold{fold}"] = stats["dice"]["mean"]
     weights = quantized["n_images"]
@@ -30,6 +33,9 @@ def comparison_row(name: str, model_cfg: dict, summary: dict, quantized: pd.Data
         for metric in ("dice", "iou"):
             row[f"test_{metric}_mean"] = test_summary["overall"][metric]["mean"]
         row["test_dice_median"] = test_summary["overall"]["dice"]["median"]
+        for metric in ("map", "map_nosplit", "count_error"):
+            if metric in test_summary["overall"]:
+                row[f"test_{metric}_mean"] = test_summary["overall"][metric]["mean"]
     return row
 
 

@@ -10,6 +10,9 @@ import pandas as pd
 from ..data.masks import IGNORE
 
 SCORE_COLUMNS = ["iou", "dice", "precision", "recall"]
+# Summarised when the per-image table has them (snakeseg.evaluation.scoring.image_scores).
+EXTRA_COLUMNS = ["mean_iou_2class", "fw_iou", "map", "ap50", "obj_precision", "obj_recall", "obj_f1", "count_error",
+                 "map_nosplit", "count_error_nosplit"]
 
 
 def binary_scores(truth: np.ndarray, pred: np.ndarray, valid: np.ndarray | None = None) -> dict[str, float]:
@@ -40,7 +43,8 @@ def binary_scores(truth: np.ndarray, pred: np.ndarray, valid: np.ndarray | None 
 def summarize(per_image: pd.DataFrame, group: str = "fold") -> dict:
     """Mean and median of each score, per ``group`` value and overall (NaNs skipped)."""
 
-    extra = [c for c in per_image.columns if c.startswith(("iou_", "dice_"))]
+    extra = [c for c in EXTRA_COLUMNS if c in per_image.columns]
+    extra += [c for c in per_image.columns if c.startswith(("iou_", "dice_"))]
 
     def stats(frame: pd.DataFrame) -> dict:
         out = {"n_images": int(len(frame))}

@@ -3,14 +3,43 @@ and on a test set (each shard's masks in its own folder)."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from ..data.items import iter_truth
+from ..data.imageio import read_mask
+from ..data.items import iter_truth, truth_instances
+from ..data.masks import IGNORE
 from ..errors import InputError
+from ..inference.instances import split_instances
 from ..inference.predict import read_prediction
+from .instances import frequency_weighted_iou, instance_scores, two_class_mean_iou
 from .metrics import label_scores
+
+
+def image_scores(item: dict, truth: np.ndarray, merged: Path, predicted: Path, classes: list[str],
+                 mean_iou_threshold: float = 0.4, min_size: int = 0) -> dict:
+    """Every score of one image's prediction (``predicted/{masks,probabilities,instances}/<id>.png``):
+    pixel scores, the two-class mean IoU at ``mean_iou_threshold``, frequency-weighted IoU and, when
+    both the truth and the prediction have objects, the instance scores, and those of the connected
+    components of the mask (no splitting; objects under ``min_size`` pixels removed as in prediction)."""
+    pred = read_prediction(predicted / "masks" / f"{item['id']}.png", len(classes))
+    valid = truth != IGNORE
+    scores = label_scores(truth, pred, classes)
+    scores["fw_iou"] = frequency_weighted_iou(np.where(valid, truth, 0), pred, len(classes), valid)
+    prob_path = predicted / "probabilities" / f"{item['id']}.png"
+    scores["mean_iou_2class"] = math.nan
+    if prob_path.exists():
+        fg = read_mask(prob_path) >= round(mean_iou_threshold * 255)
+        scores["mean_iou_2class"] = two_class_mean_iou((truth > 0) & valid, fg, valid)
+    true_ids, inst_path = truth_instances(merged, item), predicted / "instances" / f"{item['id']}.png"
+    if true_ids is not None and inst_path.exists():
+        scores.update(instance_scores(true_ids, read_mask(inst_path), valid))
+        nosplit = instance_scores(true_ids, split_instances(pred > 0, None, "components", min_size), valid)
+        scores["map_nosplit"], scores["count_error_nosplit"] = nosplit["map"], nosplit["count_error"]
+    return scores
 
 
 def prediction_dirs(paths: list[str]) -> dict[int, Path]:
@@ -18,33 +47,35 @@ def prediction_dirs(paths: list[str]) -> dict[int, Path]:
     return {int(Path(p).name.split("-", 1)[1]): Path(p) for p in paths}
 
 
-def out_of_fold_table(merged_dirs: list[str], predictions: dict[int, Path], classes: list[str]) -> pd.DataFrame:
-    """One row per usable image: its scores against its one out-of-fold prediction (``masks/<id>.png``
-    in exactly one of ``predictions``), fold, shard, object count and size; sorted by fold and id."""
+def out_of_fold_table(merged_dirs: list[str], predictions: dict[int, Path], classes: list[str],
+                      mean_iou_threshold: float = 0.4, min_size: int = 0) -> pd.DataFrame:
+    """One row per usable image: its scores (:func:`image_scores`) against its one out-of-fold
+    prediction (``masks/<id>.png`` in exactly one of ``predictions``), fold, shard, object count and
+    size; sorted by fold and id."""
     rows = []
-    for item, truth in iter_truth(merged_dirs):
-        hits = [(fold, d / "masks" / f"{item['id']}.png") for fold, d in predictions.items()
-                if (d / "masks" / f"{item['id']}.png").exists()]
-        if len(hits) != 1:
-            raise InputError(f"image {item['id']}", f"has {len(hits)} out-of-fold predictions, expected 1",
-                             "rerun the predict jobs (snakemake --forcerun predict)")
-        fold, path = hits[0]
-        scores = label_scores(truth, read_prediction(path, len(classes)), classes)
-        rows.append({"id": item["id"], "fold": fold, "shard": item["shard"], **scores,
-                     "n_instances": item["n_instances"], "height": item["height"], "width": item["width"]})
+    for merged in map(Path, merged_dirs):
+        for item, truth in iter_truth([merged]):
+            hits = [fold for fold, d in predictions.items() if (d / "masks" / f"{item['id']}.png").exists()]
+            if len(hits) != 1:
+                raise InputError(f"image {item['id']}", f"has {len(hits)} out-of-fold predictions, expected 1",
+                                 "rerun the predict jobs (snakemake --forcerun predict)")
+            scores = image_scores(item, truth, merged, predictions[hits[0]], classes, mean_iou_threshold, min_size)
+            rows.append({"id": item["id"], "fold": hits[0], "shard": item["shard"], **scores,
+                         "n_instances": item["n_instances"], "height": item["height"], "width": item["width"]})
     return pd.DataFrame(rows).sort_values(["fold", "id"]).reset_index(drop=True)
 
 
-def test_table(merged_dirs: list[str], predicted_dirs: list[str], classes: list[str]) -> pd.DataFrame:
-    """One row per usable test image: its scores against ``predicted_dirs[i]/masks/<id>.png`` for the
-    images of ``merged_dirs[i]``, shard, object count and size; sorted by id."""
+def test_table(merged_dirs: list[str], predicted_dirs: list[str], classes: list[str],
+               mean_iou_threshold: float = 0.4, min_size: int = 0) -> pd.DataFrame:
+    """One row per usable test image: its scores (:func:`image_scores`) against ``predicted_dirs[i]``
+    for the images of ``merged_dirs[i]``, shard, object count and size; sorted by id."""
     rows = []
-    for merged, predicted in zip(merged_dirs, predicted_dirs):
+    for merged, predicted in zip(map(Path, merged_dirs), map(Path, predicted_dirs)):
         for item, truth in iter_truth([merged]):
-            path = Path(predicted) / "masks" / f"{item['id']}.png"
+            path = predicted / "masks" / f"{item['id']}.png"
             if not path.exists():
                 raise InputError(str(path), "is missing", "rerun the predict_test jobs (snakemake --forcerun predict_test)")
-            scores = label_scores(truth, read_prediction(path, len(classes)), classes)
+            scores = image_scores(item, truth, merged, predicted, classes, mean_iou_threshold, min_size)
             rows.append({"id": item["id"], "shard": item["shard"], **scores, "n_instances": item["n_instances"],
                          "height": item["height"], "width": item["width"]})
     if not rows:

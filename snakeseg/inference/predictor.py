@@ -91,26 +91,35 @@ class Predictor:
             out.append(prob[..., None] if prob.ndim == 2 else prob.astype(np.float32, copy=False))
         return out
 
-    def labels(self, images: list[np.ndarray], threshold: float) -> list[np.ndarray]:
-        """Label maps at each image's size: thresholded foreground, or the most probable class. An image
-        predicted by sliding windows at scale 1 is labelled strip by strip (its float probabilities
-        are never held whole: a 20,000-px slide needs a band of them, not 1.6 GB)."""
+    def segment(self, images: list[np.ndarray], threshold: float) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(label map, foreground probability as uint8 0..255) per image, at its size: thresholded
+        foreground, or the most probable class. An image predicted by sliding windows at scale 1 is
+        labelled strip by strip (its float probabilities are never held whole: a 20,000-px slide
+        needs a band of them, not 1.6 GB)."""
         out: list = [None] * len(images)
         rest = []
         for i, image in enumerate(images):
             if self.recipe["mode"] == "native" and self.recipe["scale"] == 1 and self._windowed(image):
-                out[i] = np.empty(image.shape[:2], np.uint8)
+                labels, fg = np.empty(image.shape[:2], np.uint8), np.empty(image.shape[:2], np.uint8)
                 for row, probs in self._strips(image):
-                    out[i][row:row + len(probs)] = _to_labels(probs, threshold)
+                    labels[row:row + len(probs)], fg[row:row + len(probs)] = _to_labels(probs, threshold)
+                out[i] = labels, fg
             else:
                 rest.append(i)
         for i, prob in zip(rest, self.probabilities([images[i] for i in rest])):
             out[i] = _to_labels(prob, threshold)
         return out
 
+    def labels(self, images: list[np.ndarray], threshold: float) -> list[np.ndarray]:
+        """The label maps of :meth:`segment`."""
+        return [labels for labels, _ in self.segment(images, threshold)]
 
-def _to_labels(prob: np.ndarray, threshold: float) -> np.ndarray:
-    return (prob[..., 0] >= threshold).astype(np.uint8) if prob.shape[-1] == 1 else prob.argmax(-1).astype(np.uint8)
+
+def _to_labels(prob: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """(label map, foreground probability as uint8) of ``H x W x C`` probabilities."""
+    fg = prob[..., 0] if prob.shape[-1] == 1 else 1 - prob[..., 0]
+    labels = (fg >= threshold) if prob.shape[-1] == 1 else prob.argmax(-1)
+    return labels.astype(np.uint8), np.round(fg * 255).astype(np.uint8)
 
 
 def keras_models(paths: list[str]) -> tuple[list[PredictBatch], int, bool]:

@@ -1,0 +1,121 @@
+"""The overlay gallery and the object-count figure: selection of images, and valid PNGs written."""
+import math
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from snakeseg.evaluation.gallery import gallery, object_counts, pick_gallery
+
+
+def _table(dice, ids=None):
+    ids = ids or [f"img{i}" for i in range(len(dice))]
+    return pd.DataFrame({"id": ids, "fold": [i % 2 for i in range(len(dice))], "dice": dice, "iou": dice})
+
+
+def _overlays(root, exp, table, size=(60, 80)):
+    """One small synthetic overlay per row: noise, a green and a yellow circle."""
+    for i, row in table.iterrows():
+        image = np.random.default_rng(i).integers(60, 120, (*size, 3), dtype=np.uint8)
+        cv2.circle(image, (30, 30), 12, (0, 255, 0), 2)
+        cv2.circle(image, (33, 31), 11, (0, 255, 255), 2)
+        folder = root / exp / f"fold-{row['fold']}" / "overlays"
+        folder.mkdir(parents=True, exist_ok=True)
+        assert cv2.imwrite(str(folder / f"{row['id']}.png"), image)
+
+
+def _path_fn(root):
+    return lambda exp, row: str(root / exp / f"fold-{row['fold']}" / "overlays" / f"{row['id']}.png")
+
+
+def _check_png(path, min_side=100):
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    assert image is not None, path
+    assert min(image.shape[:2]) >= min_side and max(image.shape[:2]) < 10000
+    return image
+
+
+def test_pick_gallery_lowest_and_highest_with_ties_by_id():
+    table = _table([0.5, 0.1, 0.9, 0.1, 0.7, 0.9, 0.3], ids=["e", "b", "c", "a", "d", "f", "g"])
+    worst, best = pick_gallery(table, 2)
+    assert list(worst["id"]) == ["a", "b"]          # both 0.1: the smaller id first
+    assert list(best["id"]) == ["f", "c"]           # both 0.9: the smaller id counts as lower
+    assert list(best["dice"]) == [0.9, 0.9]
+    worst, best = pick_gallery(table, 1)
+    assert list(worst["id"]) == ["a"] and list(best["id"]) == ["f"]
+
+
+def test_pick_gallery_all_tied_never_repeats():
+    worst, best = pick_gallery(_table([0.5] * 4), 2)
+    assert list(worst["id"]) == ["img0", "img1"] and list(best["id"]) == ["img3", "img2"]
+
+
+def test_pick_gallery_small_tables_split_without_duplicates():
+    table = _table([0.2, 0.8, 0.5])
+    worst, best = pick_gallery(table, 3)
+    assert list(worst["id"]) == ["img0"] and list(best["id"]) == ["img1", "img2"]
+    worst, best = pick_gallery(_table([0.4]), 2)
+    assert worst.empty and list(best["id"]) == ["img0"]
+    worst, best = pick_gallery(_table([]).astype({"dice": float}), 2)
+    assert worst.empty and best.empty
+
+
+def test_pick_gallery_excludes_nan():
+    table = _table([math.nan, 0.3, math.nan, 0.6, 0.1])
+    worst, best = pick_gallery(table, 2)
+    picked = list(worst["id"]) + list(best["id"])
+    assert picked == ["img4", "img3", "img1"]  # 3 scored: 1 lowest, then 2 highest first
+    assert not worst["dice"].isna().any() and not best["dice"].isna().any()
+
+
+def test_gallery_writes_png(tmp_path):
+    root = tmp_path / "predictions"
+    a = _table([0.2, 0.9, 0.5, 0.7, 0.1])
+    a["n_true"], a["n_pred"], a["map"] = [3, 5, 0, 2, 7], [4, 5, 1, 2, 3], [0.4, math.nan, 0.0, 0.8, 0.1]
+    b = _table([0.6])                               # no instance columns, a single image
+    _overlays(root, "a", a)
+    _overlays(root, "b", b, size=(900, 700))        # large: downscaled for the figure
+    out = tmp_path / "report" / "gallery.png"
+    gallery({"a": a, "b": b}, _path_fn(root), 2, str(out))
+    image = _check_png(out, min_side=300)
+    assert image.shape[0] > image.shape[1] / 2      # three rows of panels: not a thin strip
+    gallery({"b": b}, _path_fn(root), 1, str(tmp_path / "one.png"))
+    _check_png(tmp_path / "one.png")
+
+
+def test_gallery_missing_overlay_names_the_path(tmp_path):
+    root = tmp_path / "predictions"
+    table = _table([0.2, 0.9])
+    _overlays(root, "a", table.iloc[:1])
+    missing = _path_fn(root)("a", table.iloc[1])
+    with pytest.raises(FileNotFoundError, match="img1.png") as info:
+        gallery({"a": table}, _path_fn(root), 1, str(tmp_path / "g.png"))
+    assert missing in str(info.value)
+    assert not (tmp_path / "g.png").exists()
+
+
+@pytest.mark.parametrize("spread", [1, 1000])
+def test_object_counts_writes_png(tmp_path, spread):
+    rng = np.random.default_rng(0)
+    frames = []
+    for exp in ("a", "b"):
+        n_true = rng.integers(0, 20, 12) * spread
+        frames.append(pd.DataFrame({"experiment": exp, "id": [f"i{k}" for k in range(12)], "dice": 0.5,
+                                    "n_true": n_true, "n_pred": n_true + rng.integers(-3, 4, 12)}))
+    table = pd.concat(frames, ignore_index=True)
+    table["n_pred"] = table["n_pred"].clip(lower=0)
+    table.loc[0, ["n_true", "n_pred"]] = math.nan   # rows without counts are skipped
+    out = tmp_path / "counts.png"
+    object_counts(table, str(out))
+    _check_png(out, min_side=300)
+
+
+@pytest.mark.parametrize("drop", [True, False])
+def test_object_counts_without_instances_still_writes_png(tmp_path, drop):
+    table = _table([0.2, 0.9]).assign(experiment="a")
+    if not drop:
+        table["n_true"], table["n_pred"] = math.nan, math.nan
+    out = tmp_path / "counts.png"
+    object_counts(table, str(out))
+    _check_png(out)
