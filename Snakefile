@@ -37,6 +37,7 @@ rule all:
         f"{RESULTS}/plots/object_counts.png",
         expand(f"{RESULTS}/inference/{{exp}}/summary.csv", exp=EXPS if NEW_PLAN else []),
         expand(f"{RESULTS}/test/{{exp}}/summary.json", exp=EXPS if TEST_PLAN else []),
+        [f"{RESULTS}/assl/round-{ROUND}/review.csv", f"{RESULTS}/assl/rounds.csv"] if POOL_PLAN else [],
 
 
 include: "rules/unzip.smk"
@@ -49,3 +50,4 @@ include: "rules/quantize.smk"
 include: "rules/report.smk"
 include: "rules/predict_new.smk"
 include: "rules/test_set.smk"
+include: "rules/assl.smk"

@@ -20,6 +20,8 @@ WORK = config["work_dir"]
 PLAN_DIR = f"{WORK}/plan"
 NEW_PLAN_DIR = f"{WORK}/new/plan"
 TEST_PLAN_DIR = f"{WORK}/test/plan"
+POOL_PLAN_DIR = f"{WORK}/assl/pool/plan"
+ACCEPTED_PLAN_DIR = f"{WORK}/assl/accepted-plan"
 RESULTS = "results"
 N_FOLDS = config["n_folds"]
 FOLDS = [str(f) for f in range(N_FOLDS)]
@@ -75,6 +77,21 @@ def _plan_test():
     )
 
 
+def _plan_assl():
+    """Active learning (assl.pool): the pool's plan, and the plan of the predictions accepted before
+    assl.round (a paired source of their own under work/assl/accepted/; None while there are none)."""
+    if not config["assl"]["pool"]:
+        return None, None
+    from snakeseg.assl import rounds  # pandas: imported only when there are rounds
+
+    pool = plan.plan(config["assl"]["pool"], "images", {}, config["limits"], config["n_shards"], POOL_PLAN_DIR)
+    accepted_dir = f"{WORK}/assl/accepted"
+    if not rounds.build_accepted(RESULTS, config["assl"]["round"], accepted_dir):
+        return pool, None
+    paired = {"images_dir": "images", "masks_dir": "masks", "mask_suffix": ""}
+    return pool, plan.plan(accepted_dir, "paired", paired, config["limits"], config["n_shards"], ACCEPTED_PLAN_DIR)
+
+
 def _plan_new():
     """The plan of predict_input (new images without masks), sharded like the training data."""
     if not config.get("predict_input"):
@@ -89,6 +106,8 @@ try:
     NEW_PLAN = _plan_new()
     TEST_PLAN = _plan_test()
     TEST_INPUT = inputlink.point(f"{WORK}/test/input", TEST_PLAN.archive) if TEST_PLAN else None
+    POOL_PLAN, ACCEPTED_PLAN = _plan_assl()
+    POOL_INPUT = inputlink.point(f"{WORK}/assl/pool/input", POOL_PLAN.archive) if POOL_PLAN else None
     NEW_INPUT = inputlink.point(f"{WORK}/new/input", NEW_PLAN.archive) if NEW_PLAN else None
     EXPERIMENTS = experiments.expand(config, os.path.join(workflow.basedir, "schemas/config.schema.json"))
     CLASSES = experiments.check(config)
@@ -100,6 +119,9 @@ _instances = config["instances"]["enabled"]
 INSTANCES = (PLAN.layout == "dsb2018" or config["masks"]["instances"]) if _instances == "auto" else _instances
 NEW_SHARDS = sorted(NEW_PLAN.shards) if NEW_PLAN else []
 TEST_SHARDS = sorted(TEST_PLAN.shards) if TEST_PLAN else []
+POOL_SHARDS = sorted(POOL_PLAN.shards) if POOL_PLAN else []
+ACCEPTED_SHARDS = sorted(s for s, v in ACCEPTED_PLAN.shards.items() if v["items"]) if ACCEPTED_PLAN else []
+ROUND = config["assl"]["round"]
 EXPS = list(EXPERIMENTS)
 
 
@@ -121,6 +143,18 @@ def prediction_recipe(exp):
         "scale": config["data"]["scale"],
     }
     return json.dumps(recipe, sort_keys=True)
+
+
+def reviews_before(n):
+    """The response.csv of each round 0..n-1 that has been reviewed."""
+    files = [f"{RESULTS}/assl/round-{k}/response.csv" for k in range(n)]
+    return [local(f) for f in files if os.path.exists(f)]
+
+
+def _round_records():
+    """round.json of the current round and of every earlier one that has it."""
+    files = [f"{RESULTS}/assl/round-{r}/round.json" for r in range(ROUND)]
+    return [f for f in files if os.path.exists(f)] + [f"{RESULTS}/assl/round-{ROUND}/round.json"]
 
 
 def instance_settings():

@@ -21,7 +21,8 @@ rule predict:
     params:
         script=SCRIPTS / "predict.py",
         recipe=lambda w: prediction_recipe(w.exp),
-        predict=json.dumps(config["predict"], sort_keys=True),
+        # Out-of-fold prediction always runs the Keras models: predict.engine changes nothing here.
+        predict=json.dumps({k: v for k, v in config["predict"].items() if k != "engine"}, sort_keys=True),
         classes=json.dumps(CLASSES),
         instances=instance_settings(),
     shell:

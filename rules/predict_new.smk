@@ -21,7 +21,8 @@ rule unzip_new:
 
 rule predict_new:
     input:
-        models=expand(f"{RESULTS}/models/{{{{exp}}}}/fold-{{fold}}/model.h5", fold=FOLDS),
+        # predict.engine: the fold models (keras) or their quantize folders (model_<engine>.tflite).
+        models=ENSEMBLE_MODELS,
         raw=f"{WORK}/new/raw/shard-{{shard}}",
     output:
         directory(f"{RESULTS}/inference/{{exp}}/shards/shard-{{shard}}"),

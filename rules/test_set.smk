@@ -40,7 +40,8 @@ rule merge_masks_test:
 
 rule predict_test:
     input:
-        models=expand(f"{RESULTS}/models/{{{{exp}}}}/fold-{{fold}}/model.h5", fold=FOLDS),
+        # predict.engine: the fold models (keras) or their quantize folders (model_<engine>.tflite).
+        models=ENSEMBLE_MODELS,
         merged=f"{WORK}/test/merged/shard-{{shard}}",
         raw=f"{WORK}/test/raw/shard-{{shard}}",
     output:

@@ -4,6 +4,9 @@ rule train_fold:
     input:
         tfrecords=shard_files(f"{WORK}/tfrecords/shard-{{shard}}.tfrec", SHARDS),
         indexes=shard_files(f"{WORK}/tfrecords/shard-{{shard}}.json", SHARDS),
+        # Active learning: predictions accepted in earlier rounds, training data of every fold.
+        accepted=shard_files(f"{WORK}/assl/tfrecords/shard-{{shard}}.tfrec", ACCEPTED_SHARDS),
+        accepted_indexes=shard_files(f"{WORK}/assl/tfrecords/shard-{{shard}}.json", ACCEPTED_SHARDS),
     output:
         model=f"{RESULTS}/models/{{exp}}/fold-{{fold}}/model.h5",
         history=f"{RESULTS}/models/{{exp}}/fold-{{fold}}/history.csv",
@@ -29,6 +32,7 @@ rule train_fold:
         scratch=lambda w: f"{WORK}/train/{w.exp}/fold-{w.fold}",
     shell:
         "python {params.script:q} --tfrecords {input.tfrecords:q} --indexes {input.indexes:q} "
+        "--accepted {input.accepted:q} --accepted-indexes {input.accepted_indexes:q} "
         "--fold {wildcards.fold} --val-shards {params.val_shards:q} --model {params.model:q} "
         "--train {params.train:q} --data {params.data:q} --image-size {params.image_size} --classes {params.classes:q} "
         "--scratch {params.scratch:q} --threads {threads} --out-model {output.model:q} "

@@ -14,7 +14,7 @@ from snakeseg.inference.predict import batched  # noqa: E402
 from snakeseg.workflow.cli import logged  # noqa: E402
 
 ap = argparse.ArgumentParser(description=__doc__)
-ap.add_argument("--models", nargs="+", required=True, help="model.h5 files (rule train_fold); several: their mean")
+ap.add_argument("--models", nargs="+", required=True, help="model.h5 files (rule train_fold) or quantize fold folders (predict.engine); several: their mean")
 ap.add_argument("--merged", nargs="+", required=True, help="the shards to predict (rule merge_masks)")
 ap.add_argument("--raw", nargs="+", required=True, help="the same shards' staged files (rule unzip)")
 ap.add_argument("--recipe", required=True, help="the experiment's prediction recipe (mode, image_size, normalize, scale), as JSON")

@@ -18,7 +18,7 @@ from snakeseg.inference.summary import COLUMNS, describe  # noqa: E402
 from snakeseg.workflow.cli import logged  # noqa: E402
 
 ap = argparse.ArgumentParser(description=__doc__)
-ap.add_argument("--models", nargs="+", required=True, help="the experiment's fold models (rule train_fold)")
+ap.add_argument("--models", nargs="+", required=True, help="the experiment's fold models: model.h5 (rule train_fold) or quantize fold folders (predict.engine)")
 ap.add_argument("--raw", required=True, help="the shard's staged images (rule unzip_new)")
 ap.add_argument("--recipe", required=True, help="the experiment's prediction recipe (mode, image_size, normalize, scale), as JSON")
 ap.add_argument("--predict", required=True, help="the config's predict section, as JSON")

@@ -1,4 +1,4 @@
-"""Rule quantize: dynamic-range TFLite model and float-vs-quantized Dice on the fold's own images."""
+"""Rule quantize: a fold's TFLite variants and SavedModel; size, speed and Dice of each against the float model."""
 import argparse
 import json
 import sys
@@ -6,52 +6,63 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import pandas as pd  # noqa: E402
-
 from snakeseg import atomic  # noqa: E402
 from snakeseg.data.items import iter_items  # noqa: E402
-from snakeseg.evaluation.metrics import label_scores  # noqa: E402
-from snakeseg.inference.predict import batched  # noqa: E402
 from snakeseg.workflow.cli import logged  # noqa: E402
 
 ap = argparse.ArgumentParser(description=__doc__)
 ap.add_argument("--model", required=True, help="the fold's model.h5 (rule train_fold)")
 ap.add_argument("--merged", nargs="+", required=True, help="the fold's validation shards (rule merge_masks)")
 ap.add_argument("--raw", nargs="+", required=True, help="the same shards' staged files (rule unzip)")
+ap.add_argument("--tfrecords", nargs="+", required=True, help="the fold's training TFRecords (int8 calibration)")
+ap.add_argument("--indexes", nargs="+", required=True, help="their JSON indexes, in the same order")
+ap.add_argument("--val-shards", required=True, help="the fold's validation shards, comma-separated (never calibrate)")
 ap.add_argument("--fold", type=int, required=True)
 ap.add_argument("--recipe", required=True, help="the experiment's prediction recipe, as JSON")
-ap.add_argument("--predict", required=True, help="the config's predict section, as JSON")
+ap.add_argument("--predict", required=True, help="predict.max_side, overlap and batch_size, as JSON")
+ap.add_argument("--quantize", required=True, help="the config's quantize section, as JSON")
 ap.add_argument("--threshold", type=float, required=True)
 ap.add_argument("--classes", required=True, help="foreground class names, as a JSON list")
 ap.add_argument("--threads", type=int, default=1)
-ap.add_argument("--tflite", required=True)
-ap.add_argument("--per-image", required=True)
+ap.add_argument("--out", required=True, help="the fold's folder: model_<variant>.tflite, savedmodel/, CSVs")
 ap.add_argument("--log", required=True)
 args = ap.parse_args()
 
 with logged(args.log, "quantize") as log:
     from snakeseg import tfenv
-    from snakeseg.deploy.tflite import TFLiteModel, convert_dynamic_range
-    from snakeseg.inference.predictor import Predictor, keras_models
+    from snakeseg.deploy import convert, evaluate
+    from snakeseg.deploy.runtime import TFLiteModel
+    from snakeseg.inference.predictor import keras_callables
     from snakeseg.training.models import load_model
 
-    tfenv.configure(args.threads, 0)
-    classes, cfg = json.loads(args.classes), json.loads(args.predict)
-    content = convert_dynamic_range(load_model(args.model))
-    atomic.write_bytes(args.tflite, content)
-    # Both through the same path, sliding windows of the model's fixed input in native mode, no TTA.
-    models, side, _ = keras_models([args.model])
-    recipe = {**json.loads(args.recipe), "patch_size": side, "overlap": cfg["overlap"]}
-    float_model = Predictor(models, recipe, batch_size=8, whole_images=False)
-    quantized = Predictor([TFLiteModel(content, threads=args.threads).predict], recipe, batch_size=8,
-                          whole_images=False)
-    rows = []
-    for batch in batched(iter_items(args.merged, args.raw), 8):
-        images = [img for _, img, _ in batch]
-        for (item, _, truth), p_float, p_quant in zip(batch, float_model.labels(images, args.threshold),
-                                                      quantized.labels(images, args.threshold)):
-            rows.append({"fold": args.fold, "id": item["id"],
-                         "dice_float": label_scores(truth, p_float, classes)["dice"],
-                         "dice_quantized": label_scores(truth, p_quant, classes)["dice"]})
-    atomic.write_csv(args.per_image, pd.DataFrame(rows))
-    log.info("fold %d: TFLite %d bytes, %d images compared", args.fold, len(content), len(rows))
+    tfenv.configure(args.threads, args.fold)
+    cfg, quant, classes = json.loads(args.predict), json.loads(args.quantize), json.loads(args.classes)
+    model = load_model(args.model)
+    network, whole = convert.deployable(model)
+    side, channels = int(model.input_shape[1]), int(model.input_shape[-1])
+    recipe = {**json.loads(args.recipe), "patch_size": side, "max_side": cfg["max_side"], "overlap": cfg["overlap"]}
+    indexes = [json.loads(Path(p).read_text()) for p in args.indexes]
+    val = set(args.val_shards.split(","))
+    calibration = lambda: convert.calibration_patches(  # noqa: E731
+        args.tfrecords, indexes, val, recipe, quant["calibration_samples"], seed=args.fold)
+    conversions = convert.convert_all(network, quant["variants"], calibration, quant["int8_io"])
+    for c in conversions:
+        log.info("%s: %s in %.1f s", c.variant, f"{len(c.content)} bytes" if c.content else c.error, c.seconds)
+
+    runners = {"keras": keras_callables([model])[0][0]}
+    runners.update({c.variant: TFLiteModel(c.content, threads=args.threads).predict for c in conversions if c.content})
+    per_image, seconds = evaluate.score_models(runners, iter_items(args.merged, args.raw), recipe, whole,
+                                               args.threshold, classes, args.fold, cfg["batch_size"])
+    variants = evaluate.variant_records(args.fold, conversions, runners, Path(args.model).stat().st_size, side,
+                                        channels, args.threads, quant["latency_runs"], len(per_image), seconds)
+    log.info("fold %d, %d images:\n%s", args.fold, len(per_image),
+             variants.drop(columns="error").to_string(index=False))
+
+    with atomic.atomic_dir(args.out) as tmp:
+        for c in conversions:
+            if c.content:
+                atomic.write_bytes(tmp / f"model_{c.variant}.tflite", c.content, fsync=False)
+        if quant["savedmodel"]:
+            convert.export_savedmodel(network, tmp / "savedmodel")
+        atomic.write_csv(tmp / "per_image.csv", per_image)
+        atomic.write_csv(tmp / "variants.csv", variants)

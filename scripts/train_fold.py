@@ -14,6 +14,8 @@ from snakeseg.workflow.folds import fold_fingerprint, split_fold  # noqa: E402
 ap = argparse.ArgumentParser(description=__doc__)
 ap.add_argument("--tfrecords", nargs="+", required=True, help="every shard's TFRecord (rule make_shards)")
 ap.add_argument("--indexes", nargs="+", required=True, help="their JSON indexes, in the same order")
+ap.add_argument("--accepted", nargs="*", default=[], help="TFRecords of accepted predictions (active learning): training only")
+ap.add_argument("--accepted-indexes", nargs="*", default=[], help="their JSON indexes, in the same order")
 ap.add_argument("--fold", type=int, required=True)
 ap.add_argument("--val-shards", required=True, help="the fold's validation shards, comma-separated")
 ap.add_argument("--model", required=True, help="the experiment's model block, as JSON")
@@ -37,9 +39,11 @@ with logged(args.log, "train_fold") as log:
     tfenv.configure(args.threads, train_cfg["seed"] + args.fold)
     val = set(args.val_shards.split(","))
     indexes = [json.loads(Path(p).read_text()) for p in args.indexes]
-    data = split_fold(args.tfrecords, indexes, val)
-    log.info("fold %d: %d training images, %d validation images (shards %s)", args.fold, data.n_train,
-             data.n_val, sorted(val))
+    accepted = [json.loads(Path(p).read_text()) for p in args.accepted_indexes]
+    data = split_fold(args.tfrecords, indexes, val, args.accepted, accepted)
+    indexes += accepted  # part of the fold's identity: a new accepted image restarts training
+    log.info("fold %d: %d training images (%d accepted predictions), %d validation images (shards %s)", args.fold,
+             data.n_train, sum(i["count"] for i in accepted), data.n_val, sorted(val))
     if data.n_train == 0 or data.n_val == 0:
         raise SystemExit(f"fold {args.fold} has {data.n_train} training and {data.n_val} validation images after "
                          "bad images were set aside; see results/qa/rejected.csv, use fewer folds or more data")

@@ -1,7 +1,7 @@
 """snakeseg: the logic behind the snakeseg Snakemake workflow, one subpackage per stage.
 
 ``data`` (input to TFRecords), ``training``, ``inference``, ``evaluation``, ``deploy`` and
-``workflow`` (the scripts' glue). Only ``training``, the prediction scripts and ``deploy.tflite``
+``workflow`` (the scripts' glue). Only ``training``, the prediction scripts and ``deploy.convert``
 import TensorFlow, through :mod:`snakeseg.tfenv`; data-preparation jobs never pay for it.
 """
 

@@ -57,6 +57,15 @@ def write_dsb_zip(path, items: dict[str, tuple[bytes, list[bytes]]], extra: dict
     return path
 
 
+def images_from_demo(work, folder, n, prefix):
+    """The first ``n`` images of a run's demo zip, as ``folder/<prefix><i>.png`` (no masks)."""
+    folder.mkdir()
+    with zipfile.ZipFile(work / "work" / "demo" / "stage1_train.zip") as zf:
+        names = sorted(n for n in zf.namelist() if "/images/" in n and n.endswith(".png"))
+        for i, name in enumerate(names[:n]):
+            (folder / f"{prefix}{i}.png").write_bytes(zf.read(name))
+
+
 def good_item(seed=0, size=(32, 40)):
     img, masks = nucleus_image(size, seed)
     return png(img), [png(m) for m in masks]

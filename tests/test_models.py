@@ -9,7 +9,8 @@ import pytest
 
 from snakeseg.errors import InputError
 from snakeseg.tfenv import keras, sm, tf
-from snakeseg.deploy.tflite import TFLiteModel, convert_dynamic_range
+from snakeseg.deploy.convert import convert_dynamic_range
+from snakeseg.deploy.runtime import TFLiteModel
 from snakeseg.training import architectures, models
 from snakeseg.training.losses import make_loss
 from snakeseg.training.models import build_model, encoder_layers, load_model, make_metrics, set_encoder_trainable

@@ -61,6 +61,6 @@ def test_index_masks_with_ignore_value_train_and_score_per_class(tmp_path):
         for mask in (res / "predictions" / "main" / f"fold-{fold}" / "masks").glob("*.png"):
             assert set(np.unique(cv2.imread(str(mask), cv2.IMREAD_UNCHANGED))) <= {0, 1, 2}
     quant = pd.read_csv(res / "quantized" / "main" / "per_image.csv")
-    assert len(quant) == 12 and quant["dice_quantized"].between(0, 1).all()
+    assert len(quant) == 12 and quant["dice_dynamic_range"].between(0, 1).all()
     history = pd.read_csv(res / "models" / "main" / "fold-0" / "history.csv")
     assert "val_iou_score" in history.columns

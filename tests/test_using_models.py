@@ -2,24 +2,15 @@
 additions rerun only their shards, and a labelled test set (test_input) scored and compared."""
 import json
 import shutil
-import zipfile
 
 import cv2
 import pandas as pd
 import pytest
 
-from helpers import good_item, job_counts, snakemake, write_dsb_zip
+from helpers import good_item, images_from_demo, job_counts, snakemake, write_dsb_zip
 from snakeseg.data import shards
 
 pytestmark = pytest.mark.slow
-
-
-def _images_from_demo(work, folder, n):
-    folder.mkdir()
-    with zipfile.ZipFile(work / "work" / "demo" / "stage1_train.zip") as zf:
-        names = sorted(n for n in zf.namelist() if "/images/" in n and n.endswith(".png"))
-        for i, name in enumerate(names[:n]):
-            (folder / f"new{i}.png").write_bytes(zf.read(name))
 
 
 def test_new_images_and_a_test_set_through_the_ensemble(tmp_path, tiny_demo_run):
@@ -27,7 +18,7 @@ def test_new_images_and_a_test_set_through_the_ensemble(tmp_path, tiny_demo_run)
     work = tmp_path / "run"
     shutil.copytree(tiny_demo_run, work, symlinks=True)
     new = tmp_path / "new"
-    _images_from_demo(work, new, 4)
+    images_from_demo(work, new, 4, "new")
     (new / "broken.png").write_bytes(b"not an image")
     (new / ".DS_Store").write_bytes(b"junk")
     items = {f"t{i:02d}": good_item(i, size=(64, 80)) for i in range(4)}
@@ -59,6 +50,10 @@ def check_new_images(out, new):
         assert mask.shape == image.shape[:2] == (row.height, row.width)
         assert set(mask.ravel()) <= {0, 255} and row.foreground_fraction == pytest.approx((mask > 0).mean(), abs=1e-6)
         assert (out / "shards" / f"shard-{row.shard}" / "overlays" / f"{row.id}.png").exists()
+        # Demo data have instance masks: each new image also gets its 16-bit object ids.
+        ids = cv2.imread(str(out / "shards" / f"shard-{row.shard}" / "instances" / f"{row.id}.png"), cv2.IMREAD_UNCHANGED)
+        assert ids.dtype == "uint16" and ids.shape == mask.shape and ids.max() == row.objects
+        assert ((ids > 0) <= (mask > 0)).all()
     aside = pd.read_csv(out / "set_aside.csv", dtype=str, keep_default_na=False)
     assert "broken.png: cannot be decoded" in dict(zip(aside["files"], aside["reason"]))["broken.png"]
     assert ".DS_Store" in set(aside["files"])
@@ -69,6 +64,8 @@ def check_test_set(results, items):
     per_image = pd.read_csv(out / "per_image.csv", dtype={"shard": str})
     assert sorted(per_image["id"]) == sorted(i for i in items if i != "nomask")
     assert per_image["dice"].between(0, 1).all() and (per_image["n_instances"] == 2).all()
+    assert (per_image["n_true"] == 2).all() and per_image["map"].between(0, 1).all()
+    assert (per_image["count_error"] == (per_image["n_pred"] - 2).abs()).all()
     assert list(per_image["shard"]) == [shards.shard_name(shards.shard_of(i, 4)) for i in per_image["id"]]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["overall"]["n_images"] == 4
@@ -78,4 +75,5 @@ def check_test_set(results, items):
         assert mask.shape == (64, 80)
     comparison = pd.read_csv(results / "metrics" / "comparison.csv")
     assert comparison["test_dice_mean"].iloc[0] == pytest.approx(summary["overall"]["dice"]["mean"], abs=1e-6)
+    assert comparison["test_map_mean"].iloc[0] == pytest.approx(summary["overall"]["map"]["mean"], abs=1e-6)
     assert comparison["test_n_images"].iloc[0] == 4

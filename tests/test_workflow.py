@@ -122,14 +122,19 @@ def test_end_to_end_on_tiny_demo_data(tiny_demo_run):
     masks = sorted(p.stem for f in (0, 1) for p in (pred / f"fold-{f}" / "masks").glob("*.png"))
     overlays = sorted(p.stem for f in (0, 1) for p in (pred / f"fold-{f}" / "overlays").glob("*.png"))
     assert masks == overlays == sorted(per_image["id"])
+    instances = sorted(p.stem for f in (0, 1) for p in (pred / f"fold-{f}" / "instances").glob("*.png"))
+    assert instances == masks and per_image["map"].between(0, 1).all() and (per_image["n_true"] > 0).all()
     summary = json.loads((res / "metrics" / "main" / "summary.json").read_text())
     assert summary["overall"]["n_images"] == 12 and set(summary["per_fold"]) == {"0", "1"}
     quant = pd.read_csv(res / "quantized" / "main" / "summary.csv")
-    assert list(quant["fold"]) == [0, 1] and (quant["tflite_dynamic_bytes"] < quant["keras_h5_bytes"]).all()
+    assert sorted(set(quant["fold"])) == [0, 1]
+    assert set(quant["variant"]) == {"keras", "dynamic_range", "float16", "int8"}
+    assert (quant.loc[quant["variant"] != "keras", "size_ratio"] < 1).all() and (quant["status"] == "ok").all()
     comparison = pd.read_csv(res / "metrics" / "comparison.csv")
     assert list(comparison["experiment"]) == ["main"]
     assert comparison["dice_mean"].iloc[0] == pytest.approx(per_image["dice"].mean(), abs=1e-5)
-    for plot in ("training_curves", "dice_histogram", "comparison", "quantization_dice", "dataset_qa"):
+    for plot in ("training_curves", "dice_histogram", "comparison", "quantization_dice", "dataset_qa", "gallery",
+                 "object_counts"):
         assert (res / "plots" / f"{plot}.png").read_bytes()[:4] == b"\x89PNG"
     snakemake(tmp_path, "--report", str(res / "report.html"))
     html = (res / "report.html").read_text(errors="ignore")

@@ -93,3 +93,13 @@ def ensure_demo_zip(path: str, n_images: int, seed: int, sizes: list[int]) -> bo
     atomic.write_bytes(path, build_demo_zip(n_images, seed, tuple(sizes)))
     atomic.write_text(stamp, params)
     return True
+
+
+def write_demo_pool(folder: str, n_images: int = 24, seed: int = 2019, sizes: tuple[int, ...] = (96, 128, 160)) -> int:
+    """Unannotated demo images (``folder/pool-<i>.png``) for trying active-learning rounds."""
+    rng = np.random.default_rng(seed)
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    for i in range(n_images):
+        rgba, _ = synth_image(rng, int(rng.choice(sizes)), int(rng.choice(sizes)))
+        atomic.write_bytes(Path(folder) / f"pool-{i:03d}.png", _png(rgba))
+    return n_images

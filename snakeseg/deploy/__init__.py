@@ -1,1 +1,1 @@
-"""Deployment: TFLite conversion and the quantization tables."""
+"""Deployment: TFLite variants and SavedModel export (convert), LiteRT runtime, speed, comparison tables."""

@@ -24,10 +24,7 @@ def comparison_row(name: str, model_cfg: dict, summary: dict, quantized: pd.Data
     row.update({f"{m}_mean": summary["overall"][m]["mean"] for m in EXTRA if m in summary["overall"]})
     for fold, stats in summary["per_fold"].items():
         row[f"dice_mean_fold{fold}"] = stats["dice"]["mean"]
-    weights = quantized["n_images"]
-    row["dice_quantized_mean"] = float((quantized["dice_quantized_mean"] * weights).sum() / weights.sum())
-    row["keras_h5_mb"] = round(quantized["keras_h5_bytes"].mean() / 1e6, 3)
-    row["tflite_dynamic_mb"] = round(quantized["tflite_dynamic_bytes"].mean() / 1e6, 3)
+    row.update(quantized_columns(quantized))
     if test_summary is not None:
         row["test_n_images"] = test_summary["overall"]["n_images"]
         for metric in ("dice", "iou"):
@@ -37,6 +34,26 @@ def comparison_row(name: str, model_cfg: dict, summary: dict, quantized: pd.Data
             if metric in test_summary["overall"]:
                 row[f"test_{metric}_mean"] = test_summary["overall"][metric]["mean"]
     return row
+
+
+#: Quantization summary rows (snakeseg.deploy.tables) -> comparison columns: the dynamic-range
+#: variant keeps the names the comparison plot reads.
+QUANTIZED_NAMES = {"dynamic_range": ("dice_quantized_mean", "tflite_dynamic_mb"),
+                   "float16": ("dice_float16_mean", "tflite_float16_mb"), "int8": ("dice_int8_mean", "tflite_int8_mb")}
+
+
+def quantized_columns(quantized: pd.DataFrame) -> dict:
+    """Keras model size, and each variant's mean Dice (weighted by the folds' images) and mean file
+    size; NaN for a variant not made, or that failed to convert in any fold."""
+    keras = quantized[quantized["variant"] == "keras"]
+    out = {"keras_h5_mb": round(keras["bytes"].mean() / 1e6, 3)}
+    for variant, (dice, size) in QUANTIZED_NAMES.items():
+        rows = quantized[quantized["variant"] == variant]
+        ok = len(rows) > 0 and (rows["status"] == "ok").all()
+        weights = rows["n_images"]
+        out[dice] = float((rows["dice_mean"] * weights).sum() / weights.sum()) if ok else float("nan")
+        out[size] = round(rows["bytes"].mean() / 1e6, 3) if ok else float("nan")
+    return out
 
 
 def comparison_table(rows: list[dict]) -> pd.DataFrame:

@@ -104,31 +104,80 @@ def comparison(per_image: pd.DataFrame, table: pd.DataFrame, path: str) -> None:
     ax_size.barh(y, sizes, 0.6, color="tab:orange")
     for yy, mb in zip(y, sizes):
         ax_size.annotate(f" {mb:.2f} MB" if mb >= 0.1 else f" {mb * 1000:.0f} kB", (mb, yy), va="center", fontsize=8)
-    ax_size.set_xlim(0, max(float(sizes.max()), 1e-3) * 1.45)
+    ax_size.set_xlim(0, max(float(np.nan_to_num(sizes.max())), 1e-3) * 1.45)  # NaN: no dynamic-range variant
     ax_size.set_xlabel("TFLite size (MB)")
     ax_size.set_title("Model size", pad=24)
     fig.subplots_adjust(wspace=0.25)
     _save(fig, path)
 
 
-def quantization_scatter(per_image: pd.DataFrame, path: str) -> None:
-    """Dice of the float model against the dynamic-range quantized TFLite model, per image
-    (coloured by experiment when there are several, else by fold)."""
-    fig, ax = plt.subplots(figsize=(5, 5))
-    key = "experiment" if per_image["experiment"].nunique() > 1 else "fold"
-    for value, group in per_image.groupby(key):
-        ax.scatter(group["dice_float"], group["dice_quantized"], s=18, alpha=0.8,
-                   label=f"fold {value}" if key == "fold" else value)
-    low = min(per_image["dice_float"].min(), per_image["dice_quantized"].min())
-    low = max(0.0, np.floor((low - 0.02) * 20) / 20)  # zoom on the data, to the 0.05 below it
-    ax.plot([low, 1], [low, 1], color="grey", lw=1, ls="--", label="equal")
-    diff = (per_image["dice_quantized"] - per_image["dice_float"]).abs().max()
-    ax.set_xlim(low, 1)
-    ax.set_ylim(low, 1)
-    ax.set_xlabel("Dice, float Keras model")
-    ax.set_ylabel("Dice, TFLite dynamic-range quantized")
-    ax.set_title(f"Float vs quantized (max |diff| {diff:.4f})")
-    ax.legend(fontsize=8)
+#: Colours of the quantization figure: the float Keras model and each TFLite variant.
+VARIANT_COLOURS = {"keras": "tab:blue", "dynamic_range": "tab:orange", "float16": "tab:green", "int8": "tab:red"}
+
+
+def _variant_means(summary: pd.DataFrame) -> pd.DataFrame:
+    """Per experiment and model: mean size (MB), Dice loss (float minus variant, weighted by the
+    folds' images), largest per-image |difference|, images/s, latency; failed if any fold failed."""
+    rows = []
+    for (exp, variant), group in summary.groupby(["experiment", "variant"], sort=False):
+        ok = group[group["status"] == "ok"]
+        weights = ok["n_images"].clip(lower=1)
+        failed = group.loc[group["status"] != "ok", "error"].astype(str)
+        rows.append({"experiment": exp, "variant": variant, "failed": failed.iloc[0] if len(failed) else "",
+                     "mb": ok["bytes"].mean() / 1e6, "ratio": ok["size_ratio"].mean(),
+                     "loss": -float((ok["dice_diff"] * weights).sum() / weights.sum()) if len(ok) else np.nan,
+                     "worst": ok["dice_max_abs_diff"].max(), "img_s": ok["images_per_s"].mean(),
+                     "ms": ok["latency_ms_nthreads"].mean(), "ms1": ok["latency_ms_1thread"].mean(),
+                     "threads": int(group["threads"].iloc[0])})
+    return pd.DataFrame(rows)
+
+
+def quantization(summary: pd.DataFrame, path: str) -> None:
+    """The float Keras model and its TFLite variants side by side (means over the folds, one bar per
+    experiment and model): file size, Dice lost on the out-of-fold images (bar: mean, dot: largest
+    per-image difference) and images per second at the job's threads, with the latency of one patch."""
+    table = _variant_means(summary)
+    n, many = len(table), table["experiment"].nunique() > 1
+    fig, axes = plt.subplots(1, 3, figsize=(15, 1.6 + 0.42 * max(n, 3)), sharey=True)
+    y = np.arange(n)[::-1]
+    colours = [VARIANT_COLOURS.get(v, "tab:grey") for v in table["variant"]]
+    labels = [f"{e}: {v}" if many else v for e, v in zip(table["experiment"], table["variant"])]
+    ax_size, ax_loss, ax_speed = axes
+    ax_size.barh(y, table["mb"].fillna(0), 0.7, color=colours)
+    ax_loss.barh(y, table["loss"].fillna(0), 0.7, color=colours)
+    ax_loss.scatter(table["worst"].where(table["variant"] != "keras"), y, color="black", s=14, zorder=3, label="largest per-image |difference|")
+    ax_speed.barh(y, table["img_s"].fillna(0), 0.7, color=colours)
+    keras = table[table["variant"] == "keras"].set_index("experiment")["img_s"]
+    for yy, r in zip(y, table.itertuples()):
+        if r.failed:
+            ax_size.annotate(f" conversion failed: {r.failed[:60]}", (0, yy), va="center", fontsize=7,
+                             color="darkred")
+            continue
+        ax_size.annotate(f" {r.mb:.2f} MB" + ("" if r.variant == "keras" else f" ({r.ratio:.2f}x)"), (r.mb, yy),
+                         va="center", fontsize=8)
+        if r.variant != "keras":
+            ax_loss.annotate(f" {r.loss:+.4f}", (max(r.loss, r.worst, 0), yy), va="center", fontsize=8)
+        speed = f" {r.img_s:.1f}/s"
+        if r.variant != "keras" and r.experiment in keras and keras[r.experiment] > 0:
+            speed += f" ({r.img_s / keras[r.experiment]:.1f}x)"
+        ms = lambda v: f"{v:.1f}" if v < 10 else f"{v:.0f}"  # noqa: E731
+        speed += f", {ms(r.ms)} ms/patch" + ("" if np.isnan(r.ms1) else f" ({ms(r.ms1)} ms at 1 thread)")
+        ax_speed.annotate(speed, (r.img_s, yy), va="center", fontsize=8)
+    ax_size.set_yticks(y, labels)
+    ax_size.set_xlim(0, max(float(table["mb"].max()), 1e-3) * 1.6)
+    ax_size.set(xlabel="file size (MB; ratio to the Keras HDF5)", title="Size")
+    span = max(float(np.nanmax(np.abs(table[["loss", "worst"]].to_numpy(dtype=float)), initial=0)), 1e-3)
+    ax_loss.set_xlim(min(0.0, float(table["loss"].min())) - 0.1 * span, span * 1.5)
+    ax_loss.axvline(0, color="grey", lw=0.8)
+    ax_loss.set(xlabel="Dice lost: float model minus variant (out-of-fold, mean)", title="Dice loss")
+    ax_loss.legend(fontsize=7, loc="upper right")
+    ax_speed.set_xlim(0, max(float(table["img_s"].max()), 1e-3) * 2.1)
+    ax_speed.set(xlabel=f"out-of-fold images per second at {table['threads'].iloc[0]} threads (ratio to Keras)",
+                 title="Speed")
+    for ax in axes:
+        ax.grid(axis="x", alpha=0.3)
+    fig.suptitle("Float Keras model and its TFLite variants (LiteRT), means over the folds")
+    fig.tight_layout()
     _save(fig, path)
 
 
@@ -153,5 +202,27 @@ def qa_summary(dataset: pd.DataFrame, summary: dict, path: str) -> None:
     axes[2].bar_label(bars, padding=3)
     axes[2].set_title("Counts (details in results/qa/*.csv)")
     axes[2].set_xlim(0, max(counts.values()) * 1.2 + 1)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def assl_rounds(table: pd.DataFrame, path: str) -> None:
+    """Active-learning rounds: training images (labelled + accepted) and the review's counts as bars,
+    out-of-fold Dice on the hand-labelled images as a line."""
+    fig, (ax, ax_dice) = plt.subplots(1, 2, figsize=(10, 3.8))
+    x = table["round"].to_numpy()
+    ax.bar(x - 0.2, table["labelled"], 0.4, label="hand-labelled", color="tab:blue")
+    ax.bar(x - 0.2, table["accepted_before"], 0.4, bottom=table["labelled"], label="accepted earlier",
+           color="tab:cyan")
+    ax.bar(x + 0.2, table["accepted"], 0.4, label="accepted in review", color="tab:green")
+    ax.bar(x + 0.2, table["rejected"], 0.4, bottom=table["accepted"], label="rejected", color="tab:red")
+    ax.bar(x + 0.2, table["pending"], 0.4, bottom=table["accepted"] + table["rejected"], label="pending",
+           color="lightgrey")
+    ax.set(xlabel="round", ylabel="images", title="Training images (left bar) and review (right bar)", xticks=x)
+    ax.legend(fontsize=8)
+    ax_dice.plot(x, table["oof_dice_labelled"], "o-")
+    ax_dice.set(xlabel="round", ylabel="mean Dice", ylim=(0, 1), xticks=x,
+                title="Out-of-fold Dice on the hand-labelled images")
+    ax_dice.grid(alpha=0.3)
     fig.tight_layout()
     _save(fig, path)

@@ -26,7 +26,7 @@ class PredictionWriter:
         self.probabilities = probabilities
         folders = ["masks", "overlays"] + ["probabilities"] * probabilities + ["instances"] * bool(self.instances)
         for name in folders:
-            (self.out / name).mkdir(exist_ok=True)
+            (self.out / name).mkdir(parents=True, exist_ok=True)
 
     def write(self, image_id: str, image: np.ndarray, labels: np.ndarray, fg: np.ndarray,
               truth: np.ndarray | None = None) -> np.ndarray | None:

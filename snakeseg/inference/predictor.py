@@ -125,10 +125,15 @@ def _to_labels(prob: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarr
 def keras_models(paths: list[str]) -> tuple[list[PredictBatch], int, bool]:
     """The models of ``paths`` (tf-keras HDF5) as prediction callables, their training side, and
     whether they take whole images of any size (fully convolutional; PSPNet's pooling is not)."""
-    from ..tfenv import tf
     from ..training.models import load_model
 
-    models = [load_model(p) for p in paths]
+    return keras_callables([load_model(p) for p in paths])
+
+
+def keras_callables(models: list) -> tuple[list[PredictBatch], int, bool]:
+    """Loaded Keras models as :func:`keras_models` returns them."""
+    from ..tfenv import tf
+
     side = int(models[0].input_shape[1])
     whole = not any("psp" in m.name.lower() for m in models)
     if whole:
@@ -147,12 +152,71 @@ def _any_size(model):
     return clone
 
 
-def load_predictor(model_paths: list[str], recipe: dict, predict_cfg: dict, threads: int) -> Predictor:
-    """A prediction job's Predictor: TensorFlow pinned to the job's threads, the models loaded, the
-    experiment's recipe with the config's ``predict.max_side``, ``overlap``, ``tta`` and ``batch_size``."""
-    from .. import tfenv
+def tflite_models(paths: list[str], engine: str, threads: int) -> tuple[list[PredictBatch], int, bool]:
+    """The ``engine`` variant (dynamic_range, float16, int8) of each fold, as :func:`keras_models`
+    returns Keras models: ``paths`` are the folds' quantize folders
+    (``results/quantized/<exp>/fold-<k>/``, holding ``model_<engine>.tflite``) or the files themselves.
+    Run with LiteRT; the side is the training side read from the folder's ``variants.csv`` when the
+    model takes any size (windows above ``max_side``), else the model's own."""
+    from pathlib import Path
 
-    tfenv.configure(threads, 0)
-    models, side, whole = keras_models(model_paths)
+    from ..deploy.convert import VARIANTS
+    from ..deploy.runtime import TFLiteModel
+    from ..errors import InputError
+
+    models, sides = [], []
+    for path in map(Path, paths):
+        if path.is_dir() and engine not in VARIANTS:
+            raise InputError(str(path), f"is a quantize folder but predict.engine is {engine}",
+                             f"set predict.engine to one of {', '.join(VARIANTS)}")
+        file = path / f"model_{engine}.tflite" if path.is_dir() else path
+        if not file.is_file():
+            raise InputError(str(file), f"has no {engine} model: {_missing_reason(path, engine)}",
+                             "use predict.engine: keras, or another variant that converted for every fold")
+        model = TFLiteModel(file, threads=threads)
+        models.append(model)
+        sides.append(model.side or _training_side(path))
+    return [m.predict for m in models], sides[0], all(m.whole for m in models)
+
+
+def _missing_reason(folder, engine: str) -> str:
+    """Why a quantize folder has no file of ``engine``: the converter's reason, or not requested."""
+    import pandas as pd
+
+    table = folder / "variants.csv"
+    if not folder.is_dir():
+        return "no such quantize output"
+    if not table.is_file():
+        return "the folder was made by an earlier snakeseg (no variants.csv); rerun `snakemake -R quantize`"
+    rows = pd.read_csv(table, keep_default_na=False)
+    rows = rows[rows["variant"] == engine]
+    if rows.empty:
+        return f"not among the converted variants ({', '.join(pd.read_csv(table)['variant'])}; quantize.variants)"
+    return f"its conversion failed: {rows['error'].iloc[0]}"
+
+
+def _training_side(path) -> int:
+    """The training side recorded by the quantize job (variants.csv), for the sliding windows."""
+    import pandas as pd
+
+    table = (path if path.is_dir() else path.parent) / "variants.csv"
+    return int(pd.read_csv(table)["side"].iloc[0]) if table.is_file() else DEFAULT_RECIPE["patch_size"]
+
+
+def load_predictor(model_paths: list[str], recipe: dict, predict_cfg: dict, threads: int) -> Predictor:
+    """A prediction job's Predictor: the models loaded (HDF5 files: in TensorFlow pinned to the job's
+    threads; quantize folders or .tflite files: the ``predict.engine`` variant with LiteRT, see
+    :func:`tflite_models`), the experiment's recipe with the config's ``predict.max_side``,
+    ``overlap``, ``tta`` and ``batch_size``. The out-of-fold predictions pass HDF5 files whatever
+    the engine; the test set and new images pass what the engine names."""
+    from pathlib import Path
+
+    if all(str(p).endswith(".h5") and not Path(p).is_dir() for p in model_paths):
+        from .. import tfenv
+
+        tfenv.configure(threads, 0)
+        models, side, whole = keras_models(model_paths)
+    else:
+        models, side, whole = tflite_models(model_paths, predict_cfg.get("engine", "keras"), threads)
     recipe = {**recipe, "patch_size": side, "max_side": predict_cfg["max_side"], "overlap": predict_cfg["overlap"]}
     return Predictor(models, recipe, predict_cfg["tta"], predict_cfg["batch_size"], whole_images=whole)

@@ -16,12 +16,15 @@ class FoldData(NamedTuple):
     train_pixels: int
 
 
-def split_fold(tfrecords: list[str], indexes: list[dict], val_shards: set[str]) -> FoldData:
+def split_fold(tfrecords: list[str], indexes: list[dict], val_shards: set[str], extra: list[str] = (),
+               extra_indexes: list[dict] = ()) -> FoldData:
     """The shards' TFRecords (``indexes[i]`` is the JSON index of ``tfrecords[i]``) split into the
-    fold's training and validation files, with their record counts and the training records' sizes."""
+    fold's training and validation files, with their record counts and the training records' sizes;
+    ``extra`` shards (accepted predictions) only ever train."""
     train, val, n_train, n_val, sizes = [], [], 0, 0, []
-    for path, index in zip(tfrecords, indexes):
-        if index["shard"] in val_shards:
+    pairs = [(p, i, False) for p, i in zip(tfrecords, indexes)] + [(p, i, True) for p, i in zip(extra, extra_indexes)]
+    for path, index, train_only in pairs:
+        if not train_only and index["shard"] in val_shards:
             val.append(path)
             n_val += index["count"]
         else:

@@ -1,0 +1,172 @@
+# Active semi-supervised learning (config assl): the predictions accepted in earlier rounds are a
+# training source of their own, staged, merged and sharded like the input (so a new round rebuilds
+# only the shards its accepted images hash to); the pool's images are segmented by the first
+# experiment's ensemble into results/assl/round-N/ for review (python -m snakeseg review ...).
+ASSL_EXP = EXPS[0]
+
+
+rule unzip_accepted:
+    input:
+        manifest=local(f"{ACCEPTED_PLAN_DIR}/shard-{{shard}}.json"),
+        archive=ancient(local(f"{WORK}/assl/accepted")),
+    output:
+        directory(f"{WORK}/assl/raw/shard-{{shard}}"),
+    log:
+        "logs/unzip_accepted/shard-{shard}.log",
+    conda:
+        "../envs/snakeseg.yaml"
+    resources:
+        mem_mb=data_mem_mb,
+        runtime=30,
+    params:
+        script=SCRIPTS / "unzip.py",
+    shell:
+        "python {params.script:q} --archive {input.archive:q} --manifest {input.manifest:q} --out {output:q} --log {log:q}"
+
+
+rule merge_masks_accepted:
+    input:
+        f"{WORK}/assl/raw/shard-{{shard}}",
+    output:
+        directory(f"{WORK}/assl/merged/shard-{{shard}}"),
+    log:
+        "logs/merge_masks_accepted/shard-{shard}.log",
+    conda:
+        "../envs/snakeseg.yaml"
+    resources:
+        mem_mb=data_mem_mb,
+        runtime=30,
+    params:
+        script=SCRIPTS / "merge_masks.py",
+        masks=json.dumps({"format": "binary"}),
+    shell:
+        "python {params.script:q} --raw {input:q} --out {output:q} --masks {params.masks:q} --log {log:q}"
+
+
+rule make_shards_accepted:
+    input:
+        merged=f"{WORK}/assl/merged/shard-{{shard}}",
+        raw=f"{WORK}/assl/raw/shard-{{shard}}",
+    output:
+        tfrecord=f"{WORK}/assl/tfrecords/shard-{{shard}}.tfrec",
+        index=f"{WORK}/assl/tfrecords/shard-{{shard}}.json",
+    log:
+        "logs/make_shards_accepted/shard-{shard}.log",
+    conda:
+        "../envs/snakeseg.yaml"
+    resources:
+        mem_mb=data_mem_mb,
+        runtime=30,
+    params:
+        script=SCRIPTS / "make_shards.py",
+        scale=config["data"]["scale"],
+        max_tile=config["data"]["max_tile"],
+    shell:
+        "python {params.script:q} --merged {input.merged:q} --raw {input.raw:q} --tfrecord {output.tfrecord:q} "
+        "--index {output.index:q} --scale {params.scale} --max-tile {params.max_tile} --log {log:q}"
+
+
+rule unzip_pool:
+    input:
+        manifest=local(f"{POOL_PLAN_DIR}/shard-{{shard}}.json"),
+        archive=ancient(local(POOL_INPUT or [])),
+    output:
+        directory(f"{WORK}/assl/pool/raw/shard-{{shard}}"),
+    log:
+        "logs/unzip_pool/shard-{shard}.log",
+    conda:
+        "../envs/snakeseg.yaml"
+    resources:
+        mem_mb=data_mem_mb,
+        runtime=30,
+    params:
+        script=SCRIPTS / "unzip.py",
+    shell:
+        "python {params.script:q} --archive {input.archive:q} --manifest {input.manifest:q} --out {output:q} --log {log:q}"
+
+
+# Only the current round is built: earlier rounds' folders are kept as they were reviewed.
+rule predict_pool:
+    input:
+        models=expand(f"{RESULTS}/models/{ASSL_EXP}/fold-{{fold}}/model.h5", fold=FOLDS),
+        raw=f"{WORK}/assl/pool/raw/shard-{{shard}}",
+    output:
+        directory(f"{RESULTS}/assl/round-{{round}}/shards/shard-{{shard}}"),
+    log:
+        "logs/predict_pool/round-{round}/shard-{shard}.log",
+    benchmark:
+        "benchmarks/predict_pool/round-{round}/shard-{shard}.tsv"
+    wildcard_constraints:
+        round=str(ROUND),
+    conda:
+        "../envs/snakeseg.yaml"
+    threads: config["train"]["threads"]
+    resources:
+        mem_mb=model_mem_mb,
+        runtime=60,
+        gpu=config["gpus"],
+    params:
+        script=SCRIPTS / "predict_new.py",
+        recipe=prediction_recipe(ASSL_EXP),
+        predict=json.dumps(
+            {**{k: v for k, v in config["predict"].items() if k != "engine"}, "save_probabilities": False},
+            sort_keys=True,
+        ),
+        classes=json.dumps(CLASSES),
+        instances=json.dumps({"enabled": False}),
+    shell:
+        "python {params.script:q} --models {input.models:q} --raw {input.raw:q} --recipe {params.recipe:q} "
+        "--predict {params.predict:q} --classes {params.classes:q} --instances {params.instances:q} "
+        "--threads {threads} --out {output:q} --log {log:q}"
+
+
+# The round's review folder: images, masks and overlays of every pool image not accepted before, the
+# review manifest, and what the round measured. response.csv (the review) is never an output here,
+# so rerunning a round's jobs never loses a decision.
+rule assl_round:
+    input:
+        shards=shard_files(f"{RESULTS}/assl/round-{{{{round}}}}/shards/shard-{{shard}}", POOL_SHARDS),
+        raw=shard_files(f"{WORK}/assl/pool/raw/shard-{{shard}}", POOL_SHARDS),
+        metrics=f"{RESULTS}/metrics/{ASSL_EXP}/summary.json",
+        accepted=shard_files(f"{WORK}/assl/tfrecords/shard-{{shard}}.json", ACCEPTED_SHARDS),
+        responses=reviews_before(ROUND),
+    output:
+        images=directory(f"{RESULTS}/assl/round-{{round}}/images"),
+        masks=directory(f"{RESULTS}/assl/round-{{round}}/masks"),
+        overlays=directory(f"{RESULTS}/assl/round-{{round}}/overlays"),
+        review=f"{RESULTS}/assl/round-{{round}}/review.csv",
+        record=f"{RESULTS}/assl/round-{{round}}/round.json",
+    log:
+        "logs/assl_round/round-{round}.log",
+    wildcard_constraints:
+        round=str(ROUND),
+    conda:
+        "../envs/snakeseg.yaml"
+    params:
+        script=SCRIPTS / "assl_round.py",
+        n_labelled=PLAN.n_usable,
+    shell:
+        "python {params.script:q} --round {wildcards.round} --shards {input.shards:q} --raw {input.raw:q} "
+        "--metrics {input.metrics:q} --accepted-indexes {input.accepted:q} --labelled {params.n_labelled} "
+        "--responses {input.responses:q} --images {output.images:q} --masks {output.masks:q} --overlays {output.overlays:q} "
+        "--review {output.review:q} --record {output.record:q} --log {log:q}"
+
+
+# One row per round (trained on, accepted, rejected, pending, out-of-fold Dice on the hand-labelled
+# images) and its plot.
+rule assl_rounds:
+    input:
+        records=_round_records(),
+        responses=reviews_before(ROUND + 1),
+    output:
+        table=report(f"{RESULTS}/assl/rounds.csv", caption="../report/assl_rounds.rst", category="Active learning"),
+        plot=report(f"{RESULTS}/plots/assl_rounds.png", caption="../report/assl_rounds.rst", category="Active learning"),
+    log:
+        "logs/assl_rounds.log",
+    conda:
+        "../envs/snakeseg.yaml"
+    params:
+        script=SCRIPTS / "assl_rounds.py",
+    shell:
+        "python {params.script:q} --records {input.records:q} --responses {input.responses:q} --table {output.table:q} "
+        "--plot {output.plot:q} --log {log:q}"

@@ -1,0 +1,101 @@
+"""Active-learning rounds: the accepted predictions of earlier rounds as a training source, a round's
+review folder, and the per-round table."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from .. import atomic
+from .responses import read_responses
+from .roundfiles import REVIEW_COLUMNS
+
+
+def round_dir(results: str | Path, n: int) -> Path:
+    return Path(results) / "assl" / f"round-{n}"
+
+
+def round_of(path: str | Path) -> int:
+    """N of a file or folder inside ``.../assl/round-N/``."""
+    for part in reversed(Path(path).parts):
+        if part.startswith("round-"):
+            return int(part.split("-", 1)[1])
+    raise ValueError(f"{path} is not inside a round-N folder")
+
+
+def responses_before(results: str | Path, n: int) -> list[Path]:
+    """The ``response.csv`` of each round 0..n-1 that has been reviewed."""
+    return [f for k in range(n) for f in [round_dir(results, k) / "response.csv"] if f.exists()]
+
+
+def accepted_in(response_files: list[str | Path]) -> dict[str, int]:
+    """{id: round} of every prediction accepted in these rounds' reviews (a later round's answer wins)."""
+    out: dict[str, int] = {}
+    for path in sorted(map(Path, response_files), key=round_of):
+        for image_id, answer in read_responses(path.parent).items():
+            if answer == "yes":
+                out[image_id] = round_of(path)
+            else:
+                out.pop(image_id, None)
+    return out
+
+
+def accepted_before(results: str | Path, n: int) -> dict[str, int]:
+    """{id: round} of every prediction accepted in rounds 0..n-1."""
+    return accepted_in(responses_before(results, n))
+
+
+def build_accepted(results: str | Path, n: int, out: str | Path) -> int:
+    """``out/images/<id>.png`` and ``out/masks/<id>.png`` of the predictions accepted before round
+    ``n`` (a paired-layout source of its own, never written into the user's folders). A file is
+    rewritten only when its bytes changed, so an unchanged image keeps its shard's fingerprint.
+    Returns the number of images."""
+    accepted = accepted_before(results, n)
+    out = Path(out)
+    for kind in ("images", "masks"):
+        (out / kind).mkdir(parents=True, exist_ok=True)
+        wanted = {f"{i}.png": round_dir(results, k) / kind / f"{i}.png" for i, k in accepted.items()}
+        for stale in set(os.listdir(out / kind)) - set(wanted):
+            (out / kind / stale).unlink()
+        for name, source in wanted.items():
+            data = source.read_bytes()
+            target = out / kind / name
+            if not target.exists() or target.read_bytes() != data:
+                atomic.write_bytes(target, data)
+    return len(accepted)
+
+
+def review_rows(summaries: list[pd.DataFrame], skip: set[str]) -> pd.DataFrame:
+    """The round's review manifest: every segmented pool image not accepted before, sorted by id."""
+    rows = pd.concat([s for s in summaries if len(s)] or [pd.DataFrame(columns=REVIEW_COLUMNS)], ignore_index=True)
+    rows = rows[~rows["id"].isin(skip)]
+    return rows[REVIEW_COLUMNS].sort_values("id").reset_index(drop=True)
+
+
+def round_record(n: int, n_labelled: int, n_accepted_before: int, n_review: int, oof_summary: dict) -> dict:
+    """What a round's run measured: its training data and the out-of-fold Dice on the hand-labelled
+    images only (the accepted predictions are never scored), so rounds compare."""
+    return {"round": n, "labelled": n_labelled, "accepted_before": n_accepted_before,
+            "trained_on": n_labelled + n_accepted_before, "to_review": n_review,
+            "oof_dice_labelled": oof_summary["overall"]["dice"]["mean"]}
+
+
+def rounds_table(records: list[dict], response_files: list[str | Path]) -> pd.DataFrame:
+    """One row per round: its record plus its review's accepted, rejected and pending counts."""
+    reviews = {round_of(f): read_responses(Path(f).parent) for f in response_files}
+    rows = []
+    for record in sorted(records, key=lambda r: r["round"]):
+        answers = reviews.get(record["round"], {})
+        yes = sum(a == "yes" for a in answers.values())
+        rows.append({**record, "accepted": yes, "rejected": len(answers) - yes,
+                     "pending": record["to_review"] - len(answers)})
+    columns = ["round", "labelled", "accepted_before", "trained_on", "to_review", "accepted", "rejected", "pending",
+               "oof_dice_labelled"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def read_records(paths: list[str]) -> list[dict]:
+    return [json.loads(Path(p).read_text()) for p in paths]

@@ -1,0 +1,82 @@
+"""Instance outputs of a prediction job and their scores against the merged truth."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from snakeseg.data.imageio import encode_png, read_mask
+from snakeseg.evaluation.scoring import image_scores
+from snakeseg.inference.outputs import PredictionWriter
+
+PREDICT = {"overlay_truth": True, "overlay_thickness": 1}
+INSTANCES = {"enabled": True, "split": "watershed", "min_size": 10}
+
+
+def two_touching_discs(size=64):
+    """Object ids of two touching discs (radius 9, centres 16 px apart) and their union."""
+    ids = np.zeros((size, size), np.uint16)
+    cv2.circle(ids, (22, 32), 9, 1, -1)
+    cv2.circle(ids, (38, 32), 9, 2, -1)
+    return ids, (ids > 0).astype(np.uint8)
+
+
+def test_writer_splits_touching_objects_and_writes_every_output(tmp_path):
+    ids, fg = two_touching_discs()
+    image = np.dstack([fg * 200] * 3).astype(np.uint8)
+    writer = PredictionWriter(tmp_path, PREDICT, INSTANCES, n_classes=1)
+    predicted = writer.write("a", image, fg, fg * 255, truth=fg)
+    assert predicted.max() == 2
+    assert read_mask(tmp_path / "masks" / "a.png").max() == 255
+    assert np.array_equal(read_mask(tmp_path / "instances" / "a.png"), predicted)
+    assert read_mask(tmp_path / "instances" / "a.png").dtype == np.uint16
+    assert np.array_equal(read_mask(tmp_path / "probabilities" / "a.png"), fg * 255)
+    overlay = read_mask(tmp_path / "overlays" / "a.png")[..., :3]
+    # The boundary between the two predicted objects is drawn (yellow) inside the foreground.
+    yellow = (overlay[..., 0] == 255) & (overlay[..., 1] == 255) & (overlay[..., 2] == 0)
+    assert yellow[32, 29:32].any()
+
+
+def test_writer_without_instances_for_multiclass_or_disabled(tmp_path):
+    _, fg = two_touching_discs()
+    image = np.zeros((*fg.shape, 3), np.uint8)
+    writer = PredictionWriter(tmp_path, PREDICT, {**INSTANCES, "enabled": False}, n_classes=1, probabilities=False)
+    assert writer.write("a", image, fg, fg * 255) is None
+    assert not (tmp_path / "instances").exists() and not (tmp_path / "probabilities").exists()
+    assert PredictionWriter(tmp_path / "m", PREDICT, INSTANCES, n_classes=2).instances is None
+
+
+def test_image_scores_with_and_without_splitting(tmp_path):
+    ids, fg = two_touching_discs()
+    merged, predicted = tmp_path / "merged", tmp_path / "pred"
+    merged.mkdir()
+    cv2.imwrite(str(merged / "a.png"), fg)
+    cv2.imwrite(str(merged / "a.instances.png"), ids)
+    writer = PredictionWriter(predicted, PREDICT, INSTANCES, n_classes=1)
+    writer.write("a", np.zeros((*fg.shape, 3), np.uint8), fg, fg * 255)
+    item = {"id": "a", "instances": True}
+    s = image_scores(item, fg, merged, predicted, ["foreground"], mean_iou_threshold=0.4, min_size=10)
+    assert s["dice"] == 1.0 and s["mean_iou_2class"] == 1.0 and s["fw_iou"] == 1.0
+    assert s["n_true"] == 2 and s["n_pred"] == 2 and s["count_error"] == 0
+    assert s["map"] > 0.8  # the split follows the discs closely
+    # As one component the pair overlaps each disc at IoU just over 0.5 (the discs share a lens): one
+    # match at threshold 0.5 only (TP 1, FN 1: precision 1/2), none above, so mAP = 0.5 / 10.
+    assert s["map_nosplit"] == pytest.approx(0.05) and s["count_error_nosplit"] == 1
+    # Without instance truth the object scores are absent, the pixel scores stay.
+    plain = image_scores({"id": "a"}, fg, merged, predicted, ["foreground"])
+    assert "map" not in plain and plain["dice"] == 1.0
+
+
+def test_mean_iou_threshold_applies_to_the_probability(tmp_path):
+    _, fg = two_touching_discs()
+    merged, predicted = tmp_path / "merged", tmp_path / "pred"
+    merged.mkdir()
+    cv2.imwrite(str(merged / "a.png"), fg)
+    writer = PredictionWriter(predicted, PREDICT, {"enabled": False}, n_classes=1)
+    # Probability 0.45 everywhere in the foreground: above a 0.4 threshold, below 0.5.
+    writer.write("a", np.zeros((*fg.shape, 3), np.uint8), fg, (fg * 115).astype(np.uint8))
+    low = image_scores({"id": "a"}, fg, merged, predicted, ["foreground"], mean_iou_threshold=0.4)
+    high = image_scores({"id": "a"}, fg, merged, predicted, ["foreground"], mean_iou_threshold=0.5)
+    assert low["mean_iou_2class"] == 1.0
+    assert high["mean_iou_2class"] == pytest.approx(0.5 * (1 - fg.mean()))  # background IoU only, halved
