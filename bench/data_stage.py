@@ -197,7 +197,7 @@ def rule_profile(workdir: Path) -> dict:
     return profile
 
 
-def shard_profile(workdir: Path, archive: Path, shard: str, size: int, top: int = 12) -> dict:
+def shard_profile(workdir: Path, archive: Path, shard: str, top: int = 12) -> dict:
     """The three data-stage steps of one shard run in this process (no Snakemake, no job startup),
     timed step by step, with the functions that take the most time (cProfile, own time)."""
     import cProfile
@@ -214,7 +214,7 @@ def shard_profile(workdir: Path, archive: Path, shard: str, size: int, top: int 
     steps = {
         "unzip": lambda: extract_shard(str(archive), manifest, raw),
         "merge_masks": lambda: merge_shard(raw, merged),
-        "make_shards": lambda: make_shard(merged, raw, str(prof_dir / "s.tfrec"), str(prof_dir / "s.json"), size),
+        "make_shards": lambda: make_shard(merged, raw, str(prof_dir / "s.tfrec"), str(prof_dir / "s.json")),
     }
     seconds, cpu = {}, {}
     profiler = cProfile.Profile()
@@ -377,7 +377,7 @@ def main() -> None:
 
     profile = rule_profile(workdir)
     startup = job_startup_seconds()
-    in_process = shard_profile(workdir, archive, changed_shard[len("shard-"):-len(".tfrec")], args.size)
+    in_process = shard_profile(workdir, archive, changed_shard[len("shard-"):-len(".tfrec")])
     plan = plan_seconds(archive, args.n_shards, workdir)
     atomic_write_ms = fsync_ms(workdir / "fsync-test")
     atomic_write_nosync_ms = fsync_ms(workdir / "fsync-test", fsync=False)
