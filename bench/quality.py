@@ -31,7 +31,7 @@ import benchlib
 
 REPO = Path(__file__).resolve().parents[1]
 INSTANCE_COLUMNS = ("map", "map_nosplit", "count_error", "count_error_nosplit", "obj_f1")
-EXPERIMENTS = {"native": {}, "resize": {"train": {"mode": "resize"}, "data": {"normalize": "none"}}}
+EXPERIMENTS = {"native": {}, "resize": {"train": {"mode": "resize"}, "data": {"normalize": "none", "polarity": "keep"}}}
 
 
 def _held_out(ids: list[str], n: int) -> set[str]:

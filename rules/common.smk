@@ -140,6 +140,7 @@ def prediction_recipe(exp):
         "mode": e["train"]["mode"],
         "image_size": config["image_size"],
         "normalize": e["data"]["normalize"],
+        "polarity": e["data"]["polarity"],
         "scale": config["data"]["scale"],
     }
     return json.dumps(recipe, sort_keys=True)

@@ -44,6 +44,33 @@ def test_percentile_ignores_the_brightest_half_percent():
     assert offset == 50 / 255 and N.normalize(dim, "percentile").max() == 1
 
 
+def brightfield(h=48, w=64, colour=False):
+    """Dark nuclei on a bright grey background; ``colour``: the same with a pink tint (H&E-like)."""
+    image = RNG.integers(200, 230, (h, w, 1), dtype=np.uint8).repeat(3, axis=-1)
+    image[10:20, 10:20] = 60
+    if colour:
+        image[..., 1] = image[..., 1] // 2
+    return image
+
+
+@pytest.mark.parametrize("mode", N.MODES)
+def test_bright_grey_images_are_seen_inverted(mode):
+    image = brightfield()
+    got = N.normalize(image, mode, "auto")
+    np.testing.assert_allclose(got, N.normalize(255 - image, mode), atol=1e-5)
+    assert got[15, 15].mean() > got[40, 50].mean()  # the nucleus is brighter than the background
+    np.testing.assert_array_equal(N.normalize(image, mode, "keep"), N.normalize(image, mode))
+    stats = patches.intensity_stats(tf.constant(image), mode, "auto")
+    tf_input = patches.apply_stats(tf.cast(image, tf.float32) * (1 / 255), stats, mode).numpy()
+    np.testing.assert_allclose(tf_input, got, atol=1e-5)
+
+
+@pytest.mark.parametrize("image", [brightfield(colour=True), 255 - brightfield()], ids=["colour", "dark-grey"])
+def test_colour_and_dark_images_keep_their_polarity(image):
+    assert not N.bright_grey(image) and not bool(patches.bright_grey(tf.constant(image)))
+    np.testing.assert_array_equal(N.normalize(image, "zscore", "auto"), N.normalize(image, "zscore"))
+
+
 def one_nucleus(h=200, w=300, at=(150, 250), r=3):
     image = RNG.integers(0, 60, (h, w, 3), dtype=np.uint8)
     labels = np.zeros((h, w, 1), np.uint8)

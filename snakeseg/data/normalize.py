@@ -7,6 +7,10 @@ An image's statistics are an ``(offset, scale)`` pair in units of ``x / 255``; t
 - ``zscore``: mean and 1 / standard deviation over all pixels and channels (nnU-Net's default
   for non-CT images, taken over the three channels together so colour balance is kept);
 - ``percentile``: the 0.5th and 99.5th percentiles (of the 256-bin histogram) mapped to 0 and 1.
+
+``data.polarity: auto`` inverts grey images with a bright background (brightfield: dark nuclei on
+white) so that objects are bright on dark, as in fluorescence, by negating ``scale``; colour images
+(H&E, photos) are never inverted. The DSB2018 winners did the same.
 """
 
 from __future__ import annotations
@@ -14,7 +18,12 @@ from __future__ import annotations
 import numpy as np
 
 MODES = ("none", "zscore", "percentile")
+POLARITIES = ("keep", "auto")
 LOW, HIGH = 0.005, 0.995
+#: An image is grey when its channels differ by at most this much (0..255) on average, and bright
+#: when more than half its pixels are above mid-grey; both judged on every 4th pixel of every 4th row.
+GREY_SPREAD = 4.0
+MID_GREY = 127
 
 
 def _check(mode: str) -> None:
@@ -31,8 +40,30 @@ def histogram(image: np.ndarray, rows: int = 256) -> np.ndarray:
     return counts
 
 
-def intensity_stats(image: np.ndarray, mode: str) -> tuple[float, float]:
-    """``(offset, scale)`` of a uint8 image under ``mode``."""
+def bright_grey(image: np.ndarray) -> bool:
+    """Whether a uint8 image is grey with a bright background (brightfield microscopy)."""
+    sample = image[::4, ::4]
+    if sample.ndim == 3:
+        spread = sample.max(axis=-1).astype(np.int16) - sample.min(axis=-1)
+        if spread.mean() > GREY_SPREAD:
+            return False
+    return bool((sample > MID_GREY).mean() > 0.5)
+
+
+def inverted(stats: tuple[float, float], mode: str) -> tuple[float, float]:
+    """The stats of ``1 - x``: zscore negates; none and percentile map the top of the range to 0."""
+    offset, scale = stats
+    return (offset if mode == "zscore" else offset + 1 / scale), -scale
+
+
+def intensity_stats(image: np.ndarray, mode: str, polarity: str = "keep") -> tuple[float, float]:
+    """``(offset, scale)`` of a uint8 image under ``mode``, inverted for bright grey images when
+    ``polarity`` is ``auto``."""
+    stats = _stats(image, mode)
+    return inverted(stats, mode) if polarity == "auto" and bright_grey(image) else stats
+
+
+def _stats(image: np.ndarray, mode: str) -> tuple[float, float]:
     _check(mode)
     if mode == "none":
         return 0.0, 1.0
@@ -54,6 +85,6 @@ def apply_stats(x: np.ndarray, stats: tuple[float, float], mode: str) -> np.ndar
     return np.clip(out, 0, 1) if mode == "percentile" else out
 
 
-def normalize(image: np.ndarray, mode: str) -> np.ndarray:
-    """``image`` (uint8) as the network sees it under ``mode``."""
-    return apply_stats(image, intensity_stats(image, mode), mode)
+def normalize(image: np.ndarray, mode: str, polarity: str = "keep") -> np.ndarray:
+    """``image`` (uint8) as the network sees it under ``mode`` and ``polarity``."""
+    return apply_stats(image, intensity_stats(image, mode, polarity), mode)

@@ -109,7 +109,7 @@ def calibration_patches(tfrecords: list[str], indexes: list[dict], val_shards: s
         whole, labels = decode_record(record)
         if not native:
             whole, labels = resize_square(whole, labels, recipe["image_size"])
-        stats = patches.intensity_stats(whole, mode)
+        stats = patches.intensity_stats(whole, mode, recipe.get("polarity", "keep"))
         for _ in range(int(chosen[i])):
             pair = (whole, labels)
             if native:

@@ -9,10 +9,10 @@ from ..data.imageio import read_mask
 from ..data.normalize import normalize
 
 
-def model_input(images: list[np.ndarray], size: int, mode: str = "none") -> np.ndarray:
+def model_input(images: list[np.ndarray], size: int, mode: str = "none", polarity: str = "keep") -> np.ndarray:
     """Images resized to ``size`` squares (area interpolation) and normalised under ``mode`` as the
     training pipeline does (``none``: times float32(1/255), so the model sees what it saw in training)."""
-    return np.stack([normalize(cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA), mode) for img in images])
+    return np.stack([normalize(cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA), mode, polarity) for img in images])
 
 
 def mask_png(labels: np.ndarray, n_classes: int) -> np.ndarray:

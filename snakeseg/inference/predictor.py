@@ -18,9 +18,9 @@ STRIDE = 32  # every architecture's input must be a multiple of this
 
 #: How an experiment's images reach its network: ``mode`` native (whole images up to ``max_side``,
 #: else sliding windows of ``patch_size`` with ``overlap``) or resize (``image_size`` squares), after
-#: rescaling by ``scale`` and with the per-image normalisation ``normalize``.
-DEFAULT_RECIPE = {"mode": "resize", "image_size": 128, "patch_size": 128, "normalize": "none", "scale": 1.0,
-                  "max_side": 2048, "overlap": 0.5}
+#: rescaling by ``scale`` and with the per-image normalisation ``normalize`` and ``polarity``.
+DEFAULT_RECIPE = {"mode": "resize", "image_size": 128, "patch_size": 128, "normalize": "none", "polarity": "keep",
+                  "scale": 1.0, "max_side": 2048, "overlap": 0.5}
 
 
 class Predictor:
@@ -49,7 +49,7 @@ class Predictor:
         """Sliding-window probabilities of a (rescaled) image, band by band, each window normalised
         with the whole image's statistics."""
         mode = self.recipe["normalize"]
-        stats = intensity_stats(image, mode)
+        stats = intensity_stats(image, mode, self.recipe["polarity"])
         windows = lambda x: self.predict_batch(apply_stats(x, stats, mode))  # noqa: E731
         return predict_strips(windows, image, self.recipe["patch_size"], self.recipe["overlap"], self.batch_size)
 
@@ -67,7 +67,7 @@ class Predictor:
             n = max(1, budget // (h * w))
             for start in range(0, len(members), n):
                 chunk = members[start:start + n]
-                x = [apply_stats(images[i], intensity_stats(images[i], mode), mode) for i in chunk]
+                x = [apply_stats(images[i], intensity_stats(images[i], mode, self.recipe["polarity"]), mode) for i in chunk]
                 for i, p in zip(chunk, predict_whole(self.predict_batch, x, STRIDE, self.square)):
                     out[i] = p
         return out
@@ -75,7 +75,8 @@ class Predictor:
     def _resized(self, images: list[np.ndarray]) -> list[np.ndarray]:
         out = []
         for start in range(0, len(images), self.batch_size):
-            x = model_input(images[start:start + self.batch_size], self.recipe["image_size"], self.recipe["normalize"])
+            x = model_input(images[start:start + self.batch_size], self.recipe["image_size"], self.recipe["normalize"],
+                            self.recipe["polarity"])
             out += list(self.predict_batch(x))
         return out
 

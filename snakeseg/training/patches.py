@@ -4,12 +4,27 @@
 from __future__ import annotations
 
 from ..data.masks import IGNORE
-from ..data.normalize import HIGH, LOW
+from ..data.normalize import GREY_SPREAD, HIGH, LOW, MID_GREY
 from ..tfenv import tf
 
 
-def intensity_stats(image, mode: str):
+def bright_grey(image):
+    """As :func:`snakeseg.data.normalize.bright_grey`: a grey image with a bright background."""
+    sample = tf.cast(image[::4, ::4], tf.float32)
+    spread = tf.reduce_mean(tf.reduce_max(sample, -1) - tf.reduce_min(sample, -1))
+    return (spread <= GREY_SPREAD) & (tf.reduce_mean(tf.cast(sample > MID_GREY, tf.float32)) > 0.5)
+
+
+def intensity_stats(image, mode: str, polarity: str = "keep"):
     """``(offset, scale)`` float32 of a uint8 image, as :func:`snakeseg.data.normalize.intensity_stats`."""
+    stats = _stats(image, mode)
+    if polarity != "auto":
+        return stats
+    flipped = tf.stack([stats[0] if mode == "zscore" else stats[0] + 1 / stats[1], -stats[1]])
+    return tf.where(bright_grey(image), flipped, stats)
+
+
+def _stats(image, mode: str):
     if mode == "none":
         return tf.constant([0.0, 1.0])
     if mode == "zscore":

@@ -21,7 +21,7 @@ FEATURES = {
 #: ``foreground_fraction`` of them on foreground) or resize (``image_size`` squares), and the
 #: per-image intensity normalisation ``normalize`` (:mod:`snakeseg.data.normalize`).
 DEFAULT_RECIPE = {"mode": "resize", "image_size": None, "patch_size": None, "foreground_fraction": 1 / 3,
-                  "normalize": "none"}
+                  "normalize": "none", "polarity": "keep"}
 
 
 def decode_record(record):
@@ -97,7 +97,7 @@ def make_dataset(files: list[str], batch_size: int, training: bool, augment: dic
         image, labels = decode_record(record)
         if recipe["mode"] == "resize" and recipe["image_size"]:
             image, labels = resize_square(image, labels, recipe["image_size"])
-        return image, labels, patches.intensity_stats(image, mode)
+        return image, labels, patches.intensity_stats(image, mode, recipe["polarity"])
 
     def finish(image, labels, stats):
         image, target = to_float(image, labels)

@@ -29,7 +29,8 @@ def training_recipe(train_cfg: dict, data_cfg: dict, image_size: int, sizes: lis
     patch = train_cfg["patch_size"]
     return {"mode": train_cfg["mode"], "image_size": image_size,
             "patch_size": auto_patch_size(sizes, device) if patch == "auto" else int(patch),
-            "foreground_fraction": float(train_cfg["foreground_fraction"]), "normalize": data_cfg["normalize"]}
+            "foreground_fraction": float(train_cfg["foreground_fraction"]), "normalize": data_cfg["normalize"],
+            "polarity": data_cfg.get("polarity", "keep")}
 
 
 def model_side(recipe: dict) -> int:

@@ -37,7 +37,7 @@ def expand(config: dict, schema_path: str) -> dict[str, dict]:
             raise InputError(f"config experiments.{name}", "is not a usable name",
                              "use letters, digits, '_' and '-' only (it becomes a folder name)")
         override = override or {}
-        shaping = sorted(set(override.get("data") or {}) - {"normalize"})
+        shaping = sorted(set(override.get("data") or {}) - {"normalize", "polarity"})
         if shaping:
             raise InputError(f"config experiments.{name}.data.{shaping[0]}", "cannot differ between experiments",
                              "set it in the top-level data block: the shards it shapes are shared by all experiments")
