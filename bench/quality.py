@@ -11,6 +11,10 @@ the fold ensemble's mean Dice on the test split, and training CPU time (Snakemak
 files), with the ratios native / resize; for data with instance masks also mAP@0.5:0.95 with and
 without splitting touching objects and the object count error; writes
 ``bench/results/quality-<name>.json``.
+
+Where a GPU is visible (or with ``--train-speed``), also the training images per second of the
+default model at the patch size ``train.patch_size: auto`` picks on a GPU for these images, with
+mixed precision and XLA each on and off (``bench/train_speed.py``, one process per combination).
 """
 
 from __future__ import annotations
@@ -100,6 +104,31 @@ def figures_of(work: Path, exp: str) -> dict:
     return out
 
 
+def gpu_visible() -> bool:
+    probe = "from snakeseg.tfenv import tf; print(len(tf.config.list_physical_devices('GPU')))"
+    out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True)
+    return int(out.stdout.strip().splitlines()[-1]) > 0
+
+
+def train_speed(work: Path) -> list[dict]:
+    """``bench/train_speed.py`` with mixed precision and XLA on and off, at the GPU's auto patch size."""
+    sys.path.insert(0, str(REPO))
+    from snakeseg.training.recipe import auto_patch_size
+
+    sizes = [s for f in sorted((work / "work" / "tfrecords").glob("shard-*.json"))
+             for s in json.loads(f.read_text())["sizes"]]
+    patch = auto_patch_size(sizes, "gpu")
+    rows = []
+    for mixed in (0, 1):
+        for xla in (0, 1):
+            cmd = [sys.executable, str(REPO / "bench" / "train_speed.py"), "--patch", str(patch),
+                   "--mixed", str(mixed), "--xla", str(xla)]
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+            print(rows[-1], flush=True)
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("input", help="a DSB2018-layout zip or a paired folder")
@@ -107,6 +136,7 @@ def main() -> None:
     ap.add_argument("--work", help="work folder (default /tmp/snakeseg-quality-<name>); reruns reuse it")
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--name", help="result name (default: the input's folder name)")
+    ap.add_argument("--train-speed", action="store_true", help="measure training img/s even without a GPU")
     args, snakemake_args = ap.parse_known_args()  # the rest goes to Snakemake (after --)
     args.snakemake_args = [a for a in snakemake_args if a != "--"]
     source = Path(args.input).resolve()
@@ -134,6 +164,10 @@ def main() -> None:
             wanted[f"{split}_map_native"] = (">=", 0.50)
     result = {"input": str(source), "experiments": per_exp, "figures": figures, "run_wall_s": round(wall, 1),
               **benchlib.targets(figures, wanted), "machine": benchlib.machine()}
+    if args.train_speed or gpu_visible():
+        result["train_speed"] = train_speed(work)
+    else:
+        result["train_speed"] = "no GPU visible: mixed precision and XLA not measured"
     benchlib.write_result(REPO / "bench" / "results" / f"quality-{name}.json", result)
     print(pd.DataFrame(per_exp).T.to_string())
     print(benchlib.headline(figures))
