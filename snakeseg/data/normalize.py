@@ -18,7 +18,6 @@ from __future__ import annotations
 import numpy as np
 
 MODES = ("none", "zscore", "percentile")
-POLARITIES = ("keep", "auto")
 LOW, HIGH = 0.005, 0.995
 #: An image is grey when its channels differ by at most this much (0..255) on average, and bright
 #: when more than half its pixels are above mid-grey; both judged on every 4th pixel of every 4th row.

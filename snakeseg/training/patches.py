@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from ..data.masks import IGNORE
-from ..data.normalize import GREY_SPREAD, HIGH, LOW, MID_GREY
+from ..data.normalize import GREY_SPREAD, HIGH, LOW, MID_GREY, inverted
 from ..tfenv import tf
 
 
@@ -20,8 +20,7 @@ def intensity_stats(image, mode: str, polarity: str = "keep"):
     stats = _stats(image, mode)
     if polarity != "auto":
         return stats
-    flipped = tf.stack([stats[0] if mode == "zscore" else stats[0] + 1 / stats[1], -stats[1]])
-    return tf.where(bright_grey(image), flipped, stats)
+    return tf.where(bright_grey(image), tf.stack(inverted((stats[0], stats[1]), mode)), stats)
 
 
 def _stats(image, mode: str):
