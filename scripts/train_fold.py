@@ -33,6 +33,7 @@ args = ap.parse_args()
 with logged(args.log, "train_fold") as log:
     from snakeseg import tfenv
     from snakeseg.training.fit import fit_fold
+    from snakeseg.training.patches import epoch_draws
     from snakeseg.training.recipe import training_recipe
 
     model_cfg, train_cfg, classes = json.loads(args.model), json.loads(args.train), json.loads(args.classes)
@@ -52,7 +53,7 @@ with logged(args.log, "train_fold") as log:
     best, history = fit_fold(data.train_files, data.val_files, data.n_train, model_cfg, train_cfg, recipe,
                              args.scratch, seed=train_cfg["seed"] + args.fold, n_classes=len(classes),
                              fingerprint=fold_fingerprint(args.fold, model_cfg, train_cfg, recipe, classes, val, indexes),
-                             train_pixels=data.train_pixels)
+                             train_pixels=data.train_pixels, epoch_samples=epoch_draws(recipe, data.train_sizes))
     for src, dst in ((best, args.out_model), (history, args.out_history)):
         with atomic.atomic_path(dst) as tmp:
             shutil.copyfile(src, tmp)

@@ -127,6 +127,24 @@ def test_native_datasets_give_patches_for_training_and_a_fixed_set_for_validatio
     assert all(np.array_equal(a[0], b[0]) for a, b in zip(val, again))  # the same set every epoch
 
 
+@pytest.mark.parametrize("cache", [True, False])
+def test_large_images_give_more_patches_per_epoch(tmp_path, cache):
+    big = (np.full((512, 512, 3), 200, np.uint8), np.ones((512, 512, 1), np.uint8))  # 64 patch areas: 4 draws
+    small = (np.full((64, 64, 3), 50, np.uint8), np.zeros((64, 64, 1), np.uint8))  # one
+    write_shard(tmp_path / "s.tfrec", [big, small])
+    recipe = {"mode": "native", "patch_size": 64, "foreground_fraction": 0.0, "normalize": "none"}
+    assert patches.epoch_draws(recipe, [[512, 512], [64, 64]]) == 5
+    assert patches.epoch_draws({"mode": "resize"}, [[512, 512], [64, 64]]) == 2
+    train = make_dataset([str(tmp_path / "s.tfrec")], 5, True, None, 5, 0, cache_decoded=cache, recipe=recipe)
+    from_big = [float(t.numpy().mean()) for _, targets in train.take(40) for t in targets]
+    assert 0.7 < np.mean(from_big) < 0.9  # 4 of every 5 samples
+
+
+def test_draws_per_image_are_capped():
+    assert int(patches.draws_per_image(20000, 20000, 128)) == patches.MAX_DRAWS
+    assert int(patches.draws_per_image(10, 10, 128)) == 1
+
+
 def test_resize_recipe_squeezes_whole_images(tmp_path):
     write_shard(tmp_path / "s.tfrec", [one_nucleus(200, 300), one_nucleus(96, 96, at=(40, 40))])
     recipe = {"mode": "resize", "image_size": 64, "normalize": "none"}

@@ -65,7 +65,7 @@ class FoldTrainer:
 
     def __init__(self, train_files: list[str], val_files: list[str], n_train: int, model_cfg: dict, train_cfg: dict,
                  recipe: dict | int, work_dir: str, seed: int = 0, n_classes: int = 1, fingerprint: str = "",
-                 train_pixels: int = 0):
+                 train_pixels: int = 0, epoch_samples: int = 0):
         if isinstance(recipe, int):  # a side: whole records resized to it
             recipe = {"mode": "resize", "image_size": recipe, "patch_size": None, "normalize": "none"}
         self.train_files, self.val_files, self.n_train = train_files, val_files, n_train
@@ -79,7 +79,8 @@ class FoldTrainer:
         self.monitor = train_cfg["monitor"]
         self.mode = "min" if self.monitor.endswith("loss") else "max"
         # At least min_steps_per_epoch batches an epoch: BatchNorm's moving statistics need the updates.
-        self.steps = max(math.ceil(n_train / train_cfg["batch_size"]), train_cfg["min_steps_per_epoch"])
+        self.epoch_samples = epoch_samples or n_train  # patches an epoch draws (patches.epoch_draws)
+        self.steps = max(math.ceil(self.epoch_samples / train_cfg["batch_size"]), train_cfg["min_steps_per_epoch"])
         self.mixed = self.xla = False
         self.model = self.train_ds = self.val_ds = None
 
@@ -111,7 +112,7 @@ class FoldTrainer:
         log.info("training on %s", describe_recipe(self.recipe))
         log.info("augmentation: %s", augmentation.describe(self.cfg.get("augment")))
         batch = self.cfg["batch_size"]
-        train = make_dataset(self.train_files, batch, True, self.cfg.get("augment"), self.n_train, self.seed,
+        train = make_dataset(self.train_files, batch, True, self.cfg.get("augment"), self.epoch_samples, self.seed,
                              cache_decoded=cache, recipe=self.recipe)
         return train, make_dataset(self.val_files, batch, False, cache_decoded=cache, recipe=self.recipe)
 
@@ -213,10 +214,11 @@ def describe_recipe(recipe: dict) -> str:
 
 def fit_fold(train_files: list[str], val_files: list[str], n_train: int, model_cfg: dict, train_cfg: dict,
              recipe: dict | int, work_dir: str, seed: int = 0, n_classes: int = 1, fingerprint: str = "",
-             train_pixels: int = 0):
+             train_pixels: int = 0, epoch_samples: int = 0):
     """Train one fold; the best model (by ``train_cfg['monitor']``) lands in ``work_dir/model.h5``.
 
-    An epoch is one pass over the training images but at least ``min_steps_per_epoch`` batches: on
+    An epoch is one pass over the training images (``epoch_samples`` patches, where large images give
+    several; default ``n_train``) but at least ``min_steps_per_epoch`` batches: on
     small data sets BatchNorm's moving statistics need that many updates before validation scores
     mean anything, and early stopping would otherwise fire too soon.
 
@@ -227,4 +229,4 @@ def fit_fold(train_files: list[str], val_files: list[str], n_train: int, model_c
     ``recipe`` is :func:`snakeseg.training.recipe.training_recipe`'s, or a side: records resized to it.
     """
     return FoldTrainer(train_files, val_files, n_train, model_cfg, train_cfg, recipe, work_dir, seed,
-                       n_classes, fingerprint, train_pixels).run()
+                       n_classes, fingerprint, train_pixels, epoch_samples).run()

@@ -58,6 +58,24 @@ def pad_pair(image, labels, height, width):
     return _reflect_pad(image, ph, pw), labels
 
 
+#: An image gives one training patch per epoch for every DRAW_AREA patch areas of its own, at least
+#: one and at most MAX_DRAWS: a 1024-px image is no longer seen as often as a 256-px one.
+DRAW_AREA, MAX_DRAWS = 16, 8
+
+
+def draws_per_image(height, width, patch: int):
+    """Patches an image of ``height`` x ``width`` gives per epoch (int64; also for Python ints)."""
+    areas = tf.cast(height, tf.float32) * tf.cast(width, tf.float32) / float(DRAW_AREA * patch * patch)
+    return tf.cast(tf.clip_by_value(tf.round(areas), 1, MAX_DRAWS), tf.int64)
+
+
+def epoch_draws(recipe: dict, sizes: list[list[int]]) -> int:
+    """Training samples in one epoch: a patch count per image (native), else one per image."""
+    if recipe["mode"] != "native":
+        return len(sizes)
+    return sum(int(draws_per_image(h, w, recipe["patch_size"])) for h, w in sizes)
+
+
 def _uniform_int(seed, high):
     """A stateless integer in [0, high)."""
     return tf.random.stateless_uniform([], seed, 0, tf.maximum(high, 1), dtype=tf.int32)

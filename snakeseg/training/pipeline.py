@@ -83,8 +83,9 @@ def make_dataset(files: list[str], batch_size: int, training: bool, augment: dic
     """Batches of (image, target) from TFRecord shards.
 
     Each pair is decoded, resized in ``resize`` mode, and given its intensity statistics; with
-    ``cache_decoded`` these are kept in memory after the first pass. Training: shuffle (a buffer of
-    ``n_items``), repeat, then per pair a random patch (native mode, :func:`patches.sample_patch`), a
+    ``cache_decoded`` these are kept in memory after the first pass. Training: each pair repeated
+    :func:`patches.draws_per_image` times (native), shuffle (a buffer of ``n_items``, the epoch's
+    samples), repeat, then per pair a random patch (native mode, :func:`patches.sample_patch`), a
     flip/rotation drawn from :func:`augment.dihedral_group`, the conversion to float, optional
     arbitrary-angle rotation and colour jitter, the normalisation; batches of exactly ``batch_size``.
     Validation: a fixed set, :func:`fixed_patches` of each image (native) or the resized images.
@@ -117,6 +118,14 @@ def make_dataset(files: list[str], batch_size: int, training: bool, augment: dic
     group = augmentation.dihedral_group(aug)
     per_pair = augmentation.per_pair_ops(aug)
 
+    def draws_of(item):
+        if cache_decoded:  # a decoded (image, labels, stats)
+            height, width = tf.shape(item[0])[0], tf.shape(item[0])[1]
+        else:  # a serialised record
+            ex = tf.io.parse_single_example(item[0], {k: FEATURES[k] for k in ("height", "width")})
+            height, width = ex["height"], ex["width"]
+        return patches.draws_per_image(height, width, patch)
+
     def augment_pair(pair, seeds):
         image, labels, stats = pair
         if native:
@@ -126,6 +135,8 @@ def make_dataset(files: list[str], batch_size: int, training: bool, augment: dic
             image, target = augmentation.rotate_and_jitter(image, target, aug, seeds[1])
         return patches.apply_stats(image, stats, mode), target
 
+    if native:  # large images give several patches an epoch (patches.draws_per_image)
+        ds = ds.flat_map(lambda *item: tf.data.Dataset.from_tensors(item).repeat(draws_of(item)))
     # Shuffling the records before decoding keeps the shuffle buffer small when nothing is cached.
     ds = ds.shuffle(max(n_items, 1), seed=seed, reshuffle_each_iteration=True).repeat()
     if not cache_decoded:
