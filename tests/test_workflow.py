@@ -28,6 +28,16 @@ def test_dry_run_lists_the_eight_rules(tmp_path):
     assert counts["metrics"] == 1 and counts["compare"] == 1
 
 
+def test_demo_data_caps_the_epochs_and_real_data_keeps_them(tmp_path):
+    cfg = tmp_path / "epochs.yaml"
+    cfg.write_text("train: {epochs: 40}\ndemo: {epochs: 3}\n")
+    assert '"epochs": 3,' in snakemake(tmp_path, "-n", "-p", configfile=cfg).stdout
+    archive = write_dsb_zip(tmp_path / "stage1_train.zip", {f"img{i:02d}": good_item(i) for i in range(8)})
+    cfg.write_text(f"train: {{epochs: 40}}\ndemo: {{epochs: 3}}\ninput: {archive}\n")
+    out = snakemake(tmp_path, "-n", "-p", configfile=cfg).stdout
+    assert '"epochs": 40,' in out and '"epochs": 3,' not in out
+
+
 @pytest.mark.slow
 def test_one_changed_image_reruns_exactly_its_shard(tmp_path):
     items = {f"img{i:02d}": good_item(i) for i in range(16)}
