@@ -59,12 +59,12 @@ def pad_pair(image, labels, height, width):
 
 
 #: An image gives one training patch per epoch for every DRAW_AREA patch areas of its own, at least
-#: one and at most MAX_DRAWS: a 1024-px image is no longer seen as often as a 256-px one.
+#: one and at most MAX_DRAWS: at 128 px a 1024-px image gives 4 patches where a 256-px one gives 1.
 DRAW_AREA, MAX_DRAWS = 16, 8
 
 
 def draws_per_image(height, width, patch: int):
-    """Patches an image of ``height`` x ``width`` gives per epoch (int64; also for Python ints)."""
+    """Patches an image of ``height`` x ``width`` gives per epoch (int64, element-wise for lists)."""
     areas = tf.cast(height, tf.float32) * tf.cast(width, tf.float32) / float(DRAW_AREA * patch * patch)
     return tf.cast(tf.clip_by_value(tf.round(areas), 1, MAX_DRAWS), tf.int64)
 
@@ -73,7 +73,8 @@ def epoch_draws(recipe: dict, sizes: list[list[int]]) -> int:
     """Training samples in one epoch: a patch count per image (native), else one per image."""
     if recipe["mode"] != "native":
         return len(sizes)
-    return sum(int(draws_per_image(h, w, recipe["patch_size"])) for h, w in sizes)
+    heights, widths = zip(*sizes) if sizes else ((), ())
+    return int(tf.reduce_sum(draws_per_image(list(heights), list(widths), recipe["patch_size"])))
 
 
 def _uniform_int(seed, high):
