@@ -35,7 +35,8 @@ import benchlib
 
 REPO = Path(__file__).resolve().parents[1]
 INSTANCE_COLUMNS = ("map", "map_nosplit", "count_error", "count_error_nosplit", "obj_f1")
-EXPERIMENTS = {"native": {}, "resize": {"train": {"mode": "resize"}, "data": {"normalize": "none", "polarity": "keep"}}}
+EXPERIMENTS = {"native": {}, "resize": {"train": {"mode": "resize", "augment": {"scale": 0, "gamma": 0}},
+                                       "data": {"normalize": "none", "polarity": "keep"}}}
 
 
 def _held_out(ids: list[str], n: int) -> set[str]:

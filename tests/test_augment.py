@@ -62,7 +62,9 @@ def test_resolve_and_describe():
     assert A.describe(OFF) == "none"
     assert "rotation +-360" in A.describe({"rotation": 360, "brightness": 0.1})
     assert A.per_pair_ops({"brightness": 0.1}) and A.per_pair_ops({"rotation": 10}) and not A.per_pair_ops(None)
-    for bad in ({"flip": True}, {"flips": 1}, {"rotation": -5}, {"contrast": 1.5}, {"brightness": "x"}):
+    assert A.per_pair_ops({"gamma": 0.5}) and not A.per_pair_ops({"scale": 0.4})  # scale acts when cropping
+    assert A.describe({"scale": 0.4, "gamma": 0.5}) == "flips, rot90, scale 1/1.4..1.4 (p 0.2), gamma 1/1.5..1.5 (p 0.3)"
+    for bad in ({"flip": True}, {"flips": 1}, {"rotation": -5}, {"contrast": 1.5}, {"brightness": "x"}, {"scale": 2}):
         with pytest.raises(InputError, match="train.augment"):
             A.resolve(bad)
 
@@ -156,17 +158,18 @@ def test_reflect_fill_leaves_no_empty_corners():
         assert i.min() >= 0.2 - 1e-6 and (t == 2).all()
 
 
-@pytest.mark.parametrize("key,value", [("brightness", 0.3), ("contrast", 0.6), ("saturation", 0.8)])
+@pytest.mark.parametrize("key,value", [("brightness", 0.3), ("contrast", 0.6), ("saturation", 0.8), ("gamma", 0.5)])
 def test_jitter_changes_image_never_target(key, value):
     image, target = label_pair()
     image[..., 0] = 0.5  # some colour for saturation to act on, whatever the red labels were
     changed = 0
-    for _ in range(4):
+    n = 20 if key == "gamma" else 4  # gamma acts on 3 pairs in 10 (nnU-Net's probability)
+    for _ in range(n):
         i, t = run(image, target, {**OFF, key: value})
         assert np.array_equal(t, target)
         assert 0.0 <= i.min() and i.max() <= 1.0
         changed += not np.allclose(i, image, atol=1e-3)
-    assert changed >= 3
+    assert changed >= (2 if key == "gamma" else 3)
 
 
 def test_graph_mode_random_per_element():

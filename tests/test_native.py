@@ -14,6 +14,7 @@ from snakeseg.data import records, tfrecord
 from snakeseg.data.masks import IGNORE
 from snakeseg.inference.predictor import Predictor
 from snakeseg.tfenv import tf
+from snakeseg.training import augment as A
 from snakeseg.training import patches
 from snakeseg.training.pipeline import VAL_PATCHES_PER_IMAGE, make_dataset
 from snakeseg.training.recipe import auto_patch_size
@@ -101,6 +102,32 @@ def test_patches_of_small_images_are_padded_reflecting_the_image_and_ignored_in_
     np.testing.assert_array_equal(img[:40, :50], image)
     np.testing.assert_array_equal(img[40:48, :50], image[38:30:-1])  # reflected rows
     assert (lab[:40, :50] == 1).all() and (lab[40:] == IGNORE).all() and (lab[:, 50:] == IGNORE).all()
+
+
+@pytest.mark.parametrize("zoom", [0.7, 1.0, 1.4])
+def test_zoomed_patches_are_cut_from_a_region_patch_over_zoom_wide_and_keep_labels_exact(zoom):
+    crop = round(64 / zoom)  # an image exactly that wide: the whole of it becomes the patch
+    image = np.zeros((crop, crop, 3), np.uint8)
+    labels = np.zeros((crop, crop, 1), np.uint8)
+    q = crop // 4
+    image[q:3 * q, q:3 * q], labels[q:3 * q, q:3 * q] = 200, 1  # a square half the image wide
+    labels[:2, :2] = IGNORE
+    img, lab = patches.sample_patch(tf.constant(image), tf.constant(labels), 64, 0.5, tf.constant([3, 4]),
+                                    tf.constant(zoom))
+    img, lab = img.numpy(), lab.numpy()
+    assert img.shape == (64, 64, 3) and img.dtype == np.uint8 and lab.shape == (64, 64, 1)
+    assert set(np.unique(lab)) <= {0, 1, IGNORE}
+    assert abs(np.sqrt((lab == 1).sum()) - 64 * (2 * q) / crop) <= 1.5  # the square, zoomed by 64 / crop
+    assert ((img[..., 0] > 100) == (lab[..., 0] == 1)).mean() > 0.97  # image and labels stay aligned
+
+
+def test_scale_augmentation_zooms_a_fifth_of_the_patches_within_its_range():
+    cfg = A.resolve({"scale": 0.4})
+    zooms = np.array([float(A.random_zoom(cfg, tf.constant([k, 5], tf.int64))) for k in range(500)])
+    zoomed = zooms[zooms != 1]
+    assert 0.14 <= len(zoomed) / len(zooms) <= 0.26
+    assert zoomed.min() >= 1 / 1.4 - 1e-6 and zoomed.max() <= 1.4 + 1e-6
+    assert (zoomed < 1).sum() > 10 and (zoomed > 1).sum() > 10
 
 
 def write_shard(path, pairs):

@@ -31,7 +31,14 @@ Keys (see :data:`DEFAULTS`):
 ``contrast`` (0 = off, at most 1)
     scales the distance to each channel's mean by a factor uniform in [1 - c, 1 + c];
 ``saturation`` (0 = off, at most 1)
-    scales the HSV saturation by a factor uniform in [1 - s, 1 + s].
+    scales the HSV saturation by a factor uniform in [1 - s, 1 + s];
+``scale`` (0 = off, at most 1)
+    native patches only: with probability :data:`SCALE_PROBABILITY` the patch is cut from a region
+    ``1 / zoom`` times its side and resized to it, ``zoom`` log-uniform in [1 / (1 + s), 1 + s]
+    (nnU-Net: 0.7..1.4), so objects are seen at other sizes than the data's own;
+``gamma`` (0 = off, at most 1)
+    with probability :data:`GAMMA_PROBABILITY`, image ** gamma, gamma log-uniform in
+    [1 / (1 + g), 1 + g] (nnU-Net: 0.7..1.5).
 """
 
 from __future__ import annotations
@@ -48,11 +55,18 @@ DEFAULTS: dict = {
     "brightness": 0.0,
     "contrast": 0.0,
     "saturation": 0.0,
+    "scale": 0.0,
+    "gamma": 0.0,
 }
+
+#: nnU-Net's probabilities of applying scaling and gamma to a training patch.
+SCALE_PROBABILITY, GAMMA_PROBABILITY = 0.2, 0.3
 
 _BOOLS = ("flips", "rot90")
 #: numeric keys and the largest value each accepts
-_LIMITS = {"rotation": 360.0, "brightness": 1.0, "contrast": 1.0, "saturation": 1.0}
+_LIMITS = {"rotation": 360.0, "brightness": 1.0, "contrast": 1.0, "saturation": 1.0, "scale": 1.0, "gamma": 1.0}
+#: keys done pair by pair, after the flip/rotation (:func:`rotate_and_jitter`)
+_PER_PAIR = ("rotation", "brightness", "contrast", "saturation", "gamma")
 
 
 def resolve(cfg: dict | None) -> dict:
@@ -84,9 +98,9 @@ def resolve(cfg: dict | None) -> dict:
 
 
 def per_pair_ops(cfg: dict | None) -> bool:
-    """True when ``cfg`` asks for arbitrary-angle rotation or colour jitter (done pair by pair)."""
+    """True when ``cfg`` asks for arbitrary-angle rotation, colour jitter or gamma (done pair by pair)."""
     c = resolve(cfg)
-    return any(c[k] for k in _LIMITS)
+    return any(c[k] for k in _PER_PAIR)
 
 
 def describe(cfg: dict | None) -> str:
@@ -96,6 +110,10 @@ def describe(cfg: dict | None) -> str:
     if c["rotation"]:
         parts.append(f"rotation +-{c['rotation']:g} deg (reflect)")
     parts += [f"{k} {c[k]:g}" for k in ("brightness", "contrast", "saturation") if c[k]]
+    if c["scale"]:
+        parts.append(f"scale 1/{1 + c['scale']:g}..{1 + c['scale']:g} (p {SCALE_PROBABILITY:g})")
+    if c["gamma"]:
+        parts.append(f"gamma 1/{1 + c['gamma']:g}..{1 + c['gamma']:g} (p {GAMMA_PROBABILITY:g})")
     return ", ".join(parts) if parts else "none"
 
 
@@ -169,8 +187,21 @@ def random_dihedral(image, labels, group: list[tuple[bool, bool, bool]], seed):
     return tf.switch_case(k, [lambda t=t: (apply_dihedral(image, t), apply_dihedral(labels, t)) for t in group])
 
 
+def _sometimes_log_uniform(seed, probability: float, spread: float):
+    """1 with probability ``1 - probability``, else log-uniform in [1 / (1 + spread), 1 + spread]."""
+    seeds = tf.random.experimental.stateless_split(seed, 2)
+    limit = math.log1p(spread)
+    value = tf.exp(tf.random.stateless_uniform([], seeds[0], -limit, limit, dtype=tf.float32))
+    return tf.where(tf.random.stateless_uniform([], seeds[1]) < probability, value, 1.0)
+
+
+def random_zoom(cfg: dict, seed):
+    """The zoom of one native patch (``scale``): 1, or with :data:`SCALE_PROBABILITY` another factor."""
+    return _sometimes_log_uniform(seed, SCALE_PROBABILITY, cfg["scale"])
+
+
 def rotate_and_jitter(image, target, cfg: dict, seed):
-    """Arbitrary-angle rotation (reflect fill) and colour jitter, on a float image in [0, 1], drawn
+    """Arbitrary-angle rotation (reflect fill), colour jitter and gamma, on a float image in [0, 1], drawn
     with the pair's ``seed`` (its own, not the one given to :func:`random_dihedral`)."""
     seeds = tf.random.experimental.stateless_split(seed, 4)
     if cfg["rotation"]:
@@ -191,4 +222,7 @@ def rotate_and_jitter(image, target, cfg: dict, seed):
         jitter = True
     if jitter:
         image = tf.clip_by_value(image, 0.0, 1.0)
+    if cfg["gamma"]:  # its own stream, so adding it leaves the draws above as they were
+        gamma = _sometimes_log_uniform(tf.random.experimental.stateless_fold_in(seed, 1), GAMMA_PROBABILITY, cfg["gamma"])
+        image = tf.pow(tf.clip_by_value(image, 0.0, 1.0), gamma)
     return image, target

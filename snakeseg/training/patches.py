@@ -82,11 +82,14 @@ def _uniform_int(seed, high):
     return tf.random.stateless_uniform([], seed, 0, tf.maximum(high, 1), dtype=tf.int32)
 
 
-def sample_patch(image, labels, patch: int, foreground_fraction: float, seed):
+def sample_patch(image, labels, patch: int, foreground_fraction: float, seed, zoom=None):
     """A ``patch`` x ``patch`` crop at a random position; with probability ``foreground_fraction``
     (nnU-Net: 1/3) one that contains a random foreground pixel, at a random place in the patch, so
-    small objects are seen. Images smaller than a patch are padded first (:func:`pad_pair`)."""
-    image, labels = pad_pair(image, labels, patch, patch)
+    small objects are seen. Images smaller than a patch are padded first (:func:`pad_pair`).
+    With ``zoom`` (a float32 scalar, ``train.augment.scale``) the crop is ``patch / zoom`` pixels
+    wide and resized to ``patch`` (bilinear image, nearest labels)."""
+    crop = patch if zoom is None else tf.maximum(tf.cast(tf.round(patch / zoom), tf.int32), 8)
+    image, labels = pad_pair(image, labels, crop, crop)
     h, w = tf.shape(image)[0], tf.shape(image)[1]
     seeds = tf.random.experimental.stateless_split(seed, 6)
     label = labels[..., 0]
@@ -96,12 +99,17 @@ def sample_patch(image, labels, patch: int, foreground_fraction: float, seed):
 
     def around_foreground():
         pixel = tf.cast(tf.gather(foreground, _uniform_int(seeds[1], n_fg)), tf.int32)
-        y = pixel[0] - _uniform_int(seeds[2], patch)
-        x = pixel[1] - _uniform_int(seeds[3], patch)
-        return tf.clip_by_value(y, 0, h - patch), tf.clip_by_value(x, 0, w - patch)
+        y = pixel[0] - _uniform_int(seeds[2], crop)
+        x = pixel[1] - _uniform_int(seeds[3], crop)
+        return tf.clip_by_value(y, 0, h - crop), tf.clip_by_value(x, 0, w - crop)
 
     def anywhere():
-        return _uniform_int(seeds[4], h - patch + 1), _uniform_int(seeds[5], w - patch + 1)
+        return _uniform_int(seeds[4], h - crop + 1), _uniform_int(seeds[5], w - crop + 1)
 
     y, x = tf.cond(on_foreground, around_foreground, anywhere)
-    return image[y:y + patch, x:x + patch], labels[y:y + patch, x:x + patch]
+    image, labels = image[y:y + crop, x:x + crop], labels[y:y + crop, x:x + crop]
+    if zoom is None:
+        return image, labels
+    resized = tf.image.resize(tf.cast(image, tf.float32), [patch, patch])
+    image = tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), image.dtype)
+    return image, tf.image.resize(labels, [patch, patch], method="nearest")

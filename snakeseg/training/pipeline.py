@@ -85,7 +85,8 @@ def make_dataset(files: list[str], batch_size: int, training: bool, augment: dic
     Each pair is decoded, resized in ``resize`` mode, and given its intensity statistics; with
     ``cache_decoded`` these are kept in memory after the first pass. Training: each pair repeated
     :func:`patches.draws_per_image` times (native), shuffle (a buffer of ``n_items``, the epoch's
-    samples), repeat, then per pair a random patch (native mode, :func:`patches.sample_patch`), a
+    samples), repeat, then per pair a random patch (native mode, :func:`patches.sample_patch`, zoomed
+    by ``augment.scale``), a
     flip/rotation drawn from :func:`augment.dihedral_group`, the conversion to float, optional
     arbitrary-angle rotation and colour jitter, the normalisation; batches of exactly ``batch_size``.
     Validation: a fixed set, :func:`fixed_patches` of each image (native) or the resized images.
@@ -129,7 +130,9 @@ def make_dataset(files: list[str], batch_size: int, training: bool, augment: dic
     def augment_pair(pair, seeds):
         image, labels, stats = pair
         if native:
-            image, labels = patches.sample_patch(image, labels, patch, recipe["foreground_fraction"], seeds[2])
+            zoom = augmentation.random_zoom(aug, tf.random.experimental.stateless_fold_in(seeds[2], 1)) \
+                if aug["scale"] else None
+            image, labels = patches.sample_patch(image, labels, patch, recipe["foreground_fraction"], seeds[2], zoom)
         image, target = to_float(*augmentation.random_dihedral(image, labels, group, seeds[0]))
         if per_pair:
             image, target = augmentation.rotate_and_jitter(image, target, aug, seeds[1])
