@@ -110,9 +110,12 @@ class FoldTrainer:
         log.info("decoded training pairs (%.0f MB) %s (cache_mb %d)", pairs_bytes(self.cache_pixels) / 1e6,
                  "kept in memory" if cache else "decoded at every step", self.cfg["cache_mb"])
         log.info("training on %s", describe_recipe(self.recipe))
-        log.info("augmentation: %s", augmentation.describe(self.cfg.get("augment")))
+        augment = dict(self.cfg.get("augment") or {})
+        if self.recipe["mode"] != "native":  # scaling acts where native patches are cut
+            augment["scale"] = 0
+        log.info("augmentation: %s", augmentation.describe(augment))
         batch = self.cfg["batch_size"]
-        train = make_dataset(self.train_files, batch, True, self.cfg.get("augment"), self.epoch_samples, self.seed,
+        train = make_dataset(self.train_files, batch, True, augment, self.epoch_samples, self.seed,
                              cache_decoded=cache, recipe=self.recipe)
         return train, make_dataset(self.val_files, batch, False, cache_decoded=cache, recipe=self.recipe)
 
