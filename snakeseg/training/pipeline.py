@@ -88,7 +88,7 @@ def make_dataset(files: list[str], batch_size: int, training: bool, augment: dic
     samples), repeat, then per pair a random patch (native mode, :func:`patches.sample_patch`, zoomed
     by ``augment.scale``), a
     flip/rotation drawn from :func:`augment.dihedral_group`, the conversion to float, optional
-    arbitrary-angle rotation and colour jitter, the normalisation; batches of exactly ``batch_size``.
+    arbitrary-angle rotation, colour jitter and gamma, the normalisation; batches of exactly ``batch_size``.
     Validation: a fixed set, :func:`fixed_patches` of each image (native) or the resized images.
     """
     recipe = {**DEFAULT_RECIPE, **(recipe or {})}
