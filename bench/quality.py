@@ -5,11 +5,12 @@
 
 Carves a labelled test split (``--test-size`` images, chosen by a hash of their ids) out of the
 input, then runs the workflow once with two experiments on the same folds: ``native`` (the config's
-defaults) and ``resize`` (``train.mode: resize``, ``data.normalize: none``: the recipe before
-native-resolution training). Prints, per experiment, out-of-fold Dice (mean per image and pooled),
-the fold ensemble's mean Dice on the test split, and training CPU time (Snakemake's benchmark
-files), with the ratios native / resize; for data with instance masks also mAP@0.5:0.95 with and
-without splitting touching objects and the object count error; writes
+defaults) and ``resize`` (``train.mode: resize``, ``data.normalize: none``, no scaling or gamma,
+reduce-on-plateau: the recipe before native-resolution training). Prints, per experiment,
+out-of-fold Dice (mean per image and pooled), the fold ensemble's mean Dice on the test split, and
+training CPU time (Snakemake's benchmark files), with the ratios native / resize; for data with
+instance masks also mAP@0.5:0.95 with and without splitting touching objects and the object count
+error; writes
 ``bench/results/quality-<name>.json``.
 
 Where a GPU is visible (or with ``--train-speed``), also the training images per second of the
@@ -35,7 +36,8 @@ import benchlib
 
 REPO = Path(__file__).resolve().parents[1]
 INSTANCE_COLUMNS = ("map", "map_nosplit", "count_error", "count_error_nosplit", "obj_f1")
-EXPERIMENTS = {"native": {}, "resize": {"train": {"mode": "resize", "augment": {"scale": 0, "gamma": 0}},
+EXPERIMENTS = {"native": {}, "resize": {"train": {"mode": "resize", "augment": {"scale": 0, "gamma": 0},
+                                                 "lr_schedule": "plateau"},
                                        "data": {"normalize": "none", "polarity": "keep"}}}
 
 

@@ -11,7 +11,8 @@ import yaml
 
 from helpers import REPO
 from snakeseg.tfenv import keras
-from snakeseg.training.fit import FoldTrainer, ResumedEarlyStopping, fit_fold, read_history
+from snakeseg.training.fit import (FoldTrainer, ResumedEarlyStopping, fit_fold, learning_rate_callback,
+                                   poly_learning_rate, read_history)
 from test_training_pipeline import write_pairs
 
 MODEL = {"arch": "simple_cnn", "filters": 4, "layers": 2}
@@ -74,6 +75,9 @@ def _interrupt_and_resume(tmp_path, capsys, caplog, model_cfg: dict, size: int, 
     pd.testing.assert_frame_equal(after.iloc[:3].reset_index(drop=True), before)
     model = keras.models.load_model(final, compile=False)
     assert model.output_shape == (None, size, size, 1) and not model.optimizer
+    # The poly schedule sets every epoch's rate from its index, resumed epochs included.
+    expected = [poly_learning_rate(e, 5, 0.001, 1e-5) for e in range(5)]
+    np.testing.assert_allclose(after["lr"], expected, rtol=1e-5)
     return shard, work
 
 
@@ -121,3 +125,13 @@ def test_early_stopping_and_checkpoint_resume_from_the_history(tmp_path, monitor
     assert checkpoint.best in (np.inf, -np.inf)  # no best.h5 yet: the history's best is not kept
     trainer.best.write_bytes(b"")
     assert trainer.callbacks("main")[0].best == best
+
+
+def test_poly_schedule_decays_from_the_initial_rate_to_the_floor_and_plateau_is_kept():
+    rates = [poly_learning_rate(e, 35, 0.001, 1e-5) for e in range(35)]
+    assert rates[0] == 0.001 and all(a > b for a, b in zip(rates, rates[1:]))
+    assert rates[-1] == pytest.approx(0.001 * (1 / 35) ** 0.9) and rates[-1] < 0.05 * rates[0]
+    assert poly_learning_rate(34, 35, 0.001, 1e-4) == 1e-4  # never below the floor
+    assert isinstance(learning_rate_callback(train_cfg()), keras.callbacks.LearningRateScheduler)
+    plateau = learning_rate_callback({**train_cfg(lr_schedule="plateau"), "reduce_lr_patience": 3})
+    assert isinstance(plateau, keras.callbacks.ReduceLROnPlateau) and plateau.patience == 3

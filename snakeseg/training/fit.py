@@ -32,6 +32,20 @@ OPTIMIZERS = {
 }
 
 
+def poly_learning_rate(epoch: int, epochs: int, initial: float, floor: float = 0.0, exponent: float = 0.9) -> float:
+    """nnU-Net's polynomial decay: ``initial`` at epoch 0, falling towards zero at the last epoch (not below ``floor``)."""
+    return max(floor, initial * (1 - epoch / epochs) ** exponent)
+
+
+def learning_rate_callback(cfg: dict):
+    """``train.lr_schedule``: poly (nnU-Net's decay over ``train.epochs``) or plateau (reduce on a ``val_loss`` plateau)."""
+    if cfg.get("lr_schedule", "poly") == "poly":
+        return keras.callbacks.LearningRateScheduler(
+            lambda epoch: poly_learning_rate(epoch, cfg["epochs"], cfg["learning_rate"], cfg["min_learning_rate"]))
+    return keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=cfg["reduce_lr_factor"],
+                                             patience=cfg["reduce_lr_patience"], min_lr=cfg["min_learning_rate"])
+
+
 def read_history(path: Path) -> pd.DataFrame | None:
     """The CSV history so far, one row per epoch (a row repeated by a resumed epoch: the last wins)."""
     if not path.exists() or path.stat().st_size == 0:
@@ -137,8 +151,7 @@ class FoldTrainer:
         return [
             checkpoint,
             ResumedEarlyStopping(done, monitor=self.monitor, mode=self.mode, patience=cfg["early_stopping_patience"]),
-            keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=cfg["reduce_lr_factor"],
-                                              patience=cfg["reduce_lr_patience"], min_lr=cfg["min_learning_rate"]),
+            learning_rate_callback(cfg),
             keras.callbacks.CSVLogger(str(self.history_csv), append=True),
             # After the CSV row: a kill between the two repeats the epoch (deduplicated), never skips one.
             keras.callbacks.BackupAndRestore(str(self.work / f"backup-{phase}")),
