@@ -36,9 +36,11 @@ import benchlib
 
 REPO = Path(__file__).resolve().parents[1]
 INSTANCE_COLUMNS = ("map", "map_nosplit", "count_error", "count_error_nosplit", "obj_f1")
-EXPERIMENTS = {"native": {}, "resize": {"train": {"mode": "resize", "augment": {"scale": 0, "gamma": 0},
-                                                 "lr_schedule": "plateau"},
-                                       "data": {"normalize": "none", "polarity": "keep"}}}
+#: the resize recipe is the one before issue 13: no scaling, gamma or degradations, reduce-on-plateau
+RESIZE_AUGMENT = {"scale": 0, "gamma": 0, "noise": 0, "blur": 0, "low_resolution": 0}
+EXPERIMENTS = {"native": {},
+               "resize": {"train": {"mode": "resize", "augment": RESIZE_AUGMENT, "lr_schedule": "plateau"},
+                          "data": {"normalize": "none", "polarity": "keep"}}}
 
 
 def _held_out(ids: list[str], n: int) -> set[str]:

@@ -154,6 +154,20 @@ def test_native_datasets_give_patches_for_training_and_a_fixed_set_for_validatio
     assert all(np.array_equal(a[0], b[0]) for a, b in zip(val, again))  # the same set every epoch
 
 
+def test_degradations_change_some_images_never_the_targets_or_the_other_draws(tmp_path):
+    write_shard(tmp_path / "s.tfrec", [one_nucleus(200, 300), one_nucleus(96, 96, at=(40, 40))])
+    recipe = {"mode": "native", "patch_size": 64, "foreground_fraction": 0.5, "normalize": "zscore"}
+    plain = {"scale": 0.4, "gamma": 0.5}
+    batches = {name: list(make_dataset([str(tmp_path / "s.tfrec")], 4, True, augment, 2, 0, recipe=recipe).take(10))
+               for name, augment in (("plain", plain),
+                                     ("degraded", {**plain, "noise": 0.5, "blur": 1.0, "low_resolution": 0.5}))}
+    changed = 0
+    for (image, target), (degraded, same_target) in zip(batches["plain"], batches["degraded"]):
+        assert np.array_equal(target, same_target)  # same patches, flips, zooms: only the image degraded
+        changed += sum(not np.allclose(a, b, atol=1e-4) for a, b in zip(image.numpy(), degraded.numpy()))
+    assert 5 <= changed < 35  # of 40 patches: each degradation acts on 10-25% of them
+
+
 @pytest.mark.parametrize("cache", [True, False])
 def test_large_images_give_more_patches_per_epoch(tmp_path, cache):
     big = (np.full((512, 512, 3), 200, np.uint8), np.ones((512, 512, 1), np.uint8))  # 64 patch areas: 4 draws

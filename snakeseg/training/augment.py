@@ -38,13 +38,16 @@ Keys (see :data:`DEFAULTS`):
     (nnU-Net: 0.7..1.4), so objects are seen at other sizes than the data's own;
 ``gamma`` (0 = off, at most 1)
     with probability :data:`GAMMA_PROBABILITY`, image ** gamma, gamma log-uniform in
-    [1 / (1 + g), 1 + g] (nnU-Net: 0.7..1.5).
+    [1 / (1 + g), 1 + g] (nnU-Net: 0.7..1.5);
+``noise``, ``blur``, ``low_resolution`` (0 = off)
+    degradations of the normalised image, :mod:`.degrade`.
 """
 
 from __future__ import annotations
 
 import math
 
+from . import degrade
 from ..errors import InputError
 from ..tfenv import tf
 
@@ -57,6 +60,9 @@ DEFAULTS: dict = {
     "saturation": 0.0,
     "scale": 0.0,
     "gamma": 0.0,
+    "noise": 0.0,
+    "blur": 0.0,
+    "low_resolution": 0.0,
 }
 
 #: nnU-Net's probabilities of applying scaling and gamma to a training patch.
@@ -64,7 +70,8 @@ SCALE_PROBABILITY, GAMMA_PROBABILITY = 0.2, 0.3
 
 _BOOLS = ("flips", "rot90")
 #: numeric keys and the largest value each accepts
-_LIMITS = {"rotation": 360.0, "brightness": 1.0, "contrast": 1.0, "saturation": 1.0, "scale": 1.0, "gamma": 1.0}
+_LIMITS = {"rotation": 360.0, "brightness": 1.0, "contrast": 1.0, "saturation": 1.0, "scale": 1.0, "gamma": 1.0,
+           "noise": 1.0, "blur": 3.0, "low_resolution": 0.9}
 #: keys done pair by pair, after the flip/rotation (:func:`rotate_and_jitter`)
 _PER_PAIR = ("rotation", "brightness", "contrast", "saturation", "gamma")
 
@@ -114,6 +121,12 @@ def describe(cfg: dict | None) -> str:
         parts.append(f"scale 1/{1 + c['scale']:g}..{1 + c['scale']:g} (p {SCALE_PROBABILITY:g})")
     if c["gamma"]:
         parts.append(f"gamma 1/{1 + c['gamma']:g}..{1 + c['gamma']:g} (p {GAMMA_PROBABILITY:g})")
+    if c["noise"]:
+        parts.append(f"noise variance 0..{c['noise']:g} (p {degrade.NOISE_PROBABILITY:g})")
+    if c["blur"]:
+        parts.append(f"blur sigma {c['blur'] / 2:g}..{c['blur']:g} (p {degrade.BLUR_PROBABILITY:g})")
+    if c["low_resolution"]:
+        parts.append(f"low resolution x{1 - c['low_resolution']:g}..1 (p {degrade.LOW_RESOLUTION_PROBABILITY:g})")
     return ", ".join(parts) if parts else "none"
 
 

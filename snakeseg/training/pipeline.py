@@ -5,7 +5,7 @@ square (``resize``)."""
 from __future__ import annotations
 
 from . import augment as augmentation
-from . import patches
+from . import degrade, patches
 from ..tfenv import tf
 
 FEATURES = {
@@ -88,7 +88,8 @@ def make_dataset(files: list[str], batch_size: int, training: bool, augment: dic
     samples), repeat, then per pair a random patch (native mode, :func:`patches.sample_patch`, zoomed
     by ``augment.scale``), a
     flip/rotation drawn from :func:`augment.dihedral_group`, the conversion to float, optional
-    arbitrary-angle rotation, colour jitter and gamma, the normalisation; batches of exactly ``batch_size``.
+    arbitrary-angle rotation, colour jitter and gamma, the normalisation, then noise, blur and low
+    resolution (:mod:`degrade`); batches of exactly ``batch_size``.
     Validation: a fixed set, :func:`fixed_patches` of each image (native) or the resized images.
     """
     recipe = {**DEFAULT_RECIPE, **(recipe or {})}
@@ -118,6 +119,7 @@ def make_dataset(files: list[str], batch_size: int, training: bool, augment: dic
     aug = augmentation.resolve(augment)
     group = augmentation.dihedral_group(aug)
     per_pair = augmentation.per_pair_ops(aug)
+    degraded = any(aug[k] for k in degrade.KEYS)
 
     def draws_of(item):
         if cache_decoded:  # a decoded (image, labels, stats)
@@ -136,7 +138,10 @@ def make_dataset(files: list[str], batch_size: int, training: bool, augment: dic
         image, target = to_float(*augmentation.random_dihedral(image, labels, group, seeds[0]))
         if per_pair:
             image, target = augmentation.rotate_and_jitter(image, target, aug, seeds[1])
-        return patches.apply_stats(image, stats, mode), target
+        image = patches.apply_stats(image, stats, mode)
+        if degraded:  # its own stream, so the draws above stay as they were
+            image = degrade.degrade(image, aug, tf.random.experimental.stateless_fold_in(seeds[1], 2))
+        return image, target
 
     if native:  # large images give several patches an epoch (patches.draws_per_image)
         ds = ds.flat_map(lambda *item: tf.data.Dataset.from_tensors(item).repeat(draws_of(item)))
