@@ -10,8 +10,7 @@ reduce-on-plateau: the recipe before native-resolution training). Prints, per ex
 out-of-fold Dice (mean per image and pooled), the fold ensemble's mean Dice on the test split, and
 training CPU time (Snakemake's benchmark files), with the ratios native / resize; for data with
 instance masks also mAP@0.5:0.95 with and without splitting touching objects and the object count
-error; writes
-``bench/results/quality-<name>.json``.
+error; writes ``bench/results/quality-<name>.json``.
 
 Where a GPU is visible (or with ``--train-speed``), also the training images per second of the
 default model at the patch size ``train.patch_size: auto`` picks on a GPU for these images, with
