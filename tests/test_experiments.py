@@ -41,3 +41,25 @@ def test_overrides_merge_key_by_key_over_the_base():
 def test_bad_experiments_name_the_key(override, match):
     with pytest.raises(InputError, match=match):
         experiments.expand({**BASE, "experiments": override}, SCHEMA)
+
+
+def test_comparison_plot_shows_test_set_dice_only_when_a_test_set_was_scored(monkeypatch, tmp_path):
+    import numpy as np
+    import pandas as pd
+    from snakeseg.evaluation import plots
+
+    drawn = {}
+    monkeypatch.setattr(plots, "_save", lambda fig, path: drawn.update({path: fig}))
+    per_image = pd.DataFrame({"experiment": ["a", "a", "b", "b"], "fold": [0, 1, 0, 1], "dice": [0.8, 0.9, 0.7, 0.7]})
+    table = pd.DataFrame({"experiment": ["a", "b"], "arch": ["Unet", "Unet"], "dice_mean": [0.85, 0.7],
+                          "dice_quantized_mean": [0.84, 0.69], "tflite_dynamic_mb": [1.0, 1.0],
+                          "test_dice_mean": [0.91, np.nan]})
+    for name, frame in (("with", table), ("without", table.drop(columns="test_dice_mean")),
+                        ("unscored", table.assign(test_dice_mean=np.nan))):
+        plots.comparison(per_image, frame, name)
+    labels = {name: [t.get_text() for t in fig.axes[0].get_legend().get_texts()] for name, fig in drawn.items()}
+    assert "fold ensemble, test set" in labels["with"]
+    assert "fold ensemble, test set" not in labels["without"] and labels["unscored"] == labels["without"]
+    # The test bar of experiment a has the test Dice as its length; b, never scored, gets no number.
+    numbers = [t.get_text() for t in drawn["with"].axes[0].texts]
+    assert "0.910" in numbers and numbers.count("nan") == 0 and len(numbers) == 5

@@ -76,29 +76,41 @@ def dice_histogram(per_image: pd.DataFrame, path: str) -> None:
     _save(fig, path)
 
 
+def comparison_series(table: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """(column, label, colour) of each bar of :func:`comparison`: out-of-fold Dice of the float and the
+    quantized models, and the fold ensemble's test-set Dice when a test set was scored."""
+    series = [("dice_mean", "float model, out-of-fold", "tab:blue"),
+              ("dice_quantized_mean", "TFLite dynamic range, out-of-fold", "tab:orange")]
+    if "test_dice_mean" in table and table["test_dice_mean"].notna().any():
+        series.append(("test_dice_mean", "fold ensemble, test set", "tab:green"))
+    return series
+
+
 def comparison(per_image: pd.DataFrame, table: pd.DataFrame, path: str) -> None:
-    """Experiments side by side, one row each (readable for any number of them): mean out-of-fold
-    Dice as bars (float and quantized) with each fold's mean (dots), and the TFLite size of each."""
-    n = len(table)
-    fig, (ax, ax_size) = plt.subplots(1, 2, figsize=(12, 1.2 + 0.62 * max(n, 2)), sharey=True,
+    """Experiments side by side, one row each (readable for any number of them): mean Dice as bars
+    (:func:`comparison_series`) with each fold's out-of-fold mean (dots), and the TFLite size of each."""
+    n, series = len(table), comparison_series(table)
+    fig, (ax, ax_size) = plt.subplots(1, 2, figsize=(12, 1.2 + 0.31 * len(series) * max(n, 2)), sharey=True,
                                       gridspec_kw={"width_ratios": [3, 1]})
     y = np.arange(n)[::-1]  # first experiment at the top
-    ax.barh(y + 0.2, table["dice_mean"], 0.4, label="float model", color="tab:blue")
-    ax.barh(y - 0.2, table["dice_quantized_mean"], 0.4, label="TFLite dynamic range", color="tab:orange")
+    height = 0.8 / len(series)
+    offsets = [0.4 - height * (k + 0.5) for k in range(len(series))]  # first series on top
+    for (column, label, colour), offset in zip(series, offsets):
+        ax.barh(y + offset, table[column], height, label=label, color=colour)
+        for yy, value in zip(y, table[column]):
+            if pd.notna(value):
+                ax.annotate(f"{value:.3f}", (1.01, yy + offset), xycoords=("axes fraction", "data"), va="center",
+                            fontsize=8, color=colour)
     for i, exp in enumerate(table["experiment"]):
         folds = per_image[per_image["experiment"] == exp].groupby("fold")["dice"].mean()
-        ax.scatter(folds, np.full(len(folds), y[i] + 0.2), color="black", s=14, zorder=3,
-                   label="fold means" if i == 0 else None)
-        dice, quant = table["dice_mean"].iloc[i], table["dice_quantized_mean"].iloc[i]
-        ax.annotate(f"{dice:.3f}", (1.01, y[i] + 0.2), xycoords=("axes fraction", "data"), va="center", fontsize=8)
-        ax.annotate(f"{quant:.3f}", (1.01, y[i] - 0.2), xycoords=("axes fraction", "data"), va="center",
-                    fontsize=8, color="tab:orange")
+        ax.scatter(folds, np.full(len(folds), y[i] + offsets[0]), color="black", s=14, zorder=3,
+                   label="fold means, out-of-fold" if i == 0 else None)
     ax.set_yticks(y, [f"{e} ({a})" if a != e else e for e, a in zip(table["experiment"], table["arch"])])
     ax.set_xlim(0, 1)
     ax.set_ylim(-0.7, n - 0.3)
-    ax.set_xlabel("mean Dice, out-of-fold (numbers: float, quantized)")
+    ax.set_xlabel("mean Dice per image")
     ax.set_title("Dice per experiment", pad=24)
-    ax.legend(fontsize=8, ncol=3, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
+    ax.legend(fontsize=8, ncol=len(series) + 1, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     ax.grid(axis="x", alpha=0.3)
     sizes = table["tflite_dynamic_mb"]
     ax_size.barh(y, sizes, 0.6, color="tab:orange")
