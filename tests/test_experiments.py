@@ -1,6 +1,9 @@
+import numpy as np
+import pandas as pd
 import pytest
 
 from helpers import REPO
+from snakeseg.evaluation import plots
 from snakeseg.workflow import experiments
 from snakeseg.errors import InputError
 
@@ -43,11 +46,7 @@ def test_bad_experiments_name_the_key(override, match):
         experiments.expand({**BASE, "experiments": override}, SCHEMA)
 
 
-def test_comparison_plot_shows_test_set_dice_only_when_a_test_set_was_scored(monkeypatch, tmp_path):
-    import numpy as np
-    import pandas as pd
-    from snakeseg.evaluation import plots
-
+def test_comparison_plot_shows_test_set_dice_only_when_a_test_set_was_scored(monkeypatch):
     drawn = {}
     monkeypatch.setattr(plots, "_save", lambda fig, path: drawn.update({path: fig}))
     per_image = pd.DataFrame({"experiment": ["a", "a", "b", "b"], "fold": [0, 1, 0, 1], "dice": [0.8, 0.9, 0.7, 0.7]})
@@ -60,6 +59,6 @@ def test_comparison_plot_shows_test_set_dice_only_when_a_test_set_was_scored(mon
     labels = {name: [t.get_text() for t in fig.axes[0].get_legend().get_texts()] for name, fig in drawn.items()}
     assert "fold ensemble, test set" in labels["with"]
     assert "fold ensemble, test set" not in labels["without"] and labels["unscored"] == labels["without"]
-    # The test bar of experiment a has the test Dice as its length; b, never scored, gets no number.
+    # Each bar is labelled with its Dice (a's test bar 0.910); b's missing test score gets no label.
     numbers = [t.get_text() for t in drawn["with"].axes[0].texts]
     assert "0.910" in numbers and numbers.count("nan") == 0 and len(numbers) == 5
