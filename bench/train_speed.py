@@ -38,20 +38,16 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=3)
     args = ap.parse_args()
 
-    from snakeseg.data.masks import IGNORE
     from snakeseg.tfenv import keras, tf
     from snakeseg.training.devices import configure_devices, is_xla_compile_error, xla_failure_reason
-    from snakeseg.training.fit import OPTIMIZERS
-    from snakeseg.training.losses import make_loss
-    from snakeseg.training.models import build_model, make_metrics
+    from snakeseg.training.fit import compile_model
+    from snakeseg.training.models import build_model
 
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     train_cfg = {**config["train"], "mixed_precision": bool(args.mixed), "xla": bool(args.xla)}
     configure_devices(train_cfg)
     model = build_model(config["model"], args.patch, 1)
-    model.compile(optimizer=OPTIMIZERS[train_cfg["optimizer"]](train_cfg["learning_rate"], train_cfg),
-                  loss=make_loss(train_cfg["loss"], 1, IGNORE), metrics=make_metrics(train_cfg["threshold"], 1, IGNORE),
-                  jit_compile=bool(args.xla))
+    compile_model(model, train_cfg, 1, bool(args.xla))
     rng = np.random.default_rng(0)
     n = args.batch * args.steps
     x = rng.normal(size=(n, args.patch, args.patch, 3)).astype(np.float32)

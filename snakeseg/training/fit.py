@@ -32,6 +32,13 @@ OPTIMIZERS = {
 }
 
 
+def compile_model(model, cfg: dict, n_out: int, xla: bool) -> None:
+    """Optimizer from ``train.optimizer``, loss and metrics leaving IGNORE pixels out, XLA if asked."""
+    model.compile(optimizer=OPTIMIZERS[cfg["optimizer"]](cfg["learning_rate"], cfg),
+                  loss=make_loss(cfg["loss"], n_out, IGNORE), metrics=make_metrics(cfg["threshold"], n_out, IGNORE),
+                  jit_compile=xla)
+
+
 def poly_learning_rate(epoch: int, epochs: int, initial: float, floor: float = 0.0, exponent: float = 0.9) -> float:
     """nnU-Net's polynomial decay: ``initial`` at epoch 0, falling towards zero at the last epoch (not below ``floor``)."""
     return max(floor, initial * (1 - epoch / epochs) ** exponent)
@@ -134,10 +141,8 @@ class FoldTrainer:
         return train, make_dataset(self.val_files, batch, False, cache_decoded=cache, recipe=self.recipe)
 
     def compile(self) -> None:
-        """(Re)compile the model: optimizer from the table, loss and metrics leaving IGNORE pixels out."""
-        self.model.compile(optimizer=OPTIMIZERS[self.cfg["optimizer"]](self.cfg["learning_rate"], self.cfg),
-                           loss=make_loss(self.cfg["loss"], self.n_out, IGNORE),
-                           metrics=make_metrics(self.cfg["threshold"], self.n_out, IGNORE), jit_compile=self.xla)
+        """(Re)compile the model (after the encoder is frozen or unfrozen, or without XLA)."""
+        compile_model(self.model, self.cfg, self.n_out, self.xla)
 
     def callbacks(self, phase: str) -> list:
         """Checkpoint of the best model, early stopping, LR schedule, CSV history and the epoch backup,
