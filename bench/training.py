@@ -1,7 +1,7 @@
 """Benchmark of the training loop: images per second of snakeseg's pipeline + fit against in-memory fit.
 
 Two contestants train the same model (``snakeseg.training.models.build_model``: Unet resnet18,
-decoder_filters [128, 64, 32, 16, 16] at 128 px by default) compiled as ``fit_fold`` does it
+decoder_filters [128, 64, 32, 16, 16] at 128 px by default) compiled by ``fit_fold``'s ``compile_model``
 (Adam, ``make_loss(loss, n_out, 255)``, ``make_metrics(threshold, n_out, 255)``), with the same
 batch size and steps per epoch (``max(ceil(n / batch), min_steps_per_epoch)``, as ``fit_fold``):
 
@@ -130,8 +130,8 @@ def main() -> None:
 
     from snakeseg.tfenv import configure, keras, tf
     from snakeseg.training import augment as augmentation
-    from snakeseg.training.losses import make_loss
-    from snakeseg.training.models import build_model, make_metrics
+    from snakeseg.training.fit import compile_model
+    from snakeseg.training.models import build_model
     from snakeseg.training.pipeline import make_dataset, n_outputs
 
     if args.threads > 0:
@@ -151,9 +151,8 @@ def main() -> None:
     def new_model():
         keras.utils.set_random_seed(args.seed)
         model = build_model(model_cfg, args.size, n_out)
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate=args.learning_rate),
-                      loss=make_loss(loss_name, n_out, IGNORE),
-                      metrics=make_metrics(0.5, n_out, IGNORE))
+        compile_model(model, {"optimizer": "adam", "learning_rate": args.learning_rate, "loss": loss_name,
+                              "threshold": 0.5}, n_out, xla=False)
         return model
 
     # The in-memory data: the first `steps` batches the pipeline delivers, as NumPy arrays.
