@@ -2,8 +2,9 @@
 so that noisy, blurred or coarsely sampled images look like something the network has seen.
 
 Graph code for a tf.data ``map``, like :mod:`.augment`: each draw comes from the pair's ``seed``. They
-act on the image after :func:`.patches.apply_stats`, in the units the network sees (z-scores by
-default), and never on the target. Configured by ``train.augment`` (:func:`.augment.resolve`):
+act on the image after :func:`.patches.apply_stats`, in the units the network sees (x/255 by
+default, z-scores with ``data.normalize: zscore``), and never on the target. Configured by
+``train.augment`` (:func:`.augment.resolve`):
 
 ``noise`` (0 = off)
     with probability :data:`NOISE_PROBABILITY`, Gaussian noise of variance uniform in [0, noise] (nnU-Net: 0.1);
