@@ -31,6 +31,10 @@ OPTIMIZERS = {
     "rmsprop": lambda lr, cfg: keras.optimizers.RMSprop(learning_rate=lr),
 }
 
+#: Validation batches are this many training batches: a forward pass keeps no activations for the
+#: gradient; on DSB2018 batches of 32 instead of 8 cut training CPU ~5% (the same models chosen).
+VAL_BATCH_FACTOR = 4
+
 
 def compile_model(model, cfg: dict, n_out: int, xla: bool) -> None:
     """Optimizer from ``train.optimizer``, loss and metrics leaving IGNORE pixels out, XLA if asked."""
@@ -138,7 +142,8 @@ class FoldTrainer:
         batch = self.cfg["batch_size"]
         train = make_dataset(self.train_files, batch, True, augment, self.epoch_samples, self.seed,
                              cache_decoded=cache, recipe=self.recipe)
-        return train, make_dataset(self.val_files, batch, False, cache_decoded=cache, recipe=self.recipe)
+        return train, make_dataset(self.val_files, VAL_BATCH_FACTOR * batch, False, cache_decoded=cache,
+                                   recipe=self.recipe)
 
     def compile(self) -> None:
         """(Re)compile the model (after the encoder is frozen or unfrozen, or without XLA)."""
