@@ -32,7 +32,7 @@ OPTIMIZERS = {
 }
 
 #: Validation batches are this many training batches: a forward pass keeps no activations for the
-#: gradient; on DSB2018 batches of 32 instead of 8 cut training CPU ~5% (the same models chosen).
+#: gradient, and on a CPU each batch has a large fixed cost (bench/README, "Validation batches").
 VAL_BATCH_FACTOR = 4
 
 
