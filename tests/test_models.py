@@ -11,6 +11,7 @@ from snakeseg.errors import InputError
 from snakeseg.tfenv import keras, sm, tf
 from snakeseg.deploy.convert import convert_dynamic_range
 from snakeseg.deploy.runtime import TFLiteModel
+from snakeseg.inference.predictor import _any_size, keras_models
 from snakeseg.training import architectures, models
 from snakeseg.training.losses import make_loss
 from snakeseg.training.models import build_model, encoder_layers, load_model, make_metrics, set_encoder_trainable
@@ -110,6 +111,15 @@ def test_architecture_round_trip(name, tmp_path, fast_tflite):
     reloaded = load_model(str(path))
     expected = model(x, training=False).numpy()
     np.testing.assert_array_equal(expected, reloaded(x, training=False).numpy())
+
+    # Prediction jobs build the saved model once, with an input of any size unless it is PSPNet.
+    (call,), side, whole = keras_models([str(path)])
+    assert (side, whole) == (size, name != "PSPNet")
+    larger = np.random.default_rng(1).random((1, 2 * size, 3 * size, 3), dtype=np.float32)
+    if whole:
+        np.testing.assert_allclose(call(larger), _any_size(model)(larger, training=False).numpy(), atol=1e-4)
+    else:
+        np.testing.assert_allclose(call(x), expected, atol=1e-4)
 
     tfl = TFLiteModel(convert_dynamic_range(reloaded)).predict(x)
     assert tfl.shape == (2, size, size, n)

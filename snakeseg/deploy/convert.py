@@ -25,9 +25,9 @@ class Conversion(NamedTuple):
 def deployable(model):
     """``(network, whole)``: the model with an input of any height and width when it is fully
     convolutional (``whole``), else itself at its fixed side (PSPNet's pooling)."""
-    from ..inference.predictor import _any_size
+    from ..inference.predictor import _any_size, _fixed_size
 
-    if "psp" in model.name.lower():
+    if _fixed_size([layer.name for layer in model.layers]):
         return model, False
     return _any_size(model), True
 

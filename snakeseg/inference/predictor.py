@@ -126,22 +126,56 @@ def _to_labels(prob: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarr
 def keras_models(paths: list[str]) -> tuple[list[PredictBatch], int, bool]:
     """The models of ``paths`` (tf-keras HDF5) as prediction callables, their training side, and
     whether they take whole images of any size (fully convolutional; PSPNet's pooling is not)."""
-    from ..training.models import load_model
-
-    return keras_callables([load_model(p) for p in paths])
+    models, sides = zip(*(_load_any_size(p) for p in paths))
+    return _traced(models), sides[0], models[0].input_shape[1] is None
 
 
 def keras_callables(models: list) -> tuple[list[PredictBatch], int, bool]:
     """Loaded Keras models as :func:`keras_models` returns them."""
-    from ..tfenv import tf
-
     side = int(models[0].input_shape[1])
-    whole = not any("psp" in m.name.lower() for m in models)
+    whole = not any(_fixed_size([layer.name for layer in m.layers]) for m in models)
     if whole:
         models = [_any_size(m) for m in models]
-    # One traced function per model for inputs of any size (model.predict would retrace at each shape).
-    calls = [tf.function(lambda x, m=m: m(x, training=False), reduce_retracing=True) for m in models]
-    return [lambda x, f=f: f(tf.constant(x)).numpy() for f in calls], side, whole
+    return _traced(models), side, whole
+
+
+def _fixed_size(layer_names: list[str]) -> bool:
+    """Whether a network with these layers only takes its training size: segmentation-models'
+    PSPNet pools to sizes fixed when it was built."""
+    return any(name.startswith("psp_level") for name in layer_names)
+
+
+def _traced(models) -> list[PredictBatch]:
+    """One traced function per model for every batch and image size (a trace per shape, as
+    ``model.predict`` makes, costs a prediction job about a second per image size)."""
+    from ..tfenv import tf
+
+    calls = [tf.function(lambda x, m=m: m(x, training=False),
+                         input_signature=[tf.TensorSpec((None, *m.input_shape[1:]), tf.float32)]) for m in models]
+    return [lambda x, f=f: f(tf.constant(x, tf.float32)).numpy() for f in calls]
+
+
+def _load_any_size(path: str):
+    """``(model, training side)`` of a saved model, its input made any height and width unless
+    it is fixed-size: built once from the file's config (loading and then cloning builds it twice,
+    seconds of every prediction job's start)."""
+    import json
+
+    import h5py
+
+    from ..tfenv import keras
+
+    with h5py.File(path, "r") as f:
+        config = json.loads(f.attrs["model_config"])
+    inputs = [layer["config"] for layer in config["config"]["layers"] if layer["class_name"] == "InputLayer"]
+    side = int(inputs[0]["batch_input_shape"][1])
+    if not _fixed_size([layer["config"]["name"] for layer in config["config"]["layers"]]):
+        for layer in inputs:
+            shape = layer["batch_input_shape"]
+            layer["batch_input_shape"] = [shape[0], *[None] * (len(shape) - 2), shape[-1]]
+    model = keras.models.model_from_config(config)
+    model.load_weights(path)
+    return model, side
 
 
 def _any_size(model):
