@@ -15,6 +15,7 @@ from snakeseg.inference.predictor import _any_size, keras_models
 from snakeseg.training import architectures, models
 from snakeseg.training.losses import make_loss
 from snakeseg.training.models import build_model, encoder_layers, load_model, make_metrics, set_encoder_trainable
+from snakeseg.training.recipe import model_side, side_key
 
 IGNORE = 255
 
@@ -138,6 +139,11 @@ def test_pspnet_size_error_and_other_config_errors():
     with pytest.raises(InputError, match=r"model\.arch.*image_size.*divisible by 48") as err:
         build_model({"arch": "PSPNet", "backbone": "resnet18"}, 64)
     assert "96" in err.value.fix
+    # Native mode builds the network at the patch size: the error names the key to change.
+    native = {"mode": "native", "image_size": 96, "patch_size": 128}
+    with pytest.raises(InputError, match=r"model\.arch.*train\.patch_size: 128.*divisible by 48") as err:
+        build_model({"arch": "PSPNet", "backbone": "resnet18"}, model_side(native), 1, side_key(native))
+    assert "set train.patch_size to a multiple of 48" in err.value.fix
     with pytest.raises(InputError, match="model.arch: nope"):
         build_model({"arch": "nope"}, 64)
     with pytest.raises(InputError, match="image_size"):

@@ -19,7 +19,7 @@ from .devices import configure_devices, is_xla_compile_error, xla_failure_reason
 from .losses import make_loss
 from .models import build_model, make_metrics, set_encoder_trainable
 from .pipeline import fits_cache, make_dataset, n_outputs, pairs_bytes
-from .recipe import cached_pixels, model_side
+from .recipe import cached_pixels, model_side, side_key
 from ..tfenv import keras, tf
 
 log = logging.getLogger("snakeseg")
@@ -96,6 +96,7 @@ class FoldTrainer:
         self.train_files, self.val_files, self.n_train = train_files, val_files, n_train
         self.model_cfg, self.cfg, self.recipe = model_cfg, train_cfg, recipe
         self.image_size = model_side(recipe)
+        self.size_key = side_key(recipe)
         self.cache_pixels = cached_pixels(recipe, n_train, train_pixels)
         self.seed, self.fingerprint = seed, fingerprint
         self.n_out = n_outputs(n_classes)
@@ -207,7 +208,7 @@ class FoldTrainer:
         if self.mixed:
             # The same architecture in float32 with the best weights (kept in float32 throughout):
             # prediction on a CPU and the TFLite converter get a plain float32 model.
-            plain = build_model(self.model_cfg, self.image_size, self.n_out)
+            plain = build_model(self.model_cfg, self.image_size, self.n_out, self.size_key)
             plain.load_weights(str(self.best))
             plain.save(final, include_optimizer=False)
         else:
@@ -219,7 +220,7 @@ class FoldTrainer:
         self.prepare_workdir()
         self.configure()
         self.train_ds, self.val_ds = self.datasets()
-        self.model = build_model(self.model_cfg, self.image_size, self.n_out)
+        self.model = build_model(self.model_cfg, self.image_size, self.n_out, self.size_key)
         warmup = self.cfg["warmup_epochs"]
         if warmup:
             self.warmup()

@@ -68,25 +68,26 @@ def _options(model_cfg: dict) -> dict:
     return opts
 
 
-def _check_size(arch: str, image_size: int, divisor: int, why: str, other: str = "choose another model.arch") -> None:
+def _check_size(arch: str, image_size: int, size_key: str, divisor: int, why: str,
+                other: str = "choose another model.arch") -> None:
     if image_size % divisor:
         good = math.lcm(divisor, 32)
-        raise InputError(f"config model.arch: {arch} / image_size: {image_size}",
-                         f"{arch} needs image_size divisible by {divisor} ({why})",
-                         f"set image_size to a multiple of {divisor} (with the multiple-of-32 rule: "
+        raise InputError(f"config model.arch: {arch} / {size_key}: {image_size}",
+                         f"{arch} needs {size_key} divisible by {divisor} ({why})",
+                         f"set {size_key} to a multiple of {divisor} (with the multiple-of-32 rule: "
                          f"{', '.join(str(good * k) for k in (1, 2, 3, 4))}, ...) or {other}")
 
 
-def _build_sm(arch: str, opts: dict, image_size: int, n_classes: int):
+def _build_sm(arch: str, opts: dict, image_size: int, n_classes: int, size_key: str):
     if arch == "PSPNet":
         factor = int(opts["downsample_factor"])
         if factor not in (4, 8, 16):
             raise InputError(f"config model.downsample_factor: {factor}", "PSPNet supports 4, 8 or 16",
                              "set it to 8 (the default)")
-        _check_size(arch, image_size, 6 * factor, f"6 x downsample_factor {factor}, segmentation-models' PSP pooling",
+        _check_size(arch, image_size, size_key, 6 * factor, f"6 x downsample_factor {factor}, segmentation-models' PSP pooling",
                     "change model.downsample_factor (4, 8 or 16) or choose another model.arch")
     else:
-        _check_size(arch, image_size, 32, "the encoder down-samples 5 times")
+        _check_size(arch, image_size, size_key, 32, "the encoder down-samples 5 times")
     backbone = opts["backbone"]
     if backbone not in sm.get_available_backbone_names():
         raise InputError(f"config model.backbone: {backbone}", "is not a segmentation-models backbone",
@@ -105,7 +106,7 @@ def _build_sm(arch: str, opts: dict, image_size: int, n_classes: int):
     return SM_ARCHITECTURES[arch](backbone, **kwargs)
 
 
-def _build_custom(arch: str, opts: dict, image_size: int, n_classes: int, model_cfg: dict):
+def _build_custom(arch: str, opts: dict, image_size: int, n_classes: int, model_cfg: dict, size_key: str):
     shape = (image_size, image_size, 3)
     if arch in NO_ENCODER:
         for key, harmless in (("encoder_weights", None), ("encoder_freeze", False)):
@@ -115,7 +116,7 @@ def _build_custom(arch: str, opts: dict, image_size: int, n_classes: int, model_
                                  "Linknet, PSPNet or mobilenetv2_fcn")
     if arch == archs.CUSTOM_UNET:
         depth = int(opts["depth"])
-        _check_size(arch, image_size, 2 ** depth, f"2 ** depth, depth {depth}", "lower model.depth")
+        _check_size(arch, image_size, size_key, 2 ** depth, f"2 ** depth, depth {depth}", "lower model.depth")
         return archs.custom_unet(shape, n_classes, depth=depth, base_filters=int(opts["base_filters"]),
                                  convs_per_level=int(opts["convs_per_level"]), dropout=float(opts["dropout"]),
                                  batchnorm=bool(opts["batchnorm"]))
@@ -124,11 +125,11 @@ def _build_custom(arch: str, opts: dict, image_size: int, n_classes: int, model_
         if not 2 <= branches <= 4:
             raise InputError(f"config model.branches: {branches}", "HRNet supports 2 to 4 branches",
                              "set it to 2, 3 or 4")
-        _check_size(arch, image_size, archs.required_divisor(arch, branches=branches),
+        _check_size(arch, image_size, size_key, archs.required_divisor(arch, branches=branches),
                     f"stride-4 stem and {branches - 1} halvings for {branches} branches", "use fewer model.branches")
         return archs.hrnet(shape, n_classes, width=int(opts["width"]), branches=branches, blocks=int(opts["blocks"]))
     if arch == archs.MOBILENETV2_FCN:
-        _check_size(arch, image_size, 32, "MobileNetV2 down-samples 5 times")
+        _check_size(arch, image_size, size_key, 32, "MobileNetV2 down-samples 5 times")
         if len(opts["fcn_filters"]) != 4:
             raise InputError(f"config model.fcn_filters: {opts['fcn_filters']}",
                              "needs 4 values (one per decoder stage)", "give 4 filter counts, e.g. [512, 256, 128, 64]")
@@ -141,14 +142,15 @@ def _build_custom(arch: str, opts: dict, image_size: int, n_classes: int, model_
     return archs.simple_cnn(shape, n_classes, filters=int(opts["filters"]), layers=int(opts["layers"]))
 
 
-def build_model(model_cfg: dict, image_size: int, n_classes: int = 1):
+def build_model(model_cfg: dict, image_size: int, n_classes: int = 1, size_key: str = "image_size"):
     """The segmentation model configured under ``model:`` for square ``image_size`` RGB inputs.
 
     ``n_classes == 1``: one sigmoid channel (binary); otherwise ``n_classes`` softmax channels
     (class 0 = background). ``model_cfg["arch"]`` picks the architecture; the keys it reads
     and their defaults are listed in :data:`ARCH_OPTIONS`. Raises :class:`InputError` for a
     configuration that cannot work (unknown arch or backbone, image_size not divisible as the
-    architecture needs, missing or incompatible encoder weights file).
+    architecture needs, missing or incompatible encoder weights file); ``size_key`` is the config
+    key the error names for the side (``train.patch_size`` in native mode).
     """
     if int(n_classes) < 1:
         raise InputError(f"n_classes: {n_classes}", "must be at least 1", "use 1 for binary segmentation")
@@ -157,9 +159,9 @@ def build_model(model_cfg: dict, image_size: int, n_classes: int = 1):
     local_weights = opts.get("encoder_weights") not in (None, "imagenet")
     try:
         if arch in SM_ARCHITECTURES:
-            model = _build_sm(arch, opts, image_size, int(n_classes))
+            model = _build_sm(arch, opts, image_size, int(n_classes), size_key)
         else:
-            model = _build_custom(arch, opts, image_size, int(n_classes), model_cfg)
+            model = _build_custom(arch, opts, image_size, int(n_classes), model_cfg, size_key)
         momentum = model_cfg.get("bn_momentum")
         if momentum is not None:
             set_bn_momentum(model, float(momentum))

@@ -38,6 +38,11 @@ def model_side(recipe: dict) -> int:
     return recipe["patch_size"] if recipe["mode"] == "native" else recipe["image_size"]
 
 
+def side_key(recipe: dict) -> str:
+    """The config key that sets :func:`model_side`, for errors about it."""
+    return "train.patch_size" if recipe["mode"] == "native" else "image_size"
+
+
 def cached_pixels(recipe: dict, n_records: int, pixels: int) -> int:
     """Pixels the decoded training pairs hold in memory: their own sizes, or the resized squares."""
     return pixels if recipe["mode"] == "native" else n_records * recipe["image_size"] ** 2
