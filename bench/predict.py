@@ -40,15 +40,12 @@ def timed(fn, repeat: int = 2) -> float:
 def throughput(n_images: int, side: int, threads: int) -> dict:
     from snakeseg import tfenv
     from snakeseg.inference import windows
-    from snakeseg.inference.predictor import Predictor, _any_size
+    from snakeseg.inference.predictor import Predictor, keras_callables
     from snakeseg.training.models import build_model
 
     tfenv.configure(threads, 0)
-    tf = tfenv.tf
     model_cfg = yaml.safe_load((REPO / "config.yaml").read_text())["model"]
-    model = _any_size(build_model(model_cfg, 128, 1))
-    call = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-    net = lambda x: call(tf.constant(x)).numpy()  # noqa: E731
+    (net,), _, _ = keras_callables([build_model(model_cfg, 128, 1)])  # as a prediction job calls it
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 256, (side, side, 3), dtype=np.uint8) for _ in range(n_images)]
     megapixels = n_images * side * side / 1e6
