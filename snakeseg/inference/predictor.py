@@ -132,11 +132,11 @@ def keras_models(paths: list[str]) -> tuple[list[PredictBatch], int, bool]:
 
 def keras_callables(models: list) -> tuple[list[PredictBatch], int, bool]:
     """Loaded Keras models as :func:`keras_models` returns them."""
+    from ..deploy.convert import deployable
+
     side = int(models[0].input_shape[1])
-    whole = not any(_fixed_size([layer.name for layer in m.layers]) for m in models)
-    if whole:
-        models = [_any_size(m) for m in models]
-    return _traced(models), side, whole
+    networks, whole = zip(*(deployable(m) for m in models))
+    return _traced(networks), side, all(whole)
 
 
 def _fixed_size(layer_names: list[str]) -> bool:
