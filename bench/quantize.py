@@ -74,7 +74,7 @@ def measure(name: str, model_cfg: dict, side: int, args) -> dict:
     from snakeseg.data.normalize import normalize
     from snakeseg.deploy import convert, latency
     from snakeseg.deploy.runtime import TFLiteModel
-    from snakeseg.inference.predictor import Predictor, keras_callables
+    from snakeseg.inference.predictor import Predictor, traced
 
     t0 = time.perf_counter()
     model = trained(model_cfg, side, args.train_steps, seed=1)
@@ -87,7 +87,7 @@ def measure(name: str, model_cfg: dict, side: int, args) -> dict:
     calib_images, _ = synthetic(100, side, seed=2)
     calibration = lambda: (normalize(img, "zscore") for img in calib_images)  # noqa: E731
     conversions = convert.convert_all(network, list(convert.VARIANTS), calibration, "float")
-    runners = {"keras": keras_callables([model])[0][0]}
+    runners = {"keras": traced([network])[0]}
     runners.update({c.variant: TFLiteModel(c.content, threads=args.threads).predict for c in conversions if c.content})
     recipe = {"mode": "native", "patch_size": side, "normalize": "zscore", "max_side": 4096}
     predictors = {k: Predictor([run], recipe, batch_size=8, whole_images=whole) for k, run in runners.items()}

@@ -32,7 +32,7 @@ with logged(args.log, "quantize") as log:
     from snakeseg import tfenv
     from snakeseg.deploy import convert, evaluate
     from snakeseg.deploy.runtime import TFLiteModel
-    from snakeseg.inference.predictor import keras_callables
+    from snakeseg.inference.predictor import traced
     from snakeseg.training.models import load_model
 
     tfenv.configure(args.threads, args.fold)
@@ -49,7 +49,7 @@ with logged(args.log, "quantize") as log:
     for c in conversions:
         log.info("%s: %s in %.1f s", c.variant, f"{len(c.content)} bytes" if c.content else c.error, c.seconds)
 
-    runners = {"keras": keras_callables([model])[0][0]}
+    runners = {"keras": traced([network])[0]}
     runners.update({c.variant: TFLiteModel(c.content, threads=args.threads).predict for c in conversions if c.content})
     per_image, seconds = evaluate.score_models(runners, iter_items(args.merged, args.raw), recipe, whole,
                                                args.threshold, classes, args.fold, cfg["batch_size"])

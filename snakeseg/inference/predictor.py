@@ -127,7 +127,7 @@ def keras_models(paths: list[str]) -> tuple[list[PredictBatch], int, bool]:
     """The models of ``paths`` (tf-keras HDF5) as prediction callables, their training side, and
     whether they take whole images of any size (fully convolutional; PSPNet's pooling is not)."""
     models, sides = zip(*(_load_any_size(p) for p in paths))
-    return _traced(models), sides[0], models[0].input_shape[1] is None
+    return traced(models), sides[0], models[0].input_shape[1] is None
 
 
 def keras_callables(models: list) -> tuple[list[PredictBatch], int, bool]:
@@ -136,7 +136,7 @@ def keras_callables(models: list) -> tuple[list[PredictBatch], int, bool]:
 
     side = int(models[0].input_shape[1])
     networks, whole = zip(*(deployable(m) for m in models))
-    return _traced(networks), side, all(whole)
+    return traced(networks), side, all(whole)
 
 
 def _fixed_size(layer_names: list[str]) -> bool:
@@ -145,7 +145,7 @@ def _fixed_size(layer_names: list[str]) -> bool:
     return any(name.startswith("psp_level") for name in layer_names)
 
 
-def _traced(models) -> list[PredictBatch]:
+def traced(models) -> list[PredictBatch]:
     """One traced function per model for every batch and image size (a trace per shape, as
     ``model.predict`` makes, costs a prediction job about a second per image size)."""
     from ..tfenv import tf
