@@ -32,7 +32,9 @@ rule predict_new:
         "benchmarks/predict_new/{exp}/shard-{shard}.tsv"
     conda:
         "../envs/snakeseg.yaml"
-    threads: config["train"]["threads"]
+    # One thread: shard jobs are many and small, and side by side they hide each other's
+    # TensorFlow start (bench/README). --set-threads predict_new=N raises it.
+    threads: 1
     resources:
         mem_mb=model_mem_mb,
         runtime=60,

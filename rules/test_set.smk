@@ -52,7 +52,9 @@ rule predict_test:
         "benchmarks/predict_test/{exp}/shard-{shard}.tsv"
     conda:
         "../envs/snakeseg.yaml"
-    threads: config["train"]["threads"]
+    # One thread: shard jobs are many and small, and side by side they hide each other's
+    # TensorFlow start (bench/README). --set-threads predict_test=N raises it.
+    threads: 1
     resources:
         mem_mb=predict_mem_mb,
         runtime=60,
