@@ -100,7 +100,7 @@ rule predict_pool:
         round=str(ROUND),
     conda:
         "../envs/snakeseg.yaml"
-    threads: config["train"]["threads"]
+    threads: SHARD_PREDICT_THREADS
     resources:
         mem_mb=model_mem_mb,
         runtime=60,

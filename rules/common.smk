@@ -28,6 +28,10 @@ FOLDS = [str(f) for f in range(N_FOLDS)]
 # Every rule runs its script (scripts/<rule>.py) as `python SCRIPT --option value ...`. Script paths
 # are Path objects, which Snakemake's params trigger ignores: moving the repository reruns nothing.
 SCRIPTS = Path(workflow.basedir) / "scripts"
+# Threads of a prediction job of one shard (test set, new images, annotation pool): such jobs are
+# many and small, and side by side they hide each other's TensorFlow start (bench/README).
+# --set-threads <rule>=N raises it.
+SHARD_PREDICT_THREADS = 1
 
 
 # `python` is the conda environment's with `--sdm conda`, else the interpreter running Snakemake.

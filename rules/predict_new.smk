@@ -32,9 +32,7 @@ rule predict_new:
         "benchmarks/predict_new/{exp}/shard-{shard}.tsv"
     conda:
         "../envs/snakeseg.yaml"
-    # One thread: shard jobs are many and small, and side by side they hide each other's
-    # TensorFlow start (bench/README). --set-threads predict_new=N raises it.
-    threads: 1
+    threads: SHARD_PREDICT_THREADS
     resources:
         mem_mb=model_mem_mb,
         runtime=60,

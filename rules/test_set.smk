@@ -52,9 +52,7 @@ rule predict_test:
         "benchmarks/predict_test/{exp}/shard-{shard}.tsv"
     conda:
         "../envs/snakeseg.yaml"
-    # One thread: shard jobs are many and small, and side by side they hide each other's
-    # TensorFlow start (bench/README). --set-threads predict_test=N raises it.
-    threads: 1
+    threads: SHARD_PREDICT_THREADS
     resources:
         mem_mb=predict_mem_mb,
         runtime=60,
