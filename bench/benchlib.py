@@ -16,12 +16,21 @@ def machine(tf=None, load_key: str = "loadavg_at_end") -> dict:
     """CPU count, platform, Python, processor and load average (under ``load_key``); with ``tf``,
     TensorFlow's version, visible GPUs and thread settings."""
     info = {"cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-            "processor": platform.processor() or platform.machine(), load_key: os.getloadavg()}
+            "processor": platform.processor() or platform.machine(), "cpu_bf16_flags": _bf16_flags(),
+            load_key: os.getloadavg()}
     if tf is not None:
         info.update({"tensorflow": tf.__version__, "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
                      "tf_intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
                      "tf_inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads()})
     return info
+
+
+def _bf16_flags() -> list[str]:
+    """The CPU's bfloat16 flags in Linux's /proc/cpuinfo (``amx_bf16``: prediction computes in bfloat16)."""
+    try:
+        return sorted({flag for flag in Path("/proc/cpuinfo").read_text().split() if "bf16" in flag})
+    except OSError:
+        return []
 
 
 def targets(figures: dict, wanted: dict[str, tuple[str, float]]) -> dict:

@@ -4,6 +4,7 @@ Import this module only from code that needs TensorFlow; it costs seconds.
 """
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("SM_FRAMEWORK", "tf.keras")
@@ -13,7 +14,7 @@ import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
 import segmentation_models as sm  # noqa: E402
 
-__all__ = ["tf", "keras", "sm", "configure"]
+__all__ = ["tf", "keras", "sm", "configure", "cpu_has_amx_bf16", "mixed_policy", "machine_policy"]
 
 
 def configure(threads: int, seed: int) -> None:
@@ -26,3 +27,27 @@ def configure(threads: int, seed: int) -> None:
     # ops (UpSampling2D's gradient) have no deterministic kernel and would raise.
     if not tf.config.list_physical_devices("GPU"):
         tf.config.experimental.enable_op_determinism()
+
+
+def cpu_has_amx_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether the CPU multiplies bfloat16 matrices in hardware (Intel AMX: Xeon Sapphire Rapids and later;
+    read from Linux's ``/proc/cpuinfo``, False elsewhere)."""
+    try:
+        return "amx_bf16" in Path(cpuinfo).read_text().split()
+    except OSError:
+        return False
+
+
+def mixed_policy(setting, gpu: bool, amx: bool) -> str:
+    """Keras' dtype policy for a ``mixed_precision`` setting: float16 compute on a GPU, bfloat16 on a
+    CPU (float16 has no fast CPU kernels); ``auto`` turns it on for a GPU, or a CPU when ``amx``."""
+    on = setting is True or (setting == "auto" and (gpu or amx))
+    if not on:
+        return "float32"
+    return "mixed_float16" if gpu else "mixed_bfloat16"
+
+
+def machine_policy(setting, amx_counts: bool = True) -> str:
+    """:func:`mixed_policy` for this machine's devices; ``amx_counts=False``: ``auto`` leaves a CPU in float32."""
+    gpu = bool(tf.config.list_physical_devices("GPU"))
+    return mixed_policy(setting, gpu, amx_counts and not gpu and cpu_has_amx_bf16())

@@ -1,6 +1,7 @@
-"""Mixed precision and XLA, forced on where there is no GPU: the same code path a GPU run takes
-(float16 compute with float32 variables and loss scaling, jit-compiled train step), and a saved
-model that is plain float32 for prediction and quantization."""
+"""Mixed precision and XLA: which policy ``auto`` picks (float16 on a GPU, bfloat16 on a CPU with AMX),
+and, forced on where there is no GPU, the code path a GPU run takes (reduced-precision compute with
+float32 variables, jit-compiled train step) with a saved model that is plain float32 for prediction
+and quantization."""
 
 import logging
 
@@ -10,7 +11,7 @@ import pytest
 import yaml
 
 from helpers import REPO
-from snakeseg.tfenv import keras, tf
+from snakeseg.tfenv import cpu_has_amx_bf16, keras, machine_policy, mixed_policy, tf
 from snakeseg.training.devices import configure_devices, is_xla_compile_error, xla_failure_reason
 from snakeseg.training.fit import fit_fold
 from test_training_pipeline import write_pairs
@@ -21,10 +22,33 @@ def _shard(tmp_path, n=8, size=32):
     return str(tmp_path / "s.tfrec")
 
 
-def test_auto_is_off_without_a_gpu():
+def test_auto_picks_float16_on_a_gpu_bfloat16_on_a_cpu_with_amx_else_float32():
+    assert mixed_policy("auto", gpu=True, amx=False) == "mixed_float16"
+    assert mixed_policy("auto", gpu=False, amx=True) == "mixed_bfloat16"
+    assert mixed_policy("auto", gpu=False, amx=False) == "float32"
+    assert mixed_policy(True, gpu=False, amx=False) == "mixed_bfloat16"  # float16 has no fast CPU kernels
+    assert mixed_policy(False, gpu=True, amx=True) == "float32"
+
+
+def test_amx_is_read_from_the_cpu_flags(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu avx512f avx512_bf16 amx_tile\n")
+    assert not cpu_has_amx_bf16(str(info))  # bfloat16 vector instructions alone are not AMX
+    info.write_text("processor\t: 0\nflags\t\t: fpu avx512f amx_bf16 amx_tile amx_int8\n")
+    assert cpu_has_amx_bf16(str(info))
+    assert not cpu_has_amx_bf16(str(tmp_path / "absent"))
+
+
+def test_training_auto_is_off_on_a_cpu_and_prediction_auto_follows_its_amx():
     assert not tf.config.list_physical_devices("GPU")
-    assert configure_devices({"mixed_precision": "auto", "xla": "auto"}) == (False, False)
-    assert keras.mixed_precision.global_policy().name == "float32"
+    try:
+        assert configure_devices({"mixed_precision": "auto", "xla": "auto"}) == (False, False)
+        assert keras.mixed_precision.global_policy().name == "float32"
+        assert configure_devices({"mixed_precision": True, "xla": False}) == (True, False)
+        assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert machine_policy("auto") == ("mixed_bfloat16" if cpu_has_amx_bf16() else "float32")
 
 
 @pytest.mark.slow

@@ -123,10 +123,11 @@ def _to_labels(prob: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarr
     return labels.astype(np.uint8), np.round(fg * 255).astype(np.uint8)
 
 
-def keras_models(paths: list[str]) -> tuple[list[PredictBatch], int, bool]:
-    """The models of ``paths`` (tf-keras HDF5) as prediction callables, their training side, and
-    whether they take whole images of any size (fully convolutional; PSPNet's pooling is not)."""
-    models, sides = zip(*(_load_any_size(p) for p in paths))
+def keras_models(paths: list[str], policy: str = "float32") -> tuple[list[PredictBatch], int, bool]:
+    """The models of ``paths`` (tf-keras HDF5) as prediction callables computing in Keras' dtype
+    ``policy``, their training side, and whether they take whole images of any size (fully
+    convolutional; PSPNet's pooling is not)."""
+    models, sides = zip(*(_load_any_size(p, policy) for p in paths))
     return traced(models), sides[0], models[0].input_shape[1] is None
 
 
@@ -150,15 +151,15 @@ def traced(models) -> list[PredictBatch]:
     ``model.predict`` makes, costs a prediction job about a second per image size)."""
     from ..tfenv import tf
 
-    calls = [tf.function(lambda x, m=m: m(x, training=False),
+    calls = [tf.function(lambda x, m=m: tf.cast(m(x, training=False), tf.float32),
                          input_signature=[tf.TensorSpec((None, *m.input_shape[1:]), tf.float32)]) for m in models]
     return [lambda x, f=f: f(tf.constant(x, tf.float32)).numpy() for f in calls]
 
 
-def _load_any_size(path: str):
-    """``(model, training side)`` of a saved model, its input made any height and width unless
-    it is fixed-size: built once from the file's config (loading and then cloning builds it twice,
-    seconds of every prediction job's start)."""
+def _load_any_size(path: str, policy: str = "float32"):
+    """``(model, training side)`` of a saved model computing in ``policy``, its input made any height
+    and width unless it is fixed-size: built once from the file's config (loading and then cloning
+    builds it twice, seconds of every prediction job's start)."""
     import json
 
     import h5py
@@ -173,9 +174,20 @@ def _load_any_size(path: str):
         for layer in inputs:
             shape = layer["batch_input_shape"]
             layer["batch_input_shape"] = [shape[0], *[None] * (len(shape) - 2), shape[-1]]
+    if policy != "float32":
+        _set_policy(config, policy)
     model = keras.models.model_from_config(config)
     model.load_weights(path)
     return model, side
+
+
+def _set_policy(config: dict, policy: str) -> None:
+    """Every layer of a model config (nested models too) computing in ``policy``; inputs stay float32."""
+    for layer in config["config"]["layers"]:
+        if layer["class_name"] != "InputLayer":
+            layer["config"]["dtype"] = policy
+        if "layers" in layer["config"]:
+            _set_policy(layer, policy)
 
 
 def _any_size(model):
@@ -240,9 +252,9 @@ def _training_side(path) -> int:
 
 def load_predictor(model_paths: list[str], recipe: dict, predict_cfg: dict, threads: int) -> Predictor:
     """A prediction job's Predictor: the models loaded (HDF5 files: in TensorFlow pinned to the job's
-    threads; quantize folders or .tflite files: the ``predict.engine`` variant with LiteRT, see
-    :func:`tflite_models`), the experiment's recipe with the config's ``predict.max_side``,
-    ``overlap``, ``tta`` and ``batch_size``. The out-of-fold predictions pass HDF5 files whatever
+    threads, in the precision ``predict.mixed_precision`` picks for this machine; quantize folders or
+    .tflite files: the ``predict.engine`` variant with LiteRT, see :func:`tflite_models`), the
+    experiment's recipe with the config's ``predict.max_side``, ``overlap``, ``tta`` and ``batch_size``. The out-of-fold predictions pass HDF5 files whatever
     the engine; the test set and new images pass what the engine names."""
     from pathlib import Path
 
@@ -250,7 +262,8 @@ def load_predictor(model_paths: list[str], recipe: dict, predict_cfg: dict, thre
         from .. import tfenv
 
         tfenv.configure(threads, 0)
-        models, side, whole = keras_models(model_paths)
+        policy = tfenv.machine_policy(predict_cfg.get("mixed_precision", "auto"))
+        models, side, whole = keras_models(model_paths, policy)
     else:
         models, side, whole = tflite_models(model_paths, predict_cfg.get("engine", "keras"), threads)
     recipe = {**recipe, "patch_size": side, "max_side": predict_cfg["max_side"], "overlap": predict_cfg["overlap"]}

@@ -165,7 +165,7 @@ def build_model(model_cfg: dict, image_size: int, n_classes: int = 1, size_key: 
         momentum = model_cfg.get("bn_momentum")
         if momentum is not None:
             set_bn_momentum(model, float(momentum))
-        if keras.mixed_precision.global_policy().compute_dtype == "float16":
+        if keras.mixed_precision.global_policy().compute_dtype != "float32":
             # Mixed precision: the probabilities (and so the loss) in float32, as Keras advises.
             out = keras.layers.Activation("linear", dtype="float32", name="output_float32")(model.output)
             model = keras.Model(model.input, out, name=model.name)
