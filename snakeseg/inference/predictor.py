@@ -4,6 +4,7 @@ original size."""
 
 from __future__ import annotations
 
+import logging
 from typing import Callable, Iterator
 
 import cv2
@@ -13,6 +14,7 @@ from ..data.normalize import apply_stats, intensity_stats
 from .predict import model_input
 from .windows import ensemble, predict_strips, predict_whole, with_tta
 
+log = logging.getLogger("snakeseg")
 PredictBatch = Callable[[np.ndarray], np.ndarray]
 STRIDE = 32  # every architecture's input must be a multiple of this
 
@@ -263,6 +265,7 @@ def load_predictor(model_paths: list[str], recipe: dict, predict_cfg: dict, thre
 
         tfenv.configure(threads, 0)
         policy = tfenv.machine_policy(predict_cfg.get("mixed_precision", "auto"))
+        log.info("Keras models computing in %s (predict.mixed_precision)", policy)
         models, side, whole = keras_models(model_paths, policy)
     else:
         models, side, whole = tflite_models(model_paths, predict_cfg.get("engine", "keras"), threads)
