@@ -30,8 +30,8 @@ def configure(threads: int, seed: int) -> None:
 
 
 def cpu_has_amx_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
-    """Whether the CPU multiplies bfloat16 matrices in hardware (Intel AMX: Xeon Sapphire Rapids and later;
-    read from Linux's ``/proc/cpuinfo``, False elsewhere)."""
+    """Whether the CPU multiplies bfloat16 matrices in hardware (Intel AMX: Xeon Sapphire Rapids and
+    later; read from Linux's ``/proc/cpuinfo``, False elsewhere)."""
     try:
         return "amx_bf16" in Path(cpuinfo).read_text().split()
     except OSError:
@@ -47,7 +47,7 @@ def mixed_policy(setting, gpu: bool, amx: bool) -> str:
     return "mixed_float16" if gpu else "mixed_bfloat16"
 
 
-def machine_policy(setting, amx_counts: bool = True) -> str:
-    """:func:`mixed_policy` for this machine's devices; ``amx_counts=False``: ``auto`` leaves a CPU in float32."""
+def machine_policy(setting) -> str:
+    """:func:`mixed_policy` for this machine's devices."""
     gpu = bool(tf.config.list_physical_devices("GPU"))
-    return mixed_policy(setting, gpu, amx_counts and not gpu and cpu_has_amx_bf16())
+    return mixed_policy(setting, gpu, not gpu and cpu_has_amx_bf16())

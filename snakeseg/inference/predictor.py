@@ -256,8 +256,9 @@ def load_predictor(model_paths: list[str], recipe: dict, predict_cfg: dict, thre
     """A prediction job's Predictor: the models loaded (HDF5 files: in TensorFlow pinned to the job's
     threads, in the precision ``predict.mixed_precision`` picks for this machine; quantize folders or
     .tflite files: the ``predict.engine`` variant with LiteRT, see :func:`tflite_models`), the
-    experiment's recipe with the config's ``predict.max_side``, ``overlap``, ``tta`` and ``batch_size``. The out-of-fold predictions pass HDF5 files whatever
-    the engine; the test set and new images pass what the engine names."""
+    experiment's recipe with the config's ``predict.max_side``, ``overlap``, ``tta`` and
+    ``batch_size``. The out-of-fold predictions pass HDF5 files whatever the engine; the test set
+    and new images pass what the engine names."""
     from pathlib import Path
 
     if all(str(p).endswith(".h5") and not Path(p).is_dir() for p in model_paths):

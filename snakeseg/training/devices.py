@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..tfenv import keras, machine_policy, tf
+from ..tfenv import keras, mixed_policy, tf
 
 
 def configure_devices(train_cfg: dict) -> tuple[bool, bool]:
@@ -10,7 +10,7 @@ def configure_devices(train_cfg: dict) -> tuple[bool, bool]:
     bfloat16 training on a CPU is ``true`` only (on DSB2018 the default seed lost 0.018 out-of-fold
     Dice to it, bench/README). Sets Keras' global dtype policy; returns (mixed precision, XLA)."""
     gpu = bool(tf.config.list_physical_devices("GPU"))
-    policy = machine_policy(train_cfg["mixed_precision"], amx_counts=False)
+    policy = mixed_policy(train_cfg["mixed_precision"], gpu, amx=False)  # auto: float32 on any CPU
     xla = train_cfg["xla"] is True or (train_cfg["xla"] == "auto" and gpu)
     keras.mixed_precision.set_global_policy(policy)
     return policy != "float32", xla

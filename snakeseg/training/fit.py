@@ -128,7 +128,8 @@ class FoldTrainer:
         """Mixed precision and XLA as ``train.mixed_precision`` / ``train.xla`` and the devices say."""
         self.mixed, self.xla = configure_devices(self.cfg)
         policy = keras.mixed_precision.global_policy().compute_dtype
-        log.info("mixed precision %s, XLA %s", f"on ({policy})" if self.mixed else "off", "on" if self.xla else "off")
+        log.info("mixed precision %s, XLA %s", f"on ({policy})" if self.mixed else "off",
+                 "on" if self.xla else "off")
 
     def datasets(self) -> tuple:
         """Training and validation data sets; decoded pairs are kept in memory when the training pairs fit
