@@ -12,7 +12,7 @@ import yaml
 from helpers import REPO
 from snakeseg.tfenv import keras
 from snakeseg.training.fit import (FoldTrainer, ResumedEarlyStopping, fit_fold, learning_rate_callback,
-                                   poly_learning_rate, read_history)
+                                   poly_learning_rate, read_history, validation_epochs, validations)
 from test_training_pipeline import write_pairs
 
 MODEL = {"arch": "simple_cnn", "filters": 4, "layers": 2}
@@ -135,3 +135,38 @@ def test_poly_schedule_decays_from_the_initial_rate_to_the_floor_and_plateau_is_
     assert isinstance(learning_rate_callback(train_cfg()), keras.callbacks.LearningRateScheduler)
     plateau = learning_rate_callback({**train_cfg(lr_schedule="plateau"), "reduce_lr_patience": 3})
     assert isinstance(plateau, keras.callbacks.ReduceLROnPlateau) and plateau.patience == 3
+
+
+def test_validation_epochs_are_every_nth_and_the_last_and_patience_counts_validations():
+    assert validation_epochs(0, 35, 5) == [5, 10, 15, 20, 25, 30, 35]
+    assert validation_epochs(0, 12, 5) == [5, 10, 12]
+    assert validation_epochs(7, 12, 5) == [10, 12]  # a resumed phase keeps the same epochs
+    assert validation_epochs(0, 4, 1) == [1, 2, 3, 4]
+    assert [validations(10, k) for k in (1, 2, 3, 5, 20)] == [10, 5, 4, 2, 1]
+
+
+@pytest.mark.parametrize("schedule", ["poly", "plateau"])
+def test_a_fold_validating_every_second_epoch_scores_those_and_the_last(tmp_path, caplog, schedule):
+    keras.utils.set_random_seed(0)
+    logging.getLogger("tensorflow").addHandler(caplog.handler)  # Keras' callbacks warn there
+    shard = str(tmp_path / "s.tfrec")
+    write_pairs(shard, 8, np.random.default_rng(0), size=16, n_labels=2)
+    cfg = train_cfg(epochs=5, warmup_epochs=0, validation_every=2, lr_schedule=schedule)
+    final, history = fit_fold([shard], [shard], 8, MODEL, cfg, 16, str(tmp_path / "work"))
+    frame = pd.read_csv(history)
+    assert frame["epoch"].tolist() == [0, 1, 2, 3, 4]
+    assert frame["val_iou_score"].notna().tolist() == [False, True, False, True, True]
+    assert frame["lr"].notna().all()  # both schedules log every epoch's rate
+    logging.getLogger("tensorflow").removeHandler(caplog.handler)
+    assert "available" not in caplog.text  # no callback warns about the epochs without validation
+    assert keras.models.load_model(final, compile=False).output_shape == (None, 16, 16, 1)
+
+
+def test_early_stopping_resumes_from_a_history_with_unvalidated_epochs():
+    history = pd.DataFrame({"epoch": range(6), "val_loss": [np.nan, 0.5, np.nan, 0.4, np.nan, 0.45]})
+    stop = ResumedEarlyStopping(history, monitor="val_loss", mode="min", patience=2)
+    stop.set_model(keras.Sequential([keras.layers.Dense(1)]))
+    stop.on_train_begin()
+    assert stop.best == 0.4 and stop.wait == 1  # one validation since the best, not two epochs
+    stop.on_epoch_end(6, {"loss": 0.3})  # an epoch without validation neither waits nor stops
+    assert stop.wait == 1 and not stop.model.stop_training

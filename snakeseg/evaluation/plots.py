@@ -35,8 +35,10 @@ def training_curves(histories: dict[tuple[str, str], pd.DataFrame], path: str) -
             for ax, (key, title) in zip(row, CURVES):
                 if key in hist:
                     ax.plot(epochs, hist[key], "--", color=colour, alpha=0.7, label=f"fold {fold} train")
-                if f"val_{key}" in hist:
-                    ax.plot(epochs, hist[f"val_{key}"], "-", color=colour, marker="o", ms=3, label=f"fold {fold} val")
+                if f"val_{key}" in hist:  # with train.validation_every > 1 only some epochs have one
+                    val = hist[f"val_{key}"].notna()
+                    ax.plot(epochs[val], hist[f"val_{key}"][val], "-", color=colour, marker="o", ms=3,
+                            label=f"fold {fold} val")
         for ax, (key, title) in zip(row, CURVES):
             ax.set_title(f"{exp}: {title}" if len(experiments) > 1 else title)
             ax.set_xlabel("epoch")

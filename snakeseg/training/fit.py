@@ -48,13 +48,42 @@ def poly_learning_rate(epoch: int, epochs: int, initial: float, floor: float = 0
     return max(floor, initial * (1 - epoch / epochs) ** exponent)
 
 
+def validation_epochs(first_epoch: int, last_epoch: int, every: int) -> list[int]:
+    """The epochs (1-based, as Keras' ``validation_freq`` counts) of ``first_epoch`` .. ``last_epoch - 1``
+    that validate: every ``every``-th and the last."""
+    return [e for e in range(first_epoch + 1, last_epoch + 1) if e % every == 0 or e == last_epoch]
+
+
+def validations(epochs: int, every: int) -> int:
+    """A patience of ``epochs`` epochs counted in validations (at least one)."""
+    return max(1, math.ceil(epochs / every))
+
+
+class ValidatedCheckpoint(keras.callbacks.ModelCheckpoint):
+    """ModelCheckpoint that passes over epochs without validation instead of warning."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.monitor in (logs or {}):
+            super().on_epoch_end(epoch, logs)
+
+
+class ValidatedPlateau(keras.callbacks.ReduceLROnPlateau):
+    """ReduceLROnPlateau that only logs the learning rate on epochs without validation."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.monitor in (logs or {}):
+            super().on_epoch_end(epoch, logs)
+        elif logs is not None:
+            logs["lr"] = float(keras.backend.get_value(self.model.optimizer.lr))
+
+
 def learning_rate_callback(cfg: dict):
     """``train.lr_schedule``: poly (nnU-Net's decay over ``train.epochs``) or plateau (reduce on a ``val_loss`` plateau)."""
     if cfg.get("lr_schedule", "poly") == "poly":
         return keras.callbacks.LearningRateScheduler(
             lambda epoch: poly_learning_rate(epoch, cfg["epochs"], cfg["learning_rate"], cfg["min_learning_rate"]))
-    return keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=cfg["reduce_lr_factor"],
-                                             patience=cfg["reduce_lr_patience"], min_lr=cfg["min_learning_rate"])
+    return ValidatedPlateau(monitor="val_loss", factor=cfg["reduce_lr_factor"], min_lr=cfg["min_learning_rate"],
+                            patience=validations(cfg["reduce_lr_patience"], cfg.get("validation_every", 1)))
 
 
 def read_history(path: Path) -> pd.DataFrame | None:
@@ -66,7 +95,8 @@ def read_history(path: Path) -> pd.DataFrame | None:
 
 
 class ResumedEarlyStopping(keras.callbacks.EarlyStopping):
-    """EarlyStopping that starts from the best value and wait count of a resumed history."""
+    """EarlyStopping that starts from the best value and wait count of a resumed history, and counts
+    its patience in validations (epochs without one pass)."""
 
     def __init__(self, history: pd.DataFrame | None, **kwargs):
         super().__init__(**kwargs)
@@ -75,9 +105,14 @@ class ResumedEarlyStopping(keras.callbacks.EarlyStopping):
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
         if self._history is not None and self.monitor in self._history:
-            values = self._history[self.monitor].to_numpy()
-            best_at = int(values.argmin() if self.monitor_op == np.less else values.argmax())
-            self.best, self.wait = float(values[best_at]), len(values) - 1 - best_at
+            values = self._history[self.monitor].dropna().to_numpy()
+            if len(values):
+                best_at = int(values.argmin() if self.monitor_op == np.less else values.argmax())
+                self.best, self.wait = float(values[best_at]), len(values) - 1 - best_at
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.monitor in (logs or {}):
+            super().on_epoch_end(epoch, logs)
 
 
 class FoldTrainer:
@@ -103,6 +138,7 @@ class FoldTrainer:
         self.work = Path(work_dir)
         self.best, self.history_csv = self.work / "best.h5", self.work / "history.csv"
         self.monitor = train_cfg["monitor"]
+        self.every = train_cfg.get("validation_every", 1)  # epochs between validations (and the last)
         self.mode = "min" if self.monitor.endswith("loss") else "max"
         # At least min_steps_per_epoch batches an epoch: BatchNorm's moving statistics need the updates.
         self.epoch_samples = epoch_samples or n_train  # patches an epoch draws (patches.epoch_draws)
@@ -155,15 +191,15 @@ class FoldTrainer:
     def callbacks(self, phase: str) -> list:
         """Checkpoint of the best model, early stopping, LR schedule, CSV history and the epoch backup,
         the first two resumed from the history so far."""
-        checkpoint = keras.callbacks.ModelCheckpoint(str(self.best), monitor=self.monitor, mode=self.mode,
-                                                     save_best_only=True)
+        checkpoint = ValidatedCheckpoint(str(self.best), monitor=self.monitor, mode=self.mode, save_best_only=True)
         done = read_history(self.history_csv)
         if done is not None and self.monitor in done and self.best.exists():
             checkpoint.best = float(done[self.monitor].min() if self.mode == "min" else done[self.monitor].max())
         cfg = self.cfg
         return [
             checkpoint,
-            ResumedEarlyStopping(done, monitor=self.monitor, mode=self.mode, patience=cfg["early_stopping_patience"]),
+            ResumedEarlyStopping(done, monitor=self.monitor, mode=self.mode,
+                                 patience=validations(cfg["early_stopping_patience"], self.every)),
             learning_rate_callback(cfg),
             keras.callbacks.CSVLogger(str(self.history_csv), append=True),
             # After the CSV row: a kill between the two repeats the epoch (deduplicated), never skips one.
@@ -174,7 +210,8 @@ class FoldTrainer:
         """Epochs ``first_epoch`` .. ``last_epoch - 1`` of the compiled model; without XLA if it cannot compile."""
         def fit():
             self.model.fit(self.train_ds, steps_per_epoch=self.steps, initial_epoch=first_epoch, epochs=last_epoch,
-                           validation_data=self.val_ds, callbacks=self.callbacks(phase), verbose=2)
+                           validation_data=self.val_ds, callbacks=self.callbacks(phase), verbose=2,
+                           validation_freq=validation_epochs(first_epoch, last_epoch, self.every))
         try:
             fit()
         except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as exc:
