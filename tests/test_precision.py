@@ -55,7 +55,7 @@ def test_training_auto_is_off_on_a_cpu_and_prediction_auto_follows_its_amx():
 def test_mixed_precision_and_xla_forced_on_train_and_save_a_float32_model(tmp_path, caplog):
     train_cfg = yaml.safe_load((REPO / "config.yaml").read_text())["train"]
     train_cfg.update(epochs=2, min_steps_per_epoch=3, batch_size=4, mixed_precision=True, xla=True,
-                     early_stopping_patience=5, reduce_lr_patience=5)
+                     early_stopping_patience=5, reduce_lr_patience=5, validation_every=1)
     record = _shard(tmp_path)
     model_cfg = {"arch": "Unet", "backbone": "resnet18", "decoder_filters": [16, 8, 8, 4, 4]}
     try:

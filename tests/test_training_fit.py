@@ -22,7 +22,8 @@ WITH_ENCODER = {"arch": "mobilenetv2_fcn", "alpha": 0.35, "fcn_filters": [16, 8,
 def train_cfg(**changes) -> dict:
     cfg = yaml.safe_load((REPO / "config.yaml").read_text())["train"]
     cfg.update(batch_size=4, min_steps_per_epoch=2, mixed_precision=False, xla=False, early_stopping_patience=20,
-               reduce_lr_patience=20, **changes)
+               reduce_lr_patience=20, validation_every=1)
+    cfg.update(changes)
     return cfg
 
 
