@@ -45,24 +45,26 @@ with logged(args.log, "quantize") as log:
     val = set(args.val_shards.split(","))
     calibration = lambda: convert.calibration_patches(  # noqa: E731
         args.tfrecords, indexes, val, recipe, quant["calibration_samples"], seed=args.fold)
-    conversions = convert.convert_all(network, quant["variants"], calibration, quant["int8_io"])
-    for c in conversions:
-        log.info("%s: %s in %.1f s", c.variant, f"{len(c.content)} bytes" if c.content else c.error, c.seconds)
-
-    runners = {"keras": traced([network])[0]}
-    runners.update({c.variant: TFLiteModel(c.content, threads=args.threads).predict for c in conversions if c.content})
-    per_image, seconds = evaluate.score_models(runners, iter_items(args.merged, args.raw), recipe, whole,
-                                               args.threshold, classes, args.fold, cfg["batch_size"])
-    variants = evaluate.variant_records(args.fold, conversions, runners, Path(args.model).stat().st_size, side,
-                                        channels, args.threads, quant["latency_runs"], len(per_image), seconds)
-    log.info("fold %d, %d images:\n%s", args.fold, len(per_image),
-             variants.drop(columns="error").to_string(index=False))
-
     with atomic.atomic_dir(args.out) as tmp:
+        savedmodel = tmp / "savedmodel" if quant["savedmodel"] else None
+        conversions = convert.convert_all(network, quant["variants"], calibration, quant["int8_io"], savedmodel)
+        if savedmodel and not conversions:  # no variants: the SavedModel alone
+            convert.export_savedmodel(network, savedmodel)
+        for c in conversions:
+            log.info("%s: %s in %.1f s", c.variant, f"{len(c.content)} bytes" if c.content else c.error, c.seconds)
+
+        runners = {"keras": traced([network])[0]}
+        runners.update({c.variant: TFLiteModel(c.content, threads=args.threads).predict
+                        for c in conversions if c.content})
+        per_image, seconds = evaluate.score_models(runners, iter_items(args.merged, args.raw), recipe, whole,
+                                                   args.threshold, classes, args.fold, cfg["batch_size"])
+        variants = evaluate.variant_records(args.fold, conversions, runners, Path(args.model).stat().st_size, side,
+                                            channels, args.threads, quant["latency_runs"], len(per_image), seconds)
+        log.info("fold %d, %d images:\n%s", args.fold, len(per_image),
+                 variants.drop(columns="error").to_string(index=False))
+
         for c in conversions:
             if c.content:
                 atomic.write_bytes(tmp / f"model_{c.variant}.tflite", c.content, fsync=False)
-        if quant["savedmodel"]:
-            convert.export_savedmodel(network, tmp / "savedmodel")
         atomic.write_csv(tmp / "per_image.csv", per_image)
         atomic.write_csv(tmp / "variants.csv", variants)

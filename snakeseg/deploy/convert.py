@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
+import time
+from pathlib import Path
 from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
@@ -34,12 +37,16 @@ def deployable(model):
 
 def convert_variant(model, variant: str, calibration: Callable[[], Iterator[np.ndarray]] | None = None,
                     int8_io: str = "float") -> bytes:
-    """One variant's flatbuffer. ``calibration`` yields the int8 variant's float patches (H x W x C)."""
+    """One variant's flatbuffer, from a Keras model or a SavedModel folder (:func:`export_savedmodel`).
+    ``calibration`` yields the int8 variant's float patches (H x W x C)."""
     from ..tfenv import tf
 
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}: one of {', '.join(VARIANTS)}")
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if isinstance(model, (str, Path)):
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(model))
+    else:
+        converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if variant == "float16":
         converter.target_spec.supported_types = [tf.float16]
@@ -58,19 +65,25 @@ def convert_dynamic_range(model) -> bytes:
     return convert_variant(model, "dynamic_range")
 
 
-def convert_all(model, variants: list[str], calibration=None, int8_io: str = "float") -> list[Conversion]:
+def convert_all(model, variants: list[str], calibration=None, int8_io: str = "float",
+                savedmodel: str | Path | None = None) -> list[Conversion]:
     """Every variant of ``model``; one the converter rejects (an unsupported operation, an exception)
-    comes back with its reason and no content, and the others are still converted."""
-    import time
-
+    comes back with its reason and no content, and the others are still converted. The model is
+    exported once, as the SavedModel ``savedmodel`` (else a temporary one), and every variant
+    converted from it: converting the Keras model exports it again for each variant."""
+    if not variants:
+        return []
     out = []
-    for variant in variants:
-        start = time.perf_counter()
-        try:
-            content, error = convert_variant(model, variant, calibration, int8_io), ""
-        except Exception as exc:  # noqa: BLE001 - any converter failure is reported, not raised
-            content, error = None, _reason(exc)
-        out.append(Conversion(variant, content, error, time.perf_counter() - start))
+    with tempfile.TemporaryDirectory() as scratch:
+        source = Path(savedmodel or Path(scratch) / "savedmodel")
+        export_savedmodel(model, source)
+        for variant in variants:
+            start = time.perf_counter()
+            try:
+                content, error = convert_variant(source, variant, calibration, int8_io), ""
+            except Exception as exc:  # noqa: BLE001 - any converter failure is reported, not raised
+                content, error = None, _reason(exc)
+            out.append(Conversion(variant, content, error, time.perf_counter() - start))
     return out
 
 
@@ -119,7 +132,7 @@ def calibration_patches(tfrecords: list[str], indexes: list[dict], val_shards: s
             drawn += 1
 
 
-def export_savedmodel(model, path: str) -> None:
+def export_savedmodel(model, path: str | Path) -> None:
     """A TensorFlow SavedModel of ``model`` (its ``serving_default`` signature takes the normalised
     float input, as the TFLite variants do)."""
     from ..tfenv import tf
