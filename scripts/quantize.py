@@ -48,8 +48,6 @@ with logged(args.log, "quantize") as log:
     with atomic.atomic_dir(args.out) as tmp:
         savedmodel = tmp / "savedmodel" if quant["savedmodel"] else None
         conversions = convert.convert_all(network, quant["variants"], calibration, quant["int8_io"], savedmodel)
-        if savedmodel and not conversions:  # no variants: the SavedModel alone
-            convert.export_savedmodel(network, savedmodel)
         for c in conversions:
             log.info("%s: %s in %.1f s", c.variant, f"{len(c.content)} bytes" if c.content else c.error, c.seconds)
 

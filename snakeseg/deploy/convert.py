@@ -69,14 +69,13 @@ def convert_all(model, variants: list[str], calibration=None, int8_io: str = "fl
                 savedmodel: str | Path | None = None) -> list[Conversion]:
     """Every variant of ``model``; one the converter rejects (an unsupported operation, an exception)
     comes back with its reason and no content, and the others are still converted. The model is
-    exported once, as the SavedModel ``savedmodel`` (else a temporary one), and every variant
-    converted from it: converting the Keras model exports it again for each variant."""
-    if not variants:
-        return []
+    exported once, as the SavedModel ``savedmodel`` (written even without variants; else a temporary
+    one), and every variant converted from it: converting the Keras model exports it for each."""
     out = []
     with tempfile.TemporaryDirectory() as scratch:
         source = Path(savedmodel or Path(scratch) / "savedmodel")
-        export_savedmodel(model, source)
+        if variants or savedmodel:
+            export_savedmodel(model, source)
         for variant in variants:
             start = time.perf_counter()
             try:
