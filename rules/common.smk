@@ -118,6 +118,9 @@ try:
     if not config.get("input"):  # the demo's curves are flat after about 15 epochs: keep command 1 short
         for _exp in EXPERIMENTS.values():
             _exp["train"]["epochs"] = min(_exp["train"]["epochs"], config["demo"]["epochs"])
+        # A demo fold has about 32 small images: 200 int8 calibration patches would repeat each one 6 times.
+        _quant = config["quantize"]
+        _quant["calibration_samples"] = min(_quant["calibration_samples"], config["demo"]["calibration_samples"])
 except InputError as err:
     raise WorkflowError(f"snakeseg: {err}")
 SHARDS = sorted(PLAN.shards)

@@ -10,3 +10,11 @@ def tiny_demo_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("tiny-demo")
     snakemake(workdir)
     return workdir
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items):
+    """The tests reading the tiny run form one pytest-xdist group: one worker runs it, once."""
+    for item in items:
+        if "tiny_demo_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("tiny_demo_run"))

@@ -28,14 +28,17 @@ def test_dry_run_lists_the_eight_rules(tmp_path):
     assert counts["metrics"] == 1 and counts["compare"] == 1
 
 
-def test_demo_data_caps_the_epochs_and_real_data_keeps_them(tmp_path):
+def test_demo_data_caps_the_epochs_and_calibration_and_real_data_keeps_them(tmp_path):
     cfg = tmp_path / "epochs.yaml"
-    cfg.write_text("train: {epochs: 40}\ndemo: {epochs: 3}\n")
-    assert '"epochs": 3,' in snakemake(tmp_path, "-n", "-p", configfile=cfg).stdout
+    caps = "train: {epochs: 40}\nquantize: {calibration_samples: 150}\ndemo: {epochs: 3, calibration_samples: 5}\n"
+    cfg.write_text(caps)
+    out = snakemake(tmp_path, "-n", "-p", configfile=cfg).stdout
+    assert '"epochs": 3,' in out and '"calibration_samples": 5,' in out
     archive = write_dsb_zip(tmp_path / "stage1_train.zip", {f"img{i:02d}": good_item(i) for i in range(8)})
-    cfg.write_text(f"train: {{epochs: 40}}\ndemo: {{epochs: 3}}\ninput: {archive}\n")
+    cfg.write_text(f"{caps}input: {archive}\n")
     out = snakemake(tmp_path, "-n", "-p", configfile=cfg).stdout
     assert '"epochs": 40,' in out and '"epochs": 3,' not in out
+    assert '"calibration_samples": 150,' in out and '"calibration_samples": 5,' not in out
 
 
 @pytest.mark.slow
