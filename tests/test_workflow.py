@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import shutil
 
 import pandas as pd
 import pytest
@@ -119,9 +120,8 @@ def test_real_dsb2018_sample_goes_through_the_data_stage(tmp_path):
 
 
 @pytest.mark.slow
-def test_end_to_end_on_tiny_demo_data(tiny_demo_run):
-    tmp_path = tiny_demo_run
-    res = tmp_path / "results"
+def test_end_to_end_on_tiny_demo_data(tiny_demo_run, tmp_path):
+    res = tiny_demo_run / "results"
     for fold in (0, 1):
         assert (res / "models" / "main" / f"fold-{fold}" / "model.h5").stat().st_size > 0
         history = pd.read_csv(res / "models" / "main" / f"fold-{fold}" / "history.csv")
@@ -149,10 +149,12 @@ def test_end_to_end_on_tiny_demo_data(tiny_demo_run):
     for plot in ("training_curves", "dice_histogram", "comparison", "quantization_dice", "dataset_qa", "gallery",
                  "object_counts"):
         assert (res / "plots" / f"{plot}.png").read_bytes()[:4] == b"\x89PNG"
-    snakemake(tmp_path, "--report", str(res / "report.html"))
-    html = (res / "report.html").read_text(errors="ignore")
+    work = tmp_path / "run"  # other tests copy the shared run meanwhile
+    shutil.copytree(tiny_demo_run, work, symlinks=True)
+    snakemake(work, "--report", str(work / "results" / "report.html"))
+    html = (work / "results" / "report.html").read_text(errors="ignore")
     assert all(f"{plot}.png" in html for plot in ("training_curves", "comparison", "dataset_qa"))
-    assert job_counts(snakemake(tmp_path, "-n").stdout) == {}
+    assert job_counts(snakemake(work, "-n").stdout) == {}
 
 
 def _resources(out: str, rule: str) -> dict[str, dict[str, str]]:
