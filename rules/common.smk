@@ -156,6 +156,17 @@ def prediction_recipe(exp):
     return json.dumps(recipe, sort_keys=True)
 
 
+# Keys of the train block that say how a job runs, not what it learns: changing them neither retrains
+# a finished model nor resets a killed job's resume state (a wall-time kill, then more runtime_min).
+RUN_ONLY_TRAIN_KEYS = ("threads", "runtime_min", "cache_mb")
+
+
+def training_settings(exp):
+    """The experiment's train block without RUN_ONLY_TRAIN_KEYS, as JSON (train_fold's params)."""
+    train = EXPERIMENTS[exp]["train"]
+    return json.dumps({k: v for k, v in train.items() if k not in RUN_ONLY_TRAIN_KEYS}, sort_keys=True)
+
+
 def reviews_before(n):
     """The response.csv of each round 0..n-1 that has been reviewed."""
     files = [f"{RESULTS}/assl/round-{k}/response.csv" for k in range(n)]

@@ -21,11 +21,12 @@ rule train_fold:
         mem_mb=train_mem_mb,
         runtime=config["train"]["runtime_min"],
         gpu=config["gpus"],
+        cache_mb=lambda w: EXPERIMENTS[w.exp]["train"]["cache_mb"],
     params:
         script=SCRIPTS / "train_fold.py",
         val_shards=lambda w: ",".join(val_shards(w.fold)),
         model=lambda w: json.dumps(EXPERIMENTS[w.exp]["model"], sort_keys=True),
-        train=lambda w: json.dumps(EXPERIMENTS[w.exp]["train"], sort_keys=True),
+        train=lambda w: training_settings(w.exp),
         data=lambda w: json.dumps(EXPERIMENTS[w.exp]["data"], sort_keys=True),
         image_size=config["image_size"],
         classes=json.dumps(CLASSES),
@@ -35,5 +36,5 @@ rule train_fold:
         "--accepted {input.accepted:q} --accepted-indexes {input.accepted_indexes:q} "
         "--fold {wildcards.fold} --val-shards {params.val_shards:q} --model {params.model:q} "
         "--train {params.train:q} --data {params.data:q} --image-size {params.image_size} --classes {params.classes:q} "
-        "--scratch {params.scratch:q} --threads {threads} --out-model {output.model:q} "
+        "--scratch {params.scratch:q} --threads {threads} --cache-mb {resources.cache_mb} --out-model {output.model:q} "
         "--out-history {output.history:q} --log {log:q}"

@@ -19,12 +19,13 @@ ap.add_argument("--accepted-indexes", nargs="*", default=[], help="their JSON in
 ap.add_argument("--fold", type=int, required=True)
 ap.add_argument("--val-shards", required=True, help="the fold's validation shards, comma-separated")
 ap.add_argument("--model", required=True, help="the experiment's model block, as JSON")
-ap.add_argument("--train", required=True, help="the experiment's train block, as JSON")
+ap.add_argument("--train", required=True, help="the experiment's train block but threads, runtime_min, cache_mb, as JSON")
 ap.add_argument("--data", required=True, help="the experiment's data block, as JSON")
 ap.add_argument("--image-size", type=int, required=True, help="the square side of train.mode: resize")
 ap.add_argument("--classes", required=True, help="foreground class names, as a JSON list")
 ap.add_argument("--scratch", required=True, help="folder of the resumable training state")
 ap.add_argument("--threads", type=int, default=0)
+ap.add_argument("--cache-mb", type=float, required=True, help="train.cache_mb (how the job runs: not part of --train)")
 ap.add_argument("--out-model", required=True)
 ap.add_argument("--out-history", required=True)
 ap.add_argument("--log", required=True)
@@ -50,7 +51,8 @@ with logged(args.log, "train_fold") as log:
                          "bad images were set aside; see results/qa/rejected.csv, use fewer folds or more data")
     device = "gpu" if tfenv.tf.config.list_physical_devices("GPU") else "cpu"
     recipe = training_recipe(train_cfg, json.loads(args.data), args.image_size, data.train_sizes, device)
-    best, history = fit_fold(data.train_files, data.val_files, data.n_train, model_cfg, train_cfg, recipe,
+    best, history = fit_fold(data.train_files, data.val_files, data.n_train, model_cfg,
+                             {**train_cfg, "cache_mb": args.cache_mb}, recipe,
                              args.scratch, seed=train_cfg["seed"] + args.fold, n_classes=len(classes),
                              fingerprint=fold_fingerprint(args.fold, model_cfg, train_cfg, recipe, classes, val, indexes),
                              train_pixels=data.train_pixels, epoch_samples=epoch_draws(recipe, data.train_sizes))

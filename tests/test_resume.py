@@ -37,11 +37,14 @@ def test_killed_training_resumes_with_a_continuous_history(tmp_path):
     assert 3 <= done_before < 8, "the kill should land mid-training"
     assert not (tmp_path / target).exists()
 
+    # As after a wall-time kill, the rerun asks for more time (and other threads and cache): it still resumes.
+    cfg.write_text(RESUME.replace("train: {", "train: {runtime_min: 480, threads: 1, cache_mb: 0, "))
     snakemake(tmp_path, "--unlock", configfile=cfg)
     snakemake(tmp_path, target, configfile=cfg)
     final = pd.read_csv(tmp_path / "results" / "models" / "main" / "fold-0" / "history.csv")
     assert final["epoch"].tolist() == list(range(8))  # continuous, each epoch once
     log = (tmp_path / "logs" / "train_fold" / "main" / "fold-0.log").read_text()
+    assert "resuming: " in log, "the rerun started over"
     resumed = int(log.split("resuming: ")[1].split(" epochs")[0])
     assert resumed >= done_before - 1  # at most one epoch lost
     first = int(log.split("\nEpoch ")[1].split("/")[0])  # 1-based first epoch the rerun trained

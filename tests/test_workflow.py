@@ -155,6 +155,10 @@ def test_end_to_end_on_tiny_demo_data(tiny_demo_run, tmp_path):
     html = (work / "results" / "report.html").read_text(errors="ignore")
     assert all(f"{plot}.png" in html for plot in ("training_curves", "comparison", "dataset_qa"))
     assert job_counts(snakemake(work, "-n").stdout) == {}
+    # How jobs run is not what they learn: other threads, wall time or cache retrain nothing.
+    faster = tmp_path / "faster.yaml"
+    faster.write_text("train: {threads: 1, runtime_min: 30, cache_mb: 0}\n")
+    assert job_counts(snakemake(work, "-n", configfile=faster).stdout) == {}
 
 
 def _resources(out: str, rule: str) -> dict[str, dict[str, str]]:
