@@ -163,6 +163,12 @@ def test_a_fold_validating_every_second_epoch_scores_those_and_the_last(tmp_path
     assert keras.models.load_model(final, compile=False).output_shape == (None, 16, 16, 1)
 
 
+@pytest.mark.parametrize("patience, stops", [(None, False), (10, True)])
+def test_early_stopping_is_off_unless_a_patience_is_set(tmp_path, patience, stops):
+    trainer = FoldTrainer([], [], 8, MODEL, train_cfg(early_stopping_patience=patience), 16, str(tmp_path))
+    assert any(isinstance(c, keras.callbacks.EarlyStopping) for c in trainer.callbacks("main")) == stops
+
+
 def test_early_stopping_resumes_from_a_history_with_unvalidated_epochs():
     history = pd.DataFrame({"epoch": range(6), "val_loss": [np.nan, 0.5, np.nan, 0.4, np.nan, 0.45]})
     stop = ResumedEarlyStopping(history, monitor="val_loss", mode="min", patience=2)

@@ -189,17 +189,19 @@ class FoldTrainer:
         compile_model(self.model, self.cfg, self.n_out, self.xla)
 
     def callbacks(self, phase: str) -> list:
-        """Checkpoint of the best model, early stopping, LR schedule, CSV history and the epoch backup,
-        the first two resumed from the history so far."""
+        """Checkpoint of the best model, early stopping (if a patience is set), LR schedule, CSV history
+        and the epoch backup, the first two resumed from the history so far."""
         checkpoint = ValidatedCheckpoint(str(self.best), monitor=self.monitor, mode=self.mode, save_best_only=True)
         done = read_history(self.history_csv)
         if done is not None and self.monitor in done and self.best.exists():
             checkpoint.best = float(done[self.monitor].min() if self.mode == "min" else done[self.monitor].max())
         cfg = self.cfg
+        patience = cfg.get("early_stopping_patience")  # None: every epoch, as nnU-Net
+        stopping = [ResumedEarlyStopping(done, monitor=self.monitor, mode=self.mode,
+                                         patience=validations(patience, self.every))] if patience else []
         return [
             checkpoint,
-            ResumedEarlyStopping(done, monitor=self.monitor, mode=self.mode,
-                                 patience=validations(cfg["early_stopping_patience"], self.every)),
+            *stopping,
             learning_rate_callback(cfg),
             keras.callbacks.CSVLogger(str(self.history_csv), append=True),
             # After the CSV row: a kill between the two repeats the epoch (deduplicated), never skips one.
