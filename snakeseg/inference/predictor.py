@@ -183,13 +183,16 @@ def _load_any_size(path: str, policy: str = "float32"):
     return model, side
 
 
-def _set_policy(config: dict, policy: str) -> None:
-    """Every layer of a model config (nested models too) computing in ``policy``; inputs stay float32."""
+def _set_policy(config: dict, policy: str, top: bool = True) -> None:
+    """Every layer of a model config (nested models too) computing in ``policy``; inputs and the
+    output activation stay float32 (the probabilities, as in training)."""
+    outputs = {name for name, *_ in config["config"]["output_layers"]} if top else set()
     for layer in config["config"]["layers"]:
         if layer["class_name"] != "InputLayer":
-            layer["config"]["dtype"] = policy
+            keep = layer["class_name"] == "Activation" and layer["config"]["name"] in outputs
+            layer["config"]["dtype"] = "float32" if keep else policy
         if "layers" in layer["config"]:
-            _set_policy(layer, policy)
+            _set_policy(layer, policy, top=False)
 
 
 def _any_size(model):

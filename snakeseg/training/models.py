@@ -166,9 +166,7 @@ def build_model(model_cfg: dict, image_size: int, n_classes: int = 1, size_key: 
         if momentum is not None:
             set_bn_momentum(model, float(momentum))
         if keras.mixed_precision.global_policy().compute_dtype != "float32":
-            # Mixed precision: the probabilities (and so the loss) in float32, as Keras advises.
-            out = keras.layers.Activation("linear", dtype="float32", name="output_float32")(model.output)
-            model = keras.Model(model.input, out, name=model.name)
+            model = float32_output(model)
         return model
     except InputError:
         raise
@@ -179,6 +177,15 @@ def build_model(model_cfg: dict, image_size: int, n_classes: int = 1, size_key: 
                              "use a weights file saved from the same encoder (same backbone/alpha, include_top=False)"
                              ) from exc
         raise InputError(f"config model (arch {arch})", str(exc), "check the model options") from exc
+
+
+def float32_output(model):
+    """The same network with its output activation (every builder's last layer) computing in float32,
+    as Keras' mixed-precision guide asks: a sigmoid in bfloat16 rounds probabilities above ~0.996 to
+    1, where its gradient vanishes."""
+    last = model.layers[-1]
+    out = keras.layers.Activation(last.activation, dtype="float32", name=last.name)(last.input)
+    return keras.Model(model.input, out, name=model.name)
 
 
 def set_bn_momentum(model, momentum: float) -> int:
