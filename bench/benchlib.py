@@ -26,7 +26,7 @@ def machine(tf=None, load_key: str = "loadavg_at_end") -> dict:
 
 
 def _bf16_flags() -> list[str]:
-    """The CPU's bfloat16 flags in Linux's /proc/cpuinfo (``amx_bf16``: prediction computes in bfloat16)."""
+    """The CPU's bfloat16 flags in Linux's /proc/cpuinfo (``amx_bf16`` or ``avx512_bf16``: prediction computes in bfloat16)."""
     try:
         return sorted({flag for flag in Path("/proc/cpuinfo").read_text().split() if "bf16" in flag})
     except OSError:

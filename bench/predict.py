@@ -7,7 +7,9 @@ synthetic 20,000 x 20,000 image.
 Throughput uses the default network (Unet resnet18, random weights: speed does not depend on them)
 at a 128-px patch on RGB images of ``--side`` pixels; figures in megapixels per second. Peak memory
 is traced (tracemalloc, NumPy's allocations) around labelling the huge image by sliding windows
-with a per-pixel NumPy model, as a ratio to the image's decoded size. Writes bench/results/predict.json.
+with a per-pixel NumPy model, as a ratio to the image's decoded size. Also the whole-image rate in
+bfloat16 against float32 (the model saved and loaded as a prediction job does; bfloat16 is fast only
+on CPUs with bfloat16 instructions, ``cpu_bf16_flags`` in the result). Writes bench/results/predict.json.
 """
 
 from __future__ import annotations
@@ -59,6 +61,31 @@ def throughput(n_images: int, side: int, threads: int) -> dict:
     return {k: round(megapixels / v, 3) for k, v in seconds.items()}
 
 
+def precision_throughput(n_images: int, side: int, threads: int) -> dict:
+    """Whole-image megapixels/s of the default network saved and loaded as a prediction job loads it,
+    in float32 and in bfloat16 (what ``predict.mixed_precision: auto`` picks on a bfloat16 CPU)."""
+    import tempfile
+
+    from snakeseg import tfenv
+    from snakeseg.inference.predictor import Predictor, keras_models
+    from snakeseg.training.models import build_model
+
+    tfenv.configure(threads, 0)
+    model_cfg = yaml.safe_load((REPO / "config.yaml").read_text())["model"]
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (side, side, 3), dtype=np.uint8) for _ in range(n_images)]
+    megapixels = n_images * side * side / 1e6
+    recipe = {"mode": "native", "patch_size": 128, "normalize": "none"}
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = f"{tmp}/model.h5"
+        build_model(model_cfg, 128, 1).save(path)
+        for policy in ("float32", "mixed_bfloat16"):
+            nets, _, _ = keras_models([path], policy)
+            out[policy] = round(megapixels / timed(lambda: Predictor(nets, recipe, batch_size=8).probabilities(images)), 3)
+    return out
+
+
 def huge_peak(side: int) -> dict:
     from snakeseg.inference.predictor import Predictor
 
@@ -87,10 +114,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     mps = throughput(args.images, args.side, args.threads)
+    precision = precision_throughput(args.images, args.side, args.threads)
     peak = huge_peak(args.huge)
     figures = {"whole_mp_s": mps["whole"], "sliding_mp_s": mps["sliding"], "plain_loop_mp_s": mps["plain_loop"],
                "whole_vs_plain": round(mps["whole"] / mps["plain_loop"], 2),
                "sliding_vs_plain": round(mps["sliding"] / mps["plain_loop"], 2),
+               "whole_bfloat16_vs_float32": round(precision["mixed_bfloat16"] / precision["float32"], 2),
                "huge_peak_over_decoded": peak["peak_over_decoded"]}
     result = {"figures": figures, "huge": peak, **benchlib.targets(figures, {"huge_peak_over_decoded": ("<=", 3)}),
               "machine": benchlib.machine()}

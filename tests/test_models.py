@@ -121,7 +121,7 @@ def test_architecture_round_trip(name, tmp_path, fast_tflite):
         np.testing.assert_allclose(call(larger), _any_size(model)(larger, training=False).numpy(), atol=1e-4)
     else:
         np.testing.assert_allclose(call(x), expected, atol=1e-4)
-    # bfloat16 compute (predict.mixed_precision on a CPU with AMX): float32 probabilities, near the same
+    # bfloat16 compute (predict.mixed_precision on a bfloat16 CPU): float32 probabilities, near the same
     (half,), _, _ = keras_models([str(path)], "mixed_bfloat16")
     probe = larger if whole else x
     probs = half(probe)

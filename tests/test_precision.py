@@ -1,4 +1,5 @@
-"""Mixed precision and XLA: which policy ``auto`` picks (float16 on a GPU, bfloat16 on a CPU with AMX),
+"""Mixed precision and XLA: which policy ``auto`` picks (float16 on a GPU, bfloat16 on a CPU with bfloat16
+instructions),
 and, forced on where there is no GPU, the code path a GPU run takes (reduced-precision compute with
 float32 variables, jit-compiled train step) with a saved model that is plain float32 for prediction
 and quantization."""
@@ -11,7 +12,8 @@ import pytest
 import yaml
 
 from helpers import REPO
-from snakeseg.tfenv import cpu_has_amx_bf16, keras, machine_policy, mixed_policy, tf
+from snakeseg.tfenv import cpu_has_bf16, keras, machine_policy, mixed_policy, tf
+from snakeseg.training import devices
 from snakeseg.training.devices import configure_devices, is_xla_compile_error, xla_failure_reason
 from snakeseg.training.fit import fit_fold
 from test_training_pipeline import write_pairs
@@ -22,33 +24,53 @@ def _shard(tmp_path, n=8, size=32):
     return str(tmp_path / "s.tfrec")
 
 
-def test_auto_picks_float16_on_a_gpu_bfloat16_on_a_cpu_with_amx_else_float32():
-    assert mixed_policy("auto", gpu=True, amx=False) == "mixed_float16"
-    assert mixed_policy("auto", gpu=False, amx=True) == "mixed_bfloat16"
-    assert mixed_policy("auto", gpu=False, amx=False) == "float32"
-    assert mixed_policy(True, gpu=False, amx=False) == "mixed_bfloat16"  # float16 has no fast CPU kernels
-    assert mixed_policy(False, gpu=True, amx=True) == "float32"
+def test_auto_picks_float16_on_a_gpu_bfloat16_on_a_bfloat16_cpu_else_float32():
+    assert mixed_policy("auto", gpu=True, bf16_cpu=False) == "mixed_float16"
+    assert mixed_policy("auto", gpu=False, bf16_cpu=True) == "mixed_bfloat16"
+    assert mixed_policy("auto", gpu=False, bf16_cpu=False) == "float32"
+    assert mixed_policy(True, gpu=False, bf16_cpu=False) == "mixed_bfloat16"  # float16 has no fast CPU kernels
+    assert mixed_policy(False, gpu=True, bf16_cpu=True) == "float32"
 
 
-def test_amx_is_read_from_the_cpu_flags(tmp_path):
+def test_bfloat16_hardware_is_read_from_the_cpu_flags(tmp_path):
     info = tmp_path / "cpuinfo"
-    info.write_text("processor\t: 0\nflags\t\t: fpu avx512f avx512_bf16 amx_tile\n")
-    assert not cpu_has_amx_bf16(str(info))  # bfloat16 vector instructions alone are not AMX
-    info.write_text("processor\t: 0\nflags\t\t: fpu avx512f amx_bf16 amx_tile amx_int8\n")
-    assert cpu_has_amx_bf16(str(info))
-    assert not cpu_has_amx_bf16(str(tmp_path / "absent"))
+    info.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_vnni f16c\n")
+    assert not cpu_has_bf16(str(info))  # AVX-512 without its BF16 extension, float16 conversions
+    for flags in ("avx512f avx512_bf16", "avx512f amx_bf16 amx_tile amx_int8"):  # AMD Zen 4, Intel AMX
+        info.write_text(f"processor\t: 0\nflags\t\t: fpu {flags}\n")
+        assert cpu_has_bf16(str(info))
+    assert not cpu_has_bf16(str(tmp_path / "absent"))
 
 
-def test_training_auto_is_off_on_a_cpu_and_prediction_auto_follows_its_amx():
+def test_under_mixed_precision_only_the_output_activation_computes_in_float32():
+    from snakeseg.training.models import build_model
+
+    model_cfg = {"arch": "Unet", "backbone": "resnet18", "decoder_filters": [16, 8, 8, 4, 4]}
+    try:
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+        model = build_model(model_cfg, 32, 1)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    last, logits = model.layers[-1], model.layers[-2]
+    assert (last.name, last.compute_dtype, logits.compute_dtype) == ("sigmoid", "float32", "bfloat16")
+    # a logit of 6 in bfloat16 gives a probability of 0.9975 in float32, not bfloat16's 1.0
+    probability = last(tf.constant([[6.0]], tf.bfloat16)).numpy()
+    assert probability.dtype == np.float32 and 0.997 < probability[0, 0] < 0.998
+
+
+def test_auto_follows_the_cpus_bfloat16_hardware_in_training_and_prediction(monkeypatch):
     assert not tf.config.list_physical_devices("GPU")
     try:
-        assert configure_devices({"mixed_precision": "auto", "xla": "auto"}) == (False, False)
-        assert keras.mixed_precision.global_policy().name == "float32"
+        for hardware in (False, True):
+            monkeypatch.setattr(devices, "cpu_has_bf16", lambda: hardware)
+            assert configure_devices({"mixed_precision": "auto", "xla": "auto"}) == (hardware, False)
+            assert keras.mixed_precision.global_policy().name == ("mixed_bfloat16" if hardware else "float32")
+        assert configure_devices({"mixed_precision": False, "xla": False}) == (False, False)
         assert configure_devices({"mixed_precision": True, "xla": False}) == (True, False)
         assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
     finally:
         keras.mixed_precision.set_global_policy("float32")
-    assert machine_policy("auto") == ("mixed_bfloat16" if cpu_has_amx_bf16() else "float32")
+    assert machine_policy("auto") == ("mixed_bfloat16" if cpu_has_bf16() else "float32")
 
 
 @pytest.mark.slow
@@ -93,3 +115,17 @@ def test_xla_errors_are_told_apart_from_others():
     assert is_xla_compile_error(err)
     assert xla_failure_reason(err) == "ResizeNearestNeighborGrad"
     assert not is_xla_compile_error(tf.errors.InvalidArgumentError(None, None, "Incompatible shapes"))
+
+
+def test_bfloat16_prediction_keeps_the_output_activation_in_float32(tmp_path):
+    from snakeseg.inference.predictor import _load_any_size
+    from snakeseg.training.models import build_model
+
+    model_cfg = {"arch": "Unet", "backbone": "resnet18", "decoder_filters": [16, 8, 8, 4, 4]}
+    build_model(model_cfg, 32, 1).save(tmp_path / "model.h5")
+    model, side = _load_any_size(str(tmp_path / "model.h5"), "mixed_bfloat16")
+    try:
+        dtypes = {layer.name: layer.compute_dtype for layer in model.layers}
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert side == 32 and dtypes["sigmoid"] == "float32" and dtypes["final_conv"] == "bfloat16"
