@@ -16,7 +16,8 @@ def machine(tf=None, load_key: str = "loadavg_at_end") -> dict:
     """CPU count, platform, Python, processor and load average (under ``load_key``); with ``tf``,
     TensorFlow's version, visible GPUs and thread settings."""
     info = {"cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-            "processor": platform.processor() or platform.machine(), "cpu_bf16_flags": _bf16_flags(),
+            "processor": platform.processor() or platform.machine(), "cpu_model": _cpu_model(),
+            "cpu_bf16_flags": _bf16_flags(),
             load_key: os.getloadavg()}
     if tf is not None:
         info.update({"tensorflow": tf.__version__, "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
@@ -25,8 +26,18 @@ def machine(tf=None, load_key: str = "loadavg_at_end") -> dict:
     return info
 
 
+def _cpu_model() -> str:
+    """The CPU's model name in Linux's /proc/cpuinfo (the machine behind a session's figures changes)."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return ""
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "")
+
+
 def _bf16_flags() -> list[str]:
-    """The CPU's bfloat16 flags in Linux's /proc/cpuinfo (``amx_bf16`` or ``avx512_bf16``: prediction computes in bfloat16)."""
+    """The CPU's bfloat16 flags in Linux's /proc/cpuinfo (``amx_bf16`` or ``avx512_bf16``: training
+    and prediction compute in bfloat16)."""
     try:
         return sorted({flag for flag in Path("/proc/cpuinfo").read_text().split() if "bf16" in flag})
     except OSError:
