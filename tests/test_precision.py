@@ -13,7 +13,7 @@ import yaml
 
 from helpers import REPO
 from snakeseg.tfenv import cpu_has_bf16, keras, machine_policy, mixed_policy, tf
-from snakeseg.training import devices
+from snakeseg import tfenv
 from snakeseg.training.devices import configure_devices, is_xla_compile_error, xla_failure_reason
 from snakeseg.training.fit import fit_fold
 from test_training_pipeline import write_pairs
@@ -62,7 +62,7 @@ def test_auto_follows_the_cpus_bfloat16_hardware_in_training_and_prediction(monk
     assert not tf.config.list_physical_devices("GPU")
     try:
         for hardware in (False, True):
-            monkeypatch.setattr(devices, "cpu_has_bf16", lambda: hardware)
+            monkeypatch.setattr(tfenv, "cpu_has_bf16", lambda: hardware)
             assert configure_devices({"mixed_precision": "auto", "xla": "auto"}) == (hardware, False)
             assert keras.mixed_precision.global_policy().name == ("mixed_bfloat16" if hardware else "float32")
         assert configure_devices({"mixed_precision": False, "xla": False}) == (False, False)
@@ -70,6 +70,7 @@ def test_auto_follows_the_cpus_bfloat16_hardware_in_training_and_prediction(monk
         assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
     finally:
         keras.mixed_precision.set_global_policy("float32")
+    monkeypatch.undo()  # this machine's own hardware
     assert machine_policy("auto") == ("mixed_bfloat16" if cpu_has_bf16() else "float32")
 
 

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from ..tfenv import cpu_has_bf16, keras, mixed_policy, tf
+from ..tfenv import keras, machine_policy, tf
 
 
 def configure_devices(train_cfg: dict) -> tuple[bool, bool]:
-    """Mixed precision (:func:`snakeseg.tfenv.mixed_policy`: ``auto`` is on with a GPU or a CPU with
+    """Mixed precision (:func:`snakeseg.tfenv.machine_policy`: ``auto`` is on with a GPU or a CPU with
     bfloat16 hardware) and XLA (``auto``: on with a GPU). Sets Keras' global dtype policy; returns
     (mixed precision, XLA)."""
-    gpu = bool(tf.config.list_physical_devices("GPU"))
-    policy = mixed_policy(train_cfg["mixed_precision"], gpu, bf16_cpu=not gpu and cpu_has_bf16())
-    xla = train_cfg["xla"] is True or (train_cfg["xla"] == "auto" and gpu)
+    policy = machine_policy(train_cfg["mixed_precision"])
+    xla = train_cfg["xla"] is True or (train_cfg["xla"] == "auto" and bool(tf.config.list_physical_devices("GPU")))
     keras.mixed_precision.set_global_policy(policy)
     return policy != "float32", xla
 
