@@ -20,6 +20,7 @@ from .losses import make_loss
 from .models import build_model, make_metrics, set_encoder_trainable
 from .pipeline import fits_cache, make_dataset, n_outputs, pairs_bytes
 from .recipe import cached_pixels, model_side, side_key
+from .supervision import main_output_metrics, supervised_loss, supervised_model
 from ..tfenv import keras, tf
 
 log = logging.getLogger("snakeseg")
@@ -37,9 +38,12 @@ VAL_BATCH_FACTOR = 4
 
 
 def compile_model(model, cfg: dict, n_out: int, xla: bool) -> None:
-    """Optimizer from ``train.optimizer``, loss and metrics leaving IGNORE pixels out, XLA if asked."""
-    model.compile(optimizer=OPTIMIZERS[cfg["optimizer"]](cfg["learning_rate"], cfg),
-                  loss=make_loss(cfg["loss"], n_out, IGNORE), metrics=make_metrics(cfg["threshold"], n_out, IGNORE),
+    """Optimizer from ``train.optimizer``, loss and metrics leaving IGNORE pixels out, XLA if asked;
+    with ``train.deep_supervision`` the loss covers every head and the metrics the main output."""
+    loss, metrics = make_loss(cfg["loss"], n_out, IGNORE), make_metrics(cfg["threshold"], n_out, IGNORE)
+    if cfg.get("deep_supervision"):
+        loss, metrics = supervised_loss(loss, n_out), main_output_metrics(metrics, n_out)
+    model.compile(optimizer=OPTIMIZERS[cfg["optimizer"]](cfg["learning_rate"], cfg), loss=loss, metrics=metrics,
                   jit_compile=xla)
 
 
@@ -144,6 +148,7 @@ class FoldTrainer:
         self.epoch_samples = epoch_samples or n_train  # patches an epoch draws (patches.epoch_draws)
         self.steps = max(math.ceil(self.epoch_samples / train_cfg["batch_size"]), train_cfg["min_steps_per_epoch"])
         self.mixed = self.xla = False
+        self.deep_supervision = bool(train_cfg.get("deep_supervision"))
         self.model = self.train_ds = self.val_ds = None
 
     def prepare_workdir(self) -> None:
@@ -242,15 +247,20 @@ class FoldTrainer:
             os.replace(partial, done)
         set_encoder_trainable(self.model, True)
 
+    def network(self):
+        """The configured network, wrapped in its deep-supervision heads for training if asked."""
+        plain = build_model(self.model_cfg, self.image_size, self.n_out, self.size_key)
+        return plain, (supervised_model(plain, self.n_out) if self.deep_supervision else plain)
+
     def export_best(self) -> Path:
-        """The best checkpoint as ``model.h5``, float32 and without optimizer state."""
+        """The best checkpoint as ``model.h5``, float32, without optimizer state or deep-supervision heads."""
         final = self.work / "model.h5"
         keras.mixed_precision.set_global_policy("float32")
-        if self.mixed:
+        if self.mixed or self.deep_supervision:
             # The same architecture in float32 with the best weights (kept in float32 throughout):
             # prediction on a CPU and the TFLite converter get a plain float32 model.
-            plain = build_model(self.model_cfg, self.image_size, self.n_out, self.size_key)
-            plain.load_weights(str(self.best))
+            plain, trained = self.network()
+            trained.load_weights(str(self.best))
             plain.save(final, include_optimizer=False)
         else:
             keras.models.load_model(self.best, compile=False).save(final, include_optimizer=False)
@@ -261,7 +271,7 @@ class FoldTrainer:
         self.prepare_workdir()
         self.configure()
         self.train_ds, self.val_ds = self.datasets()
-        self.model = build_model(self.model_cfg, self.image_size, self.n_out, self.size_key)
+        self.model = self.network()[1]
         warmup = self.cfg["warmup_epochs"]
         if warmup:
             self.warmup()
