@@ -38,11 +38,11 @@ REPO = Path(__file__).resolve().parents[1]
 INSTANCE_COLUMNS = ("map", "map_nosplit", "count_error", "count_error_nosplit", "obj_f1")
 #: the resize recipe of the config at issue 13 (commit f487459): no scaling, gamma or degradations,
 #: reduce-on-plateau, its training length, which the defaults have since outgrown, float32 on a
-#: CPU (mixed precision was for GPUs only then) and validation at every epoch
+#: CPU (mixed precision was for GPUs only then), validation at every epoch, no deep supervision
 RESIZE_AUGMENT = {"scale": 0, "gamma": 0, "noise": 0, "blur": 0, "low_resolution": 0}
 RESIZE_TRAIN = {"mode": "resize", "augment": RESIZE_AUGMENT, "lr_schedule": "plateau",
                 "epochs": 25, "early_stopping_patience": 6, "reduce_lr_patience": 4, "mixed_precision": False,
-                "validation_every": 1}
+                "validation_every": 1, "deep_supervision": False}
 EXPERIMENTS = {"native": {},
                "resize": {"train": RESIZE_TRAIN, "data": {"normalize": "none", "polarity": "keep"}}}
 

@@ -10,7 +10,7 @@ from snakeseg.tfenv import keras, tf
 from snakeseg.training.fit import fit_fold
 from snakeseg.training.losses import make_loss
 from snakeseg.training.models import build_model, load_model
-from snakeseg.training.supervision import head_weights, supervised_loss, supervised_model
+from snakeseg.training.supervision import applies, head_weights, supervised_loss, supervised_model
 from test_training_fit import train_cfg
 from test_training_pipeline import write_pairs
 
@@ -35,9 +35,12 @@ def test_heads_output_every_stage_at_full_size_and_the_loss_weights_them():
     assert float(supervised_loss(dice, 1)(y, pred)) == pytest.approx(np.dot(head_weights(3), per_head), rel=1e-5)
 
 
-def test_a_model_without_unet_stages_is_refused_naming_the_key():
+def test_auto_supervises_a_unet_only_and_true_refuses_other_models_naming_the_key():
+    unet, cnn = build_model(UNET, 32), build_model({"arch": "simple_cnn", "filters": 4, "layers": 2}, 32)
+    assert applies("auto", unet) and not applies("auto", cnn)
+    assert applies(True, cnn) and not applies(False, unet)
     with pytest.raises(InputError, match="deep_supervision"):
-        supervised_model(build_model({"arch": "simple_cnn", "filters": 4, "layers": 2}, 32), 1)
+        supervised_model(cnn, 1)
 
 
 def test_a_deeply_supervised_fold_exports_the_plain_network_with_the_trained_weights(tmp_path):

@@ -20,7 +20,7 @@ from .losses import make_loss
 from .models import build_model, make_metrics, set_encoder_trainable
 from .pipeline import fits_cache, make_dataset, n_outputs, pairs_bytes
 from .recipe import cached_pixels, model_side, side_key
-from .supervision import main_output_metrics, supervised_loss, supervised_model
+from .supervision import applies, main_output_metrics, supervised_loss, supervised_model
 from ..tfenv import keras, tf
 
 log = logging.getLogger("snakeseg")
@@ -37,11 +37,11 @@ OPTIMIZERS = {
 VAL_BATCH_FACTOR = 4
 
 
-def compile_model(model, cfg: dict, n_out: int, xla: bool) -> None:
+def compile_model(model, cfg: dict, n_out: int, xla: bool, deep_supervision: bool = False) -> None:
     """Optimizer from ``train.optimizer``, loss and metrics leaving IGNORE pixels out, XLA if asked;
-    with ``train.deep_supervision`` the loss covers every head and the metrics the main output."""
+    for a :func:`supervised_model` the loss covers every head and the metrics the main output."""
     loss, metrics = make_loss(cfg["loss"], n_out, IGNORE), make_metrics(cfg["threshold"], n_out, IGNORE)
-    if cfg.get("deep_supervision"):
+    if deep_supervision:
         loss, metrics = supervised_loss(loss, n_out), main_output_metrics(metrics, n_out)
     model.compile(optimizer=OPTIMIZERS[cfg["optimizer"]](cfg["learning_rate"], cfg), loss=loss, metrics=metrics,
                   jit_compile=xla)
@@ -148,7 +148,7 @@ class FoldTrainer:
         self.epoch_samples = epoch_samples or n_train  # patches an epoch draws (patches.epoch_draws)
         self.steps = max(math.ceil(self.epoch_samples / train_cfg["batch_size"]), train_cfg["min_steps_per_epoch"])
         self.mixed = self.xla = False
-        self.deep_supervision = bool(train_cfg.get("deep_supervision"))
+        self.deep_supervision = False  # train.deep_supervision, resolved for the model by network()
         self.model = self.train_ds = self.val_ds = None
 
     def prepare_workdir(self) -> None:
@@ -191,7 +191,7 @@ class FoldTrainer:
 
     def compile(self) -> None:
         """(Re)compile the model (after the encoder is frozen or unfrozen, or without XLA)."""
-        compile_model(self.model, self.cfg, self.n_out, self.xla)
+        compile_model(self.model, self.cfg, self.n_out, self.xla, self.deep_supervision)
 
     def callbacks(self, phase: str) -> list:
         """Checkpoint of the best model, early stopping (if a patience is set), LR schedule, CSV history
@@ -250,6 +250,7 @@ class FoldTrainer:
     def network(self):
         """The configured network, wrapped in its deep-supervision heads for training if asked."""
         plain = build_model(self.model_cfg, self.image_size, self.n_out, self.size_key)
+        self.deep_supervision = applies(self.cfg.get("deep_supervision", False), plain)
         return plain, (supervised_model(plain, self.n_out) if self.deep_supervision else plain)
 
     def export_best(self) -> Path:
@@ -272,6 +273,7 @@ class FoldTrainer:
         self.configure()
         self.train_ds, self.val_ds = self.datasets()
         self.model = self.network()[1]
+        log.info("deep supervision %s", "on (heads at 1/2, 1/4, 1/8)" if self.deep_supervision else "off")
         warmup = self.cfg["warmup_epochs"]
         if warmup:
             self.warmup()

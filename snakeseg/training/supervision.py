@@ -12,6 +12,15 @@ from ..tfenv import keras, tf
 UNET_STAGES = ("decoder_stage3b_relu", "decoder_stage2b_relu", "decoder_stage1b_relu")
 
 
+def applies(setting, model) -> bool:
+    """``train.deep_supervision``: ``auto`` is on for a model with :data:`UNET_STAGES`, ``true``
+    always (:func:`supervised_model` refuses a model without them), ``false`` never."""
+    if setting == "auto":
+        names = {layer.name for layer in model.layers}
+        return all(name in names for name in UNET_STAGES)
+    return bool(setting)
+
+
 def head_weights(n_heads: int) -> list[float]:
     """nnU-Net's weights: the full-resolution output 1, each coarser head half the one before, summing to 1."""
     raw = [0.5 ** i for i in range(n_heads + 1)]
@@ -28,7 +37,7 @@ def supervised_model(model, n_out: int):
     if missing:
         raise InputError(f"config train.deep_supervision with model.arch {model.name}",
                          "needs segmentation-models' Unet decoder stages, which this model lacks",
-                         "set train.deep_supervision: false or use model.arch: Unet")
+                         "set train.deep_supervision to auto or false, or use model.arch: Unet")
     activation = model.layers[-1].activation
     side = model.output.shape[1]
     outputs = [model.output]
