@@ -11,7 +11,7 @@ import pandas as pd  # noqa: E402
 
 from .. import atomic  # noqa: E402
 
-CURVES = [("loss", "Loss (Dice + focal)"), ("iou_score", "IoU @ 0.5"), ("f1-score", "F-score @ 0.5")]
+CURVES = [("loss", "Loss (train.loss, all heads)"), ("iou_score", "IoU @ 0.5"), ("f1-score", "F-score @ 0.5")]
 
 
 def _save(fig, path: str) -> None:
