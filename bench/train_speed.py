@@ -42,14 +42,13 @@ def main() -> None:
     from snakeseg.training.devices import configure_devices, is_xla_compile_error, xla_failure_reason
     from snakeseg.training.fit import compile_model
     from snakeseg.training.models import build_model
-    from snakeseg.training.supervision import applies, supervised_model
+    from snakeseg.training.supervision import for_training
 
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     train_cfg = {**config["train"], "mixed_precision": bool(args.mixed), "xla": bool(args.xla)}
     configure_devices(train_cfg)
     model = build_model(config["model"], args.patch, 1)
-    deep = applies(train_cfg["deep_supervision"], model)  # as train_fold trains the default model
-    model = supervised_model(model, 1) if deep else model
+    model, deep = for_training(model, train_cfg["deep_supervision"], 1)  # as train_fold trains it
     compile_model(model, train_cfg, 1, bool(args.xla), deep)
     rng = np.random.default_rng(0)
     n = args.batch * args.steps

@@ -10,7 +10,7 @@ from snakeseg.tfenv import keras, tf
 from snakeseg.training.fit import fit_fold
 from snakeseg.training.losses import make_loss
 from snakeseg.training.models import build_model, load_model
-from snakeseg.training.supervision import applies, head_weights, supervised_loss, supervised_model
+from snakeseg.training.supervision import applies, for_training, head_weights, supervised_loss, supervised_model
 from test_training_fit import train_cfg
 from test_training_pipeline import write_pairs
 
@@ -57,3 +57,17 @@ def test_a_deeply_supervised_fold_exports_the_plain_network_with_the_trained_wei
     x = np.random.default_rng(2).random((2, 32, 32, 3), dtype=np.float32)
     np.testing.assert_allclose(exported.predict(x, verbose=0), trained.predict(x, verbose=0)[..., :1], atol=1e-5)
     assert "val_iou_score" in history.read_text().splitlines()[0]
+
+
+def test_a_multiclass_unet_trains_with_heads_and_scores_its_main_output():
+    keras.utils.set_random_seed(0)
+    from snakeseg.training.fit import compile_model
+    model, deep = for_training(build_model(UNET, 32, n_classes=3), "auto", 3)
+    assert deep and model.output.shape[-1] == 12
+    compile_model(model, train_cfg(loss="cce_ignore"), 3, False, deep)
+    x = np.random.default_rng(0).random((4, 32, 32, 3), dtype=np.float32)
+    y = np.random.default_rng(1).integers(0, 3, (4, 32, 32, 1)).astype("float32")
+    scores = model.evaluate(x, y, verbose=0, return_dict=True)
+    main = keras.metrics.MeanIoU(num_classes=3, sparse_y_true=True, sparse_y_pred=False)
+    main.update_state(y, model.predict(x, verbose=0)[..., :3])
+    assert scores["iou_score"] == pytest.approx(float(main.result()), abs=1e-6)

@@ -20,7 +20,7 @@ from .losses import make_loss
 from .models import build_model, make_metrics, set_encoder_trainable
 from .pipeline import fits_cache, make_dataset, n_outputs, pairs_bytes
 from .recipe import cached_pixels, model_side, side_key
-from .supervision import applies, main_output_metrics, supervised_loss, supervised_model
+from .supervision import for_training, main_output_metrics, supervised_loss
 from ..tfenv import keras, tf
 
 log = logging.getLogger("snakeseg")
@@ -250,8 +250,8 @@ class FoldTrainer:
     def network(self):
         """The configured network, wrapped in its deep-supervision heads for training if asked."""
         plain = build_model(self.model_cfg, self.image_size, self.n_out, self.size_key)
-        self.deep_supervision = applies(self.cfg.get("deep_supervision", False), plain)
-        return plain, (supervised_model(plain, self.n_out) if self.deep_supervision else plain)
+        trained, self.deep_supervision = for_training(plain, self.cfg.get("deep_supervision", False), self.n_out)
+        return plain, trained
 
     def export_best(self) -> Path:
         """The best checkpoint as ``model.h5``, float32, without optimizer state or deep-supervision heads."""

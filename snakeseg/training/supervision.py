@@ -12,13 +12,22 @@ from ..tfenv import keras, tf
 UNET_STAGES = ("decoder_stage3b_relu", "decoder_stage2b_relu", "decoder_stage1b_relu")
 
 
+def _missing_stages(model) -> list[str]:
+    names = {layer.name for layer in model.layers}
+    return [name for name in UNET_STAGES if name not in names]
+
+
 def applies(setting, model) -> bool:
     """``train.deep_supervision``: ``auto`` is on for a model with :data:`UNET_STAGES`, ``true``
     always (:func:`supervised_model` refuses a model without them), ``false`` never."""
-    if setting == "auto":
-        names = {layer.name for layer in model.layers}
-        return all(name in names for name in UNET_STAGES)
-    return bool(setting)
+    return not _missing_stages(model) if setting == "auto" else bool(setting)
+
+
+def for_training(model, setting, n_out: int) -> tuple:
+    """(the network to train, whether it is deeply supervised): ``model`` wrapped in its heads when
+    ``setting`` (``train.deep_supervision``) :func:`applies`."""
+    deep = applies(setting, model)
+    return (supervised_model(model, n_out) if deep else model), deep
 
 
 def head_weights(n_heads: int) -> list[float]:
@@ -32,9 +41,7 @@ def supervised_model(model, n_out: int):
     convolution, bilinear upsampling to the input's size and the output's activation (in float32),
     concatenated after the model's own output: ``(B, H, W, n_out * 4)``. Shares ``model``'s layers,
     so weights trained in it are ``model``'s."""
-    layers = {layer.name: layer for layer in model.layers}
-    missing = [name for name in UNET_STAGES if name not in layers]
-    if missing:
+    if _missing_stages(model):
         raise InputError(f"config train.deep_supervision with model.arch {model.name}",
                          "needs segmentation-models' Unet decoder stages, which this model lacks",
                          "set train.deep_supervision to auto or false, or use model.arch: Unet")
@@ -42,7 +49,7 @@ def supervised_model(model, n_out: int):
     side = model.output.shape[1]
     outputs = [model.output]
     for level, name in enumerate(UNET_STAGES, start=1):
-        x = layers[name].output
+        x = model.get_layer(name).output
         x = keras.layers.Conv2D(n_out, 1, name=f"deep_supervision_{level}_conv")(x)
         x = keras.layers.UpSampling2D(side // x.shape[1], interpolation="bilinear",
                                       name=f"deep_supervision_{level}_upsampling")(x)
