@@ -105,19 +105,17 @@ rule predict_pool:
         mem_mb=model_mem_mb,
         runtime=60,
         gpu=config["gpus"],
+        batch_size=config["predict"]["batch_size"],
     params:
         script=SCRIPTS / "predict_new.py",
         recipe=prediction_recipe(ASSL_EXP),
-        predict=json.dumps(
-            {**{k: v for k, v in config["predict"].items() if k != "engine"}, "save_probabilities": False},
-            sort_keys=True,
-        ),
+        predict=prediction_settings("overlay_thickness", save_probabilities=False),
         classes=json.dumps(CLASSES),
         instances=json.dumps({"enabled": False}),
     shell:
         "python {params.script:q} --models {input.models:q} --raw {input.raw:q} --recipe {params.recipe:q} "
         "--predict {params.predict:q} --classes {params.classes:q} --instances {params.instances:q} "
-        "--threads {threads} --out {output:q} --log {log:q}"
+        "--threads {threads} --batch-size {resources.batch_size} --out {output:q} --log {log:q}"
 
 
 # The round's review folder: images, masks and overlays of every pool image not accepted before, the

@@ -156,6 +156,18 @@ def prediction_recipe(exp):
     return json.dumps(recipe, sort_keys=True)
 
 
+# The predict keys that change what any prediction job writes; each rule adds the ones only it uses.
+# predict.batch_size says how a job runs: it reaches the jobs as a resource, so changing it (say, to
+# fit a GPU's memory) reruns nothing, as train.threads.
+PREDICTION_KEYS = ("threshold", "max_side", "overlap", "tta", "mixed_precision")
+
+
+def prediction_settings(*extra, **fixed):
+    """PREDICTION_KEYS and ``extra`` of the predict block, and ``fixed`` values, as JSON (a prediction
+    rule's params)."""
+    return json.dumps({**{k: config["predict"][k] for k in PREDICTION_KEYS + extra}, **fixed}, sort_keys=True)
+
+
 # Keys of the train block that say how a job runs, not what it learns: changing them neither retrains
 # a finished model nor resets a killed job's resume state (a wall-time kill, then more runtime_min).
 RUN_ONLY_TRAIN_KEYS = ("threads", "runtime_min", "cache_mb")

@@ -18,14 +18,15 @@ rule predict:
         mem_mb=predict_mem_mb,
         runtime=60,
         gpu=config["gpus"],
+        batch_size=config["predict"]["batch_size"],
     params:
         script=SCRIPTS / "predict.py",
         recipe=lambda w: prediction_recipe(w.exp),
         # Out-of-fold prediction always runs the Keras models: predict.engine changes nothing here.
-        predict=json.dumps({k: v for k, v in config["predict"].items() if k != "engine"}, sort_keys=True),
+        predict=prediction_settings("overlay_thickness", "overlay_truth"),
         classes=json.dumps(CLASSES),
         instances=instance_settings(),
     shell:
         "python {params.script:q} --models {input.model:q} --merged {input.merged:q} --raw {input.raw:q} "
         "--recipe {params.recipe:q} --predict {params.predict:q} --classes {params.classes:q} "
-        "--instances {params.instances:q} --threads {threads} --out {output:q} --log {log:q}"
+        "--instances {params.instances:q} --threads {threads} --batch-size {resources.batch_size} --out {output:q} --log {log:q}"

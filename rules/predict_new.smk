@@ -37,15 +37,16 @@ rule predict_new:
         mem_mb=model_mem_mb,
         runtime=60,
         gpu=config["gpus"],
+        batch_size=config["predict"]["batch_size"],
     params:
         script=SCRIPTS / "predict_new.py",
         recipe=lambda w: prediction_recipe(w.exp),
-        predict=json.dumps(config["predict"], sort_keys=True),
+        predict=prediction_settings("engine", "overlay_thickness", "save_probabilities"),
         classes=json.dumps(CLASSES),
         instances=instance_settings(),
     shell:
         "python {params.script:q} --models {input.models:q} --raw {input.raw:q} --recipe {params.recipe:q} "
-        "--predict {params.predict:q} --classes {params.classes:q} --instances {params.instances:q} --threads {threads} --out {output:q} --log {log:q}"
+        "--predict {params.predict:q} --classes {params.classes:q} --instances {params.instances:q} --threads {threads} --batch-size {resources.batch_size} --out {output:q} --log {log:q}"
 
 
 # One table per experiment: id, source, shard, size, foreground fraction, connected components.

@@ -48,10 +48,11 @@ rule quantize:
         # predict_mem_mb plus the converter's working memory.
         mem_mb=lambda w, input, attempt: predict_mem_mb(w, input, attempt) + 1500 * attempt,
         runtime=60,
+        batch_size=config["predict"]["batch_size"],
     params:
         script=SCRIPTS / "quantize.py",
         recipe=lambda w: prediction_recipe(w.exp),
-        predict=json.dumps({k: config["predict"][k] for k in ("batch_size", "max_side", "overlap")}, sort_keys=True),
+        predict=json.dumps({k: config["predict"][k] for k in ("max_side", "overlap")}, sort_keys=True),
         quantize=json.dumps(QUANTIZE, sort_keys=True),
         threshold=config["predict"]["threshold"],
         classes=json.dumps(CLASSES),
@@ -60,7 +61,7 @@ rule quantize:
         "python {params.script:q} --model {input.model:q} --merged {input.merged:q} --raw {input.raw:q} "
         "--tfrecords {input.tfrecords:q} --indexes {input.indexes:q} --val-shards {params.val_shards:q} "
         "--fold {wildcards.fold} --recipe {params.recipe:q} --predict {params.predict:q} --quantize {params.quantize:q} "
-        "--threshold {params.threshold} --classes {params.classes:q} --threads {threads} --out {output:q} --log {log:q}"
+        "--threshold {params.threshold} --classes {params.classes:q} --threads {threads} --batch-size {resources.batch_size} --out {output:q} --log {log:q}"
 
 
 # The size, Dice and speed table over the folds of one experiment.

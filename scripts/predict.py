@@ -22,6 +22,7 @@ ap.add_argument("--predict", required=True, help="the config's predict section, 
 ap.add_argument("--classes", required=True, help="foreground class names, as a JSON list")
 ap.add_argument("--instances", required=True, help="the config's instances section (enabled resolved), as JSON")
 ap.add_argument("--threads", type=int, default=0)
+ap.add_argument("--batch-size", type=int, required=True, help="images (or windows) per model call: predict.batch_size")
 ap.add_argument("--out", required=True, help="folder of masks/, probabilities/, overlays/ and instances/")
 ap.add_argument("--log", required=True)
 args = ap.parse_args()
@@ -29,7 +30,7 @@ args = ap.parse_args()
 with logged(args.log, "predict") as log:
     from snakeseg.inference.predictor import load_predictor
 
-    cfg, n_classes = json.loads(args.predict), len(json.loads(args.classes))
+    cfg, n_classes = {**json.loads(args.predict), "batch_size": args.batch_size}, len(json.loads(args.classes))
     predictor = load_predictor(args.models, json.loads(args.recipe), cfg, args.threads)
     n = 0
     with atomic.atomic_dir(args.out) as out:

@@ -19,11 +19,12 @@ ap.add_argument("--indexes", nargs="+", required=True, help="their JSON indexes,
 ap.add_argument("--val-shards", required=True, help="the fold's validation shards, comma-separated (never calibrate)")
 ap.add_argument("--fold", type=int, required=True)
 ap.add_argument("--recipe", required=True, help="the experiment's prediction recipe, as JSON")
-ap.add_argument("--predict", required=True, help="predict.max_side, overlap and batch_size, as JSON")
+ap.add_argument("--predict", required=True, help="predict.max_side and overlap, as JSON")
 ap.add_argument("--quantize", required=True, help="the config's quantize section, as JSON")
 ap.add_argument("--threshold", type=float, required=True)
 ap.add_argument("--classes", required=True, help="foreground class names, as a JSON list")
 ap.add_argument("--threads", type=int, default=1)
+ap.add_argument("--batch-size", type=int, required=True, help="images per model call: predict.batch_size")
 ap.add_argument("--out", required=True, help="the fold's folder: model_<variant>.tflite, savedmodel/, CSVs")
 ap.add_argument("--log", required=True)
 args = ap.parse_args()
@@ -55,7 +56,7 @@ with logged(args.log, "quantize") as log:
         runners.update({c.variant: TFLiteModel(c.content, threads=args.threads).predict
                         for c in conversions if c.content})
         per_image, seconds = evaluate.score_models(runners, iter_items(args.merged, args.raw), recipe, whole,
-                                                   args.threshold, classes, args.fold, cfg["batch_size"])
+                                                   args.threshold, classes, args.fold, args.batch_size)
         variants = evaluate.variant_records(args.fold, conversions, runners, Path(args.model).stat().st_size, side,
                                             channels, args.threads, quant["latency_runs"], len(per_image), seconds)
         log.info("fold %d, %d images:\n%s", args.fold, len(per_image),

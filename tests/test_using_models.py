@@ -38,6 +38,15 @@ def test_new_images_and_a_test_set_through_the_ensemble(tmp_path, tiny_demo_run)
     assert counts == {"unzip_new": len(touched), "predict_new": len(touched), "inference_summary": 1}, counts
     snakemake(work, targets[0], configfile=cfg)
     assert len(pd.read_csv(work / "results" / "inference" / "main" / "summary.csv")) == 6
+    # A predict key reruns only the predictions that use it; the batch size reruns none.
+    n_new, n_test = (len(list((work / "results" / kind / "main" / "shards").iterdir())) for kind in ("inference", "test"))
+    for change, expected in [("batch_size: 2", {}),
+                             ("save_probabilities: true", {"predict_new": n_new, "inference_summary": 1}),
+                             ("overlay_truth: false", {"predict": 2, "metrics": 1, "predict_test": n_test,
+                                                       "test_metrics": 1, "compare": 1})]:
+        cfg.write_text(f"predict_input: {new}\ntest_input: {archive}\npredict: {{{change}}}\n")
+        counts = job_counts(snakemake(work, *targets, "-n", configfile=cfg).stdout)
+        assert counts == expected, (change, counts)
 
 
 def check_new_images(out, new):

@@ -155,10 +155,13 @@ def test_end_to_end_on_tiny_demo_data(tiny_demo_run, tmp_path):
     html = (work / "results" / "report.html").read_text(errors="ignore")
     assert all(f"{plot}.png" in html for plot in ("training_curves", "comparison", "dataset_qa"))
     assert job_counts(snakemake(work, "-n").stdout) == {}
-    # How jobs run is not what they learn: other threads, wall time or cache retrain nothing.
+    # How jobs run is not what they learn: other threads, wall time, cache or prediction batch rerun nothing.
     faster = tmp_path / "faster.yaml"
-    faster.write_text("train: {threads: 1, runtime_min: 30, cache_mb: 0}\n")
+    faster.write_text("train: {threads: 1, runtime_min: 30, cache_mb: 0}\npredict: {batch_size: 3}\n")
     assert job_counts(snakemake(work, "-n", configfile=faster).stdout) == {}
+    flipless = tmp_path / "flipless.yaml"  # a key that changes the masks reruns the predictions
+    flipless.write_text("predict: {tta: none}\n")
+    assert job_counts(snakemake(work, "-n", configfile=flipless).stdout)["predict"] == 2
 
 
 def _resources(out: str, rule: str) -> dict[str, dict[str, str]]:
