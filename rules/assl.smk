@@ -102,7 +102,7 @@ rule predict_pool:
         "../envs/snakeseg.yaml"
     threads: SHARD_PREDICT_THREADS
     resources:
-        mem_mb=model_mem_mb,
+        mem_mb=staged_predict_mem_mb,
         runtime=60,
         gpu=config["gpus"],
         batch_size=config["predict"]["batch_size"],

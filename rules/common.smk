@@ -226,12 +226,36 @@ def predict_mem_mb(wildcards, input, attempt):
     """model_mem_mb plus 3x the largest decoded image of the job's merged shards: whole images up to
     predict.max_side, sliding windows stitched in strips above it (snakeseg.inference.predictor)."""
     largest = 0
-    for folder in input.merged:
+    for folder in _as_list(input.merged):
         index = Path(folder) / "index.json"
         if index.exists():
             largest = max([largest] + [i["height"] * i["width"] for i in json.loads(index.read_text())["items"]])
-    image_mb = largest * 3 * max(1, config["data"]["scale"]) ** 2 / 1e6
-    return math.ceil(model_mem_mb(wildcards, attempt) + 3 * image_mb * attempt)
+    return _with_image_mb(model_mem_mb(wildcards, attempt), largest, attempt)
+
+
+def staged_predict_mem_mb(wildcards, input, attempt):
+    """predict_mem_mb for a shard of images without masks (new images, an annotation pool): their
+    sizes read from the staged files' headers, as nothing has decoded them yet."""
+    from snakeseg.data.headers import image_size
+    from snakeseg.data.staging import Pack
+
+    largest = 0
+    if (Path(input.raw) / "manifest.json").exists():
+        with Pack(input.raw) as pack:
+            for entry in pack.manifest["items"].values():
+                with pack.open(entry["image"]["name"]) as stream:
+                    height, width = image_size(stream) or (0, 0)
+                largest = max(largest, height * width)
+    return _with_image_mb(model_mem_mb(wildcards, attempt), largest, attempt)
+
+
+def _with_image_mb(base_mb, largest_pixels, attempt):
+    image_mb = largest_pixels * 3 * max(1, config["data"]["scale"]) ** 2 / 1e6
+    return math.ceil(base_mb + 3 * image_mb * attempt)
+
+
+def _as_list(files):
+    return [files] if isinstance(files, str) else list(files)
 
 
 def data_mem_mb(wildcards, attempt):

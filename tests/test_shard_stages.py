@@ -172,3 +172,42 @@ def test_a_truncated_pack_is_reported_not_decoded(tmp_path):
     index = merge_shard(tmp_path / "raw", tmp_path / "merged")
     assert [item["id"] for item in index["items"]] == ["a"]
     assert "members.bin: is shorter than its index says (b/images/b.png)" in index["set_aside"]["b"]["reason"]
+
+
+def test_staged_image_sizes_come_from_their_headers(tmp_path):
+    """Pack.open gives a staged file as a seekable file of its own; image_size reads its header only,
+    whatever its format, a 20,000-px slide's as any (no decompression-bomb refusal), junk as None."""
+    import struct
+    import zlib
+
+    from snakeseg.data.headers import image_size
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    def ihdr_only_png(width, height):  # a header and no pixels: nothing here could decode it
+        header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+        return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"")
+
+    files = {f"{ext}.{ext}": cv2.imencode(f".{ext}", np.zeros((37, 53, 3), np.uint8))[1].tobytes()
+             for ext in ("png", "jpg", "tif", "bmp")}
+    files.update({"slide.png": ihdr_only_png(20_000, 18_000), "junk.png": b"not an image at all"})
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    manifest = shards.build_manifests(listing.list_input(str(folder), "images"), 1)["0000"]
+    staging.extract_shard(str(folder), manifest, tmp_path / "raw")
+    with staging.Pack(tmp_path / "raw") as pack:
+        names = {entry["image"]["name"]: entry["image"]["name"] for entry in pack.manifest["items"].values()}
+        assert set(names) == set(files)
+        sizes = {}
+        for name in names:
+            with pack.open(name) as stream:
+                assert stream.read() == files[name]
+                stream.seek(-3, 2)
+                assert stream.read() == files[name][-3:]
+                stream.seek(0)
+                sizes[name] = image_size(stream)
+    assert sizes == {"png.png": (37, 53), "jpg.jpg": (37, 53), "tif.tif": (37, 53), "bmp.bmp": (37, 53),
+                     "slide.png": (18_000, 20_000), "junk.png": None}

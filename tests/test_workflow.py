@@ -5,6 +5,8 @@ import math
 import os
 import shutil
 
+import cv2
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -196,3 +198,31 @@ def test_jobs_ask_for_the_memory_of_the_images_they_hold(tmp_path):
         largest = max(i["height"] * i["width"] for m in merged if shards.fold_of(int(m["shard"]), 2) == fold
                       for i in m["items"])
         assert int(_resources(out, "predict")[w]["mem_mb"]) == math.ceil(base + 3 * largest * 3 / 1e6)
+
+
+def test_test_set_and_new_image_jobs_ask_for_their_largest_image(tmp_path):
+    """predict_test's mem_mb is the base plus 3x its shard's largest decoded image, as predict's;
+    predict_new's too, its sizes read from the staged files' headers (nothing has decoded them)."""
+    new = tmp_path / "new"
+    new.mkdir()
+    sizes = {"small": (40, 56), "tall": (1500, 120), "wide": (90, 2400), "square": (1000, 1000)}
+    for name, (h, w) in sizes.items():
+        ext = ".jpg" if name == "wide" else ".png"  # JPEG and PNG headers alike
+        (new / f"{name}{ext}").write_bytes(cv2.imencode(ext, np.zeros((h, w, 3), np.uint8))[1].tobytes())
+    test_sizes = {f"t{i}": (200 + 400 * i, 500) for i in range(4)}
+    archive = write_dsb_zip(tmp_path / "test.zip", {i: good_item(k, size=s) for k, (i, s) in enumerate(test_sizes.items())})
+    cfg = tmp_path / "use.yaml"
+    cfg.write_text(f"predict_input: {new}\ntest_input: {archive}\ntrain: {{cache_mb: 0}}\n")
+    snakemake(tmp_path, "--until", "unzip_new", "merge_masks_test", configfile=cfg)
+    out = snakemake(tmp_path, "-n", configfile=cfg).stdout
+    base = int(_resources(out, "train_fold")["exp=main, fold=0"]["mem_mb"])  # cache_mb 0: the model's alone
+    for rule, images in (("predict_new", sizes), ("predict_test", test_sizes)):
+        jobs = _resources(out, rule)
+        by_shard = {}
+        for image_id, (h, w) in images.items():
+            shard = shards.shard_name(shards.shard_of(image_id, 4))
+            by_shard[shard] = max(by_shard.get(shard, 0), h * w)
+        assert len(by_shard) > 1 and {f"exp=main, shard={s}" for s in by_shard} <= set(jobs)
+        for wildcards, resources in jobs.items():
+            largest = by_shard.get(wildcards.rsplit("=", 1)[1], 0)  # a shard without images: the base
+            assert int(resources["mem_mb"]) == math.ceil(base + 3 * largest * 3 / 1e6), (rule, wildcards)

@@ -5,6 +5,7 @@ No OpenCV, NumPy or TensorFlow here: an ``unzip`` job needs none of them.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -86,6 +87,10 @@ class Pack:
         """The staged file ``name`` (a member of the manifest)."""
         return self.read_at(*self.manifest["staged"][name], what=name)
 
+    def open(self, name: str) -> io.BufferedReader:
+        """The staged file ``name`` as a seekable read-only file, read from the pack as it is needed."""
+        return io.BufferedReader(_MemberView(self._fd, *self.manifest["staged"][name]))
+
     def read_at(self, offset: int, length: int, what: str = "a member") -> bytes:
         data = os.pread(self._fd, length, offset)
         if len(data) != length:
@@ -101,3 +106,30 @@ class Pack:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class _MemberView(io.RawIOBase):
+    """``length`` bytes of the open file ``fd`` from ``offset``, as a file of their own."""
+
+    def __init__(self, fd: int, offset: int, length: int):
+        self._fd, self._start, self._length, self._pos = fd, offset, length, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._length}[whence]
+        self._pos = max(0, base + pos)
+        return self._pos
+
+    def readinto(self, buffer) -> int:
+        data = os.pread(self._fd, max(0, min(len(buffer), self._length - self._pos)), self._start + self._pos)
+        buffer[:len(data)] = data
+        self._pos += len(data)
+        return len(data)
