@@ -1,10 +1,11 @@
 import json
+import os
 
 import cv2
 import numpy as np
 import pytest
 
-from helpers import good_item, nucleus_image, png, write_dsb_zip
+from helpers import REPO, good_item, nucleus_image, png, write_dsb_zip
 from snakeseg.data import listing, shards, staging
 from snakeseg.data.merge import merge_shard
 from snakeseg.data.records import make_shard
@@ -211,3 +212,24 @@ def test_staged_image_sizes_come_from_their_headers(tmp_path):
                 sizes[name] = image_size(stream)
     assert sizes == {"png.png": (37, 53), "jpg.jpg": (37, 53), "tif.tif": (37, 53), "bmp.bmp": (37, 53),
                      "slide.png": (18_000, 20_000), "junk.png": None}
+
+
+@pytest.mark.parametrize("limit, expected", [(None, "(33000, 33000)"), ("1000", "refused by OpenCV")])
+def test_whole_slides_decode_and_opencv_refusals_name_the_file(tmp_path, limit, expected):
+    """An image over OpenCV's default limit of 2^30 pixels (a 33,000-px square: a HuBMAP slide is
+    larger) decodes once snakeseg is imported; a user's own lower limit is kept, and its refusal is an
+    InputError naming the file. In a fresh interpreter: OpenCV reads the limit when it is imported."""
+    import subprocess
+    import sys
+
+    big = tmp_path / "slide.png"
+    big.write_bytes(cv2.imencode(".png", np.zeros((33000, 33000), np.uint8))[1].tobytes())
+    code = ("import snakeseg.data.imageio as io, snakeseg.errors as e, sys\n"
+            "try: print(io.read_mask(sys.argv[1]).shape)\n"
+            "except e.InputError as err: print(err)\n")
+    env = {k: v for k, v in os.environ.items() if k != "OPENCV_IO_MAX_IMAGE_PIXELS"}
+    if limit:
+        env["OPENCV_IO_MAX_IMAGE_PIXELS"] = limit
+    out = subprocess.run([sys.executable, "-c", code, str(big)], capture_output=True, text=True, env=env,
+                         cwd=REPO, check=True).stdout
+    assert expected in out and (limit is None or "slide.png" in out), out

@@ -21,7 +21,7 @@ def decode_image(data: bytes, name: str) -> np.ndarray:
 
 def decode_image_info(data: bytes, name: str) -> tuple[np.ndarray, dict]:
     """Like :func:`decode_image`, plus the stored channels and dtype (for the QA table)."""
-    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) if data else None
+    arr = _imdecode(data, name)
     if arr is None:
         raise InputError(name, "cannot be decoded as an image (empty, truncated or not an image file)",
                          "replace it with a readable PNG/JPEG/TIFF, or remove the image from the input")
@@ -37,9 +37,22 @@ def decode_image_info(data: bytes, name: str) -> tuple[np.ndarray, dict]:
     return cv2.cvtColor(arr, cv2.COLOR_BGR2RGB), info
 
 
+def _imdecode(data: bytes, name: str) -> np.ndarray | None:
+    """OpenCV's decoding of ``data`` as stored, None for what is no image; OpenCV's own refusals
+    (an image over its pixel limit, OPENCV_IO_MAX_IMAGE_PIXELS) name the file."""
+    if not data:
+        return None
+    try:
+        return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error as err:
+        reason = str(err).strip().splitlines()[-1]
+        raise InputError(name, f"is refused by OpenCV ({reason})",
+                         "split or downscale it, or raise OPENCV_IO_MAX_IMAGE_PIXELS if memory allows") from None
+
+
 def decode_mask(data: bytes, name: str) -> np.ndarray:
     """Decode a mask file to an array of its stored values: H x W, or H x W x C (RGB order) for colour."""
-    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) if data else None
+    arr = _imdecode(data, name)
     if arr is None:
         raise InputError(name, "cannot be decoded as a mask image (empty, truncated or not an image file)",
                          "replace it with a readable PNG, or remove it from the input")
