@@ -34,7 +34,7 @@ rule merge_masks_accepted:
     conda:
         "../envs/snakeseg.yaml"
     resources:
-        mem_mb=data_mem_mb,
+        mem_mb=merge_mem_mb,
         runtime=30,
     params:
         script=SCRIPTS / "merge_masks.py",
@@ -55,7 +55,7 @@ rule make_shards_accepted:
     conda:
         "../envs/snakeseg.yaml"
     resources:
-        mem_mb=data_mem_mb,
+        mem_mb=shard_mem_mb,
         runtime=30,
     params:
         script=SCRIPTS / "make_shards.py",

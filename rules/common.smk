@@ -225,37 +225,58 @@ def train_mem_mb(wildcards, input, attempt):
 def predict_mem_mb(wildcards, input, attempt):
     """model_mem_mb plus 3x the largest decoded image of the job's merged shards: whole images up to
     predict.max_side, sliding windows stitched in strips above it (snakeseg.inference.predictor)."""
-    largest = 0
-    for folder in _as_list(input.merged):
-        index = Path(folder) / "index.json"
-        if index.exists():
-            largest = max([largest] + [i["height"] * i["width"] for i in json.loads(index.read_text())["items"]])
-    return _with_image_mb(model_mem_mb(wildcards, attempt), largest, attempt)
+    return _with_image_mb(model_mem_mb(wildcards, attempt), 3 * 3 * merged_largest(input.merged), attempt)
 
 
 def staged_predict_mem_mb(wildcards, input, attempt):
-    """predict_mem_mb for a shard of images without masks (new images, an annotation pool): their
-    sizes read from the staged files' headers, as nothing has decoded them yet."""
+    """predict_mem_mb for a shard of images without masks (new images, an annotation pool)."""
+    return _with_image_mb(model_mem_mb(wildcards, attempt), 3 * 3 * staged_largest(input.raw), attempt)
+
+
+# Bytes a data job holds per pixel of its shard's largest image, measured on a 16,000 x 16,000 RGB
+# slide (merge_masks 2738 MB, make_shards 1574 MB at peak; bench/README), with a margin.
+MERGE_BYTES_PER_PIXEL, SHARD_BYTES_PER_PIXEL = 12, 7
+
+
+def merge_mem_mb(wildcards, input, attempt):
+    """data_mem_mb plus what merging the staged shard's largest image takes."""
+    return _with_image_mb(data_mem_mb(wildcards, attempt), MERGE_BYTES_PER_PIXEL * staged_largest(input[0]), attempt)
+
+
+def shard_mem_mb(wildcards, input, attempt):
+    """data_mem_mb plus what writing the merged shard's largest image as records takes."""
+    return _with_image_mb(data_mem_mb(wildcards, attempt), SHARD_BYTES_PER_PIXEL * merged_largest(input.merged), attempt)
+
+
+def merged_largest(folders):
+    """Pixels of the largest image in merged shard folders (their index.json); 0 before they exist."""
+    largest = 0
+    for folder in [folders] if isinstance(folders, str) else folders:
+        index = Path(folder) / "index.json"
+        if index.exists():
+            largest = max([largest] + [i["height"] * i["width"] for i in json.loads(index.read_text())["items"]])
+    return largest
+
+
+def staged_largest(raw_dir):
+    """Pixels of the largest image staged in ``raw_dir``, read from the files' headers: nothing has
+    decoded them yet (snakeseg.data.headers); 0 before the folder exists."""
     from snakeseg.data.headers import image_size
     from snakeseg.data.staging import Pack
 
     largest = 0
-    if (Path(input.raw) / "manifest.json").exists():
-        with Pack(input.raw) as pack:
+    if (Path(raw_dir) / "manifest.json").exists():
+        with Pack(raw_dir) as pack:
             for entry in pack.manifest["items"].values():
                 with pack.open(entry["image"]["name"]) as stream:
                     height, width = image_size(stream) or (0, 0)
                 largest = max(largest, height * width)
-    return _with_image_mb(model_mem_mb(wildcards, attempt), largest, attempt)
+    return largest
 
 
-def _with_image_mb(base_mb, largest_pixels, attempt):
-    image_mb = largest_pixels * 3 * max(1, config["data"]["scale"]) ** 2 / 1e6
-    return math.ceil(base_mb + 3 * image_mb * attempt)
-
-
-def _as_list(files):
-    return [files] if isinstance(files, str) else list(files)
+def _with_image_mb(base_mb, image_bytes, attempt):
+    """base_mb plus ``image_bytes`` (at the data's own scale; data.scale above 1 enlarges it), in MB."""
+    return math.ceil(base_mb + image_bytes * max(1, config["data"]["scale"]) ** 2 / 1e6 * attempt)
 
 
 def data_mem_mb(wildcards, attempt):

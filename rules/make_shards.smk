@@ -15,7 +15,7 @@ rule make_shards:
     conda:
         "../envs/snakeseg.yaml"
     resources:
-        mem_mb=data_mem_mb,
+        mem_mb=shard_mem_mb,
         runtime=30,
     params:
         script=SCRIPTS / "make_shards.py",

@@ -29,7 +29,7 @@ rule merge_masks_test:
     conda:
         "../envs/snakeseg.yaml"
     resources:
-        mem_mb=data_mem_mb,
+        mem_mb=merge_mem_mb,
         runtime=30,
     params:
         script=SCRIPTS / "merge_masks.py",

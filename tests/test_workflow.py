@@ -180,9 +180,16 @@ def test_jobs_ask_for_the_memory_of_the_images_they_hold(tmp_path):
     """Once the shards exist, train_fold's mem_mb is the model jobs' base plus its training records'
     decoded pixels (4 bytes each), at most train.cache_mb; predict's is the base plus 3x the largest
     decoded image of its shards (whole images or strips of sliding windows)."""
+    snakemake(tmp_path, "--until", "merge_masks")
+    merged = [json.loads(p.read_text()) for p in sorted((tmp_path / "work" / "merged").glob("*/index.json"))]
+    # Writing a shard's records: 1000 MB plus 7 bytes a pixel of its largest image.
+    jobs = _resources(snakemake(tmp_path, "-n").stdout, "make_shards")
+    assert len(jobs) == len(merged) == 4
+    for m in merged:
+        largest = max([i["height"] * i["width"] for i in m["items"]] + [0])
+        assert int(jobs[f"shard={m['shard']}"]["mem_mb"]) == math.ceil(1000 + 7 * largest / 1e6)
     snakemake(tmp_path, "--until", "make_shards")
     indexes = [json.loads(p.read_text()) for p in sorted((tmp_path / "work" / "tfrecords").glob("*.json"))]
-    merged = [json.loads(p.read_text()) for p in sorted((tmp_path / "work" / "merged").glob("*/index.json"))]
     small = tmp_path / "small.yaml"
     small.write_text("train: {cache_mb: 0}\n")
     train0 = {w: int(r["mem_mb"]) for w, r in _resources(snakemake(tmp_path, "-n", configfile=small).stdout,
@@ -202,7 +209,8 @@ def test_jobs_ask_for_the_memory_of_the_images_they_hold(tmp_path):
 
 def test_test_set_and_new_image_jobs_ask_for_their_largest_image(tmp_path):
     """predict_test's mem_mb is the base plus 3x its shard's largest decoded image, as predict's;
-    predict_new's too, its sizes read from the staged files' headers (nothing has decoded them)."""
+    predict_new's too, and merge_masks_test's 1000 MB plus 12 bytes a pixel of it, both with the
+    sizes read from the staged files' headers (nothing has decoded them yet)."""
     new = tmp_path / "new"
     new.mkdir()
     sizes = {"small": (40, 56), "tall": (1500, 120), "wide": (90, 2400), "square": (1000, 1000)}
@@ -213,16 +221,24 @@ def test_test_set_and_new_image_jobs_ask_for_their_largest_image(tmp_path):
     archive = write_dsb_zip(tmp_path / "test.zip", {i: good_item(k, size=s) for k, (i, s) in enumerate(test_sizes.items())})
     cfg = tmp_path / "use.yaml"
     cfg.write_text(f"predict_input: {new}\ntest_input: {archive}\ntrain: {{cache_mb: 0}}\n")
+    snakemake(tmp_path, "--until", "unzip_test", configfile=cfg)
+    # Merging a test shard (staged, not yet decoded): 1000 MB plus 12 bytes a pixel of its largest image.
+    check_memory(_resources(snakemake(tmp_path, "-n", configfile=cfg).stdout, "merge_masks_test"), test_sizes, 1000, 12)
     snakemake(tmp_path, "--until", "unzip_new", "merge_masks_test", configfile=cfg)
     out = snakemake(tmp_path, "-n", configfile=cfg).stdout
     base = int(_resources(out, "train_fold")["exp=main, fold=0"]["mem_mb"])  # cache_mb 0: the model's alone
-    for rule, images in (("predict_new", sizes), ("predict_test", test_sizes)):
-        jobs = _resources(out, rule)
-        by_shard = {}
-        for image_id, (h, w) in images.items():
-            shard = shards.shard_name(shards.shard_of(image_id, 4))
-            by_shard[shard] = max(by_shard.get(shard, 0), h * w)
-        assert len(by_shard) > 1 and {f"exp=main, shard={s}" for s in by_shard} <= set(jobs)
-        for wildcards, resources in jobs.items():
-            largest = by_shard.get(wildcards.rsplit("=", 1)[1], 0)  # a shard without images: the base
-            assert int(resources["mem_mb"]) == math.ceil(base + 3 * largest * 3 / 1e6), (rule, wildcards)
+    check_memory(_resources(out, "predict_new"), sizes, base, 9)
+    check_memory(_resources(out, "predict_test"), test_sizes, base, 9)
+
+
+def check_memory(jobs, images, base, bytes_per_pixel):
+    """Each shard job of ``jobs`` asks for ``base`` MB plus ``bytes_per_pixel`` of its largest image."""
+    by_shard = {}
+    for image_id, (h, w) in images.items():
+        shard = shards.shard_name(shards.shard_of(image_id, 4))
+        by_shard[shard] = max(by_shard.get(shard, 0), h * w)
+    assert len(by_shard) > 1 and {s for s in by_shard} <= {w.rsplit("=", 1)[1] for w in jobs}
+    for wildcards, resources in jobs.items():
+        largest = by_shard.get(wildcards.rsplit("=", 1)[1], 0)  # a shard without images: the base
+        assert int(resources["mem_mb"]) == math.ceil(base + bytes_per_pixel * largest / 1e6), wildcards
+
