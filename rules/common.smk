@@ -222,30 +222,35 @@ def train_mem_mb(wildcards, input, attempt):
     return model_mem_mb(wildcards, attempt) + math.ceil(cache_mb)
 
 
-def predict_mem_mb(wildcards, input, attempt):
-    """model_mem_mb plus 3x the largest decoded image of the job's merged shards: whole images up to
-    predict.max_side, sliding windows stitched in strips above it (snakeseg.inference.predictor)."""
-    return _with_image_mb(model_mem_mb(wildcards, attempt), 3 * 3 * merged_largest(input.merged), attempt)
+# Bytes a job holds per pixel of its shard's largest image, measured on 16,000- and 6,000-px RGB
+# images (bench/README), with a margin: merging masks, writing records, predicting (3x the decoded
+# image: whole, or sliding windows stitched in strips) and splitting instances (float64 maps).
+MERGE_BYTES_PER_PIXEL, SHARD_BYTES_PER_PIXEL, PREDICT_BYTES_PER_PIXEL, INSTANCE_BYTES_PER_PIXEL = 12, 7, 9, 110
 
 
-def staged_predict_mem_mb(wildcards, input, attempt):
+def predict_mem_mb(wildcards, input, attempt, instances=True):
+    """model_mem_mb plus what predicting the largest image of the job's merged shards takes, and
+    splitting its objects when the outputs have instances."""
+    per_pixel = PREDICT_BYTES_PER_PIXEL + INSTANCE_BYTES_PER_PIXEL * bool(instances and INSTANCES)
+    return _with_image_mb(model_mem_mb(wildcards, attempt), per_pixel * merged_largest(input.merged), attempt)
+
+
+def staged_predict_mem_mb(wildcards, input, attempt, instances=True):
     """predict_mem_mb for a shard of images without masks (new images, an annotation pool)."""
-    return _with_image_mb(model_mem_mb(wildcards, attempt), 3 * 3 * staged_largest(input.raw), attempt)
-
-
-# Bytes a data job holds per pixel of its shard's largest image, measured on a 16,000 x 16,000 RGB
-# slide (merge_masks 2738 MB, make_shards 1574 MB at peak; bench/README), with a margin.
-MERGE_BYTES_PER_PIXEL, SHARD_BYTES_PER_PIXEL = 12, 7
+    per_pixel = PREDICT_BYTES_PER_PIXEL + INSTANCE_BYTES_PER_PIXEL * bool(instances and INSTANCES)
+    return _with_image_mb(model_mem_mb(wildcards, attempt), per_pixel * staged_largest(input.raw), attempt)
 
 
 def merge_mem_mb(wildcards, input, attempt):
     """data_mem_mb plus what merging the staged shard's largest image takes."""
-    return _with_image_mb(data_mem_mb(wildcards, attempt), MERGE_BYTES_PER_PIXEL * staged_largest(input[0]), attempt)
+    pixels = staged_largest(input[0])
+    return _with_image_mb(data_mem_mb(wildcards, attempt), MERGE_BYTES_PER_PIXEL * pixels, attempt)
 
 
 def shard_mem_mb(wildcards, input, attempt):
     """data_mem_mb plus what writing the merged shard's largest image as records takes."""
-    return _with_image_mb(data_mem_mb(wildcards, attempt), SHARD_BYTES_PER_PIXEL * merged_largest(input.merged), attempt)
+    pixels = merged_largest(input.merged)
+    return _with_image_mb(data_mem_mb(wildcards, attempt), SHARD_BYTES_PER_PIXEL * pixels, attempt)
 
 
 def merged_largest(folders):

@@ -179,7 +179,8 @@ def _resources(out: str, rule: str) -> dict[str, dict[str, str]]:
 def test_jobs_ask_for_the_memory_of_the_images_they_hold(tmp_path):
     """Once the shards exist, train_fold's mem_mb is the model jobs' base plus its training records'
     decoded pixels (4 bytes each), at most train.cache_mb; predict's is the base plus 3x the largest
-    decoded image of its shards (whole images or strips of sliding windows)."""
+    decoded image of its shards (whole images or strips of sliding windows) and the maps of its
+    instance split."""
     snakemake(tmp_path, "--until", "merge_masks")
     merged = [json.loads(p.read_text()) for p in sorted((tmp_path / "work" / "merged").glob("*/index.json"))]
     # Writing a shard's records: 1000 MB plus 7 bytes a pixel of its largest image.
@@ -204,13 +205,14 @@ def test_jobs_ask_for_the_memory_of_the_images_they_hold(tmp_path):
         base = train0[w]
         largest = max(i["height"] * i["width"] for m in merged if shards.fold_of(int(m["shard"]), 2) == fold
                       for i in m["items"])
-        assert int(_resources(out, "predict")[w]["mem_mb"]) == math.ceil(base + 3 * largest * 3 / 1e6)
+        # 3x the decoded image, and the demo data have instances: 110 bytes a pixel for their split.
+        assert int(_resources(out, "predict")[w]["mem_mb"]) == math.ceil(base + (9 + 110) * largest / 1e6)
 
 
 def test_test_set_and_new_image_jobs_ask_for_their_largest_image(tmp_path):
-    """predict_test's mem_mb is the base plus 3x its shard's largest decoded image, as predict's;
-    predict_new's too, and merge_masks_test's 1000 MB plus 12 bytes a pixel of it, both with the
-    sizes read from the staged files' headers (nothing has decoded them yet)."""
+    """predict_test's mem_mb is the base plus 3x its shard's largest decoded image and the instance
+    split's maps, as predict's; predict_new's too, and merge_masks_test's 1000 MB plus 12 bytes a pixel
+    of it, both with the sizes read from the staged files' headers (nothing has decoded them yet)."""
     new = tmp_path / "new"
     new.mkdir()
     sizes = {"small": (40, 56), "tall": (1500, 120), "wide": (90, 2400), "square": (1000, 1000)}
@@ -227,8 +229,8 @@ def test_test_set_and_new_image_jobs_ask_for_their_largest_image(tmp_path):
     snakemake(tmp_path, "--until", "unzip_new", "merge_masks_test", configfile=cfg)
     out = snakemake(tmp_path, "-n", configfile=cfg).stdout
     base = int(_resources(out, "train_fold")["exp=main, fold=0"]["mem_mb"])  # cache_mb 0: the model's alone
-    check_memory(_resources(out, "predict_new"), sizes, base, 9)
-    check_memory(_resources(out, "predict_test"), test_sizes, base, 9)
+    check_memory(_resources(out, "predict_new"), sizes, base, 9 + 110)  # instance data: their split too
+    check_memory(_resources(out, "predict_test"), test_sizes, base, 9 + 110)
 
 
 def check_memory(jobs, images, base, bytes_per_pixel):
