@@ -231,14 +231,17 @@ MERGE_BYTES_PER_PIXEL, SHARD_BYTES_PER_PIXEL, PREDICT_BYTES_PER_PIXEL, INSTANCE_
 def predict_mem_mb(wildcards, input, attempt, instances=True):
     """model_mem_mb plus what predicting the largest image of the job's merged shards takes, and
     splitting its objects when the outputs have instances."""
-    per_pixel = PREDICT_BYTES_PER_PIXEL + INSTANCE_BYTES_PER_PIXEL * bool(instances and INSTANCES)
-    return _with_image_mb(model_mem_mb(wildcards, attempt), per_pixel * merged_largest(input.merged), attempt)
+    return _prediction_mb(wildcards, attempt, merged_largest(input.merged), instances)
 
 
 def staged_predict_mem_mb(wildcards, input, attempt, instances=True):
     """predict_mem_mb for a shard of images without masks (new images, an annotation pool)."""
+    return _prediction_mb(wildcards, attempt, staged_largest(input.raw), instances)
+
+
+def _prediction_mb(wildcards, attempt, pixels, instances):
     per_pixel = PREDICT_BYTES_PER_PIXEL + INSTANCE_BYTES_PER_PIXEL * bool(instances and INSTANCES)
-    return _with_image_mb(model_mem_mb(wildcards, attempt), per_pixel * staged_largest(input.raw), attempt)
+    return _with_image_mb(model_mem_mb(wildcards, attempt), per_pixel * pixels, attempt)
 
 
 def merge_mem_mb(wildcards, input, attempt):
