@@ -224,8 +224,8 @@ def train_mem_mb(wildcards, input, attempt):
 
 # Bytes a job holds per pixel of its shard's largest image, measured on 16,000- and 6,000-px RGB
 # images (bench/README), with a margin: merging masks, writing records, predicting (3x the decoded
-# image: whole, or sliding windows stitched in strips) and splitting instances (float64 maps).
-MERGE_BYTES_PER_PIXEL, SHARD_BYTES_PER_PIXEL, PREDICT_BYTES_PER_PIXEL, INSTANCE_BYTES_PER_PIXEL = 12, 7, 9, 110
+# image: whole, or sliding windows stitched in strips) and splitting instances (label maps).
+MERGE_BYTES_PER_PIXEL, SHARD_BYTES_PER_PIXEL, PREDICT_BYTES_PER_PIXEL, INSTANCE_BYTES_PER_PIXEL = 12, 7, 9, 30
 
 
 def predict_mem_mb(wildcards, input, attempt, instances=True):

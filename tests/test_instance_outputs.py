@@ -80,3 +80,20 @@ def test_mean_iou_threshold_applies_to_the_probability(tmp_path):
     high = image_scores({"id": "a"}, fg, merged, predicted, ["foreground"], mean_iou_threshold=0.5)
     assert low["mean_iou_2class"] == 1.0
     assert high["mean_iou_2class"] == pytest.approx(0.5 * (1 - fg.mean()))  # background IoU only, halved
+
+
+def test_past_65535_objects_the_instances_are_a_32_bit_tiff_that_scoring_reads(tmp_path):
+    fg = np.zeros((520, 520), np.uint8)
+    fg[::2, ::2] = 1  # 67,600 one-pixel objects: a whole slide's nuclei in miniature
+    merged, predicted = tmp_path / "merged", tmp_path / "pred"
+    merged.mkdir()
+    cv2.imwrite(str(merged / "a.png"), fg)
+    truth_ids = np.zeros(fg.shape, np.uint16)
+    truth_ids[0, 0:6:2] = [1, 2, 3]
+    cv2.imwrite(str(merged / "a.instances.png"), truth_ids)
+    writer = PredictionWriter(predicted, PREDICT, {**INSTANCES, "split": "none", "min_size": 1}, n_classes=1)
+    ids = writer.write("a", np.zeros((*fg.shape, 3), np.uint8), fg, fg * 255)
+    assert ids.max() == 260 * 260 and not (predicted / "instances" / "a.png").exists()
+    assert np.array_equal(cv2.imread(str(predicted / "instances" / "a.tif"), cv2.IMREAD_UNCHANGED), ids)
+    s = image_scores({"id": "a", "instances": True}, fg, merged, predicted, ["foreground"], min_size=1)
+    assert s["n_pred"] == 260 * 260 and s["n_true"] == 3

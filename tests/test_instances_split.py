@@ -3,7 +3,7 @@ import cv2
 import numpy as np
 import pytest
 
-from snakeseg.inference.instances import decode_instances_png, encode_instances_png, outlines, split_instances
+from snakeseg.inference.instances import decode_instances, encode_instances, outlines, split_instances
 
 
 def disc(shape, centre, radius):
@@ -74,6 +74,29 @@ def test_min_size_removes_a_speck_and_labels_stay_consecutive():
         assert set(np.unique(labels)) == {0, 1, 2}
 
 
+def same_objects(a, b):
+    """Whether two label maps hold the same objects, whatever their ids."""
+    pairs = np.unique(np.stack([a.ravel(), b.ravel()]), axis=1)
+    return pairs.shape[1] == len(np.unique(a)) == len(np.unique(b))
+
+
+def test_a_large_image_split_block_by_block_gives_the_objects_of_one_block():
+    rng = np.random.default_rng(3)
+    fg = np.zeros((300, 340), bool)
+    for _ in range(60):  # touching pairs of discs, many across the 64-px block borders
+        y, x = rng.integers(10, 290), rng.integers(10, 320)
+        fg |= disc(fg.shape, (int(x), int(y)), 6) | disc(fg.shape, (int(x) + 10, int(y)), 6)
+    fg |= disc(fg.shape, (1000, 1000), 1)  # nothing: outside
+    fg[150:153, 5:335] = True  # a bar crossing every block of its row
+    prob = np.where(fg, 0.6 + 0.4 * rng.random(fg.shape), 0.1)
+    for method in ("watershed", "components"):
+        whole = split_instances(fg, prob, method, min_size=20, block=1024)
+        for block in (64, 100):
+            blocks = split_instances(fg, prob, method, min_size=20, block=block)
+            assert same_objects(whole, blocks) and blocks.max() == whole.max() > 20
+            assert set(np.unique(blocks)) == set(range(blocks.max() + 1))
+
+
 def test_empty_and_one_pixel_images():
     for method in ("watershed", "components"):
         empty = split_instances(np.zeros((32, 40), bool), method=method)
@@ -92,17 +115,20 @@ def test_invalid_method_and_shapes_raise():
         split_instances(fg, np.ones((8, 9)))
 
 
-def test_png_round_trip_keeps_labels_above_255():
+def test_label_maps_are_16_bit_pngs_up_to_65535_objects_and_32_bit_tiffs_past_them():
     labels = np.zeros((40, 60), np.int32)
     labels.flat[np.arange(300) * 7] = np.arange(1, 301)  # 300 one-pixel objects
     labels[-1, -1] = 1000
-    back = decode_instances_png(encode_instances_png(labels))
-    assert back.shape == labels.shape and (back == labels).all()
+    data, suffix = encode_instances(labels)
+    assert suffix == ".png" and data.startswith(b"\x89PNG")
+    assert (decode_instances(data) == labels).all()
     labels[0, 0] = 65535
-    assert (decode_instances_png(encode_instances_png(labels)) == labels).all()
-    labels[0, 0] = 65536
+    assert (decode_instances(encode_instances(labels)[0]) == labels).all()
+    labels[0, 0] = 70000  # a whole slide of nuclei
+    data, suffix = encode_instances(labels)
+    assert suffix == ".tif" and (decode_instances(data) == labels).all()
     with pytest.raises(ValueError):
-        encode_instances_png(labels)
+        encode_instances(-labels)
 
 
 def test_outlines_of_a_filled_square_are_its_border_ring():

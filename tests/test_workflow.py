@@ -205,8 +205,8 @@ def test_jobs_ask_for_the_memory_of_the_images_they_hold(tmp_path):
         base = train0[w]
         largest = max(i["height"] * i["width"] for m in merged if shards.fold_of(int(m["shard"]), 2) == fold
                       for i in m["items"])
-        # 3x the decoded image, and the demo data have instances: 110 bytes a pixel for their split.
-        assert int(_resources(out, "predict")[w]["mem_mb"]) == math.ceil(base + (9 + 110) * largest / 1e6)
+        # 3x the decoded image, and the demo data have instances: 30 bytes a pixel for their split.
+        assert int(_resources(out, "predict")[w]["mem_mb"]) == math.ceil(base + (9 + 30) * largest / 1e6)
 
 
 def test_test_set_and_new_image_jobs_ask_for_their_largest_image(tmp_path):
@@ -229,8 +229,8 @@ def test_test_set_and_new_image_jobs_ask_for_their_largest_image(tmp_path):
     snakemake(tmp_path, "--until", "unzip_new", "merge_masks_test", configfile=cfg)
     out = snakemake(tmp_path, "-n", configfile=cfg).stdout
     base = int(_resources(out, "train_fold")["exp=main, fold=0"]["mem_mb"])  # cache_mb 0: the model's alone
-    check_memory(_resources(out, "predict_new"), sizes, base, 9 + 110)  # instance data: their split too
-    check_memory(_resources(out, "predict_test"), test_sizes, base, 9 + 110)
+    check_memory(_resources(out, "predict_new"), sizes, base, 9 + 30)  # instance data: their split too
+    check_memory(_resources(out, "predict_test"), test_sizes, base, 9 + 30)
 
 
 def check_memory(jobs, images, base, bytes_per_pixel):

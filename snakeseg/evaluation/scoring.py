@@ -13,7 +13,7 @@ from ..data.imageio import read_mask
 from ..data.items import iter_truth, truth_instances
 from ..data.masks import IGNORE
 from ..errors import InputError
-from ..inference.instances import split_instances
+from ..inference.instances import decode_instances, instances_file, split_instances
 from ..inference.predict import read_prediction
 from .instances import frequency_weighted_iou, instance_scores, two_class_mean_iou
 from .metrics import label_scores
@@ -21,7 +21,8 @@ from .metrics import label_scores
 
 def image_scores(item: dict, truth: np.ndarray, merged: Path, predicted: Path, classes: list[str],
                  mean_iou_threshold: float = 0.4, min_size: int = 0) -> dict:
-    """Every score of one image's prediction (``predicted/{masks,probabilities,instances}/<id>.png``):
+    """Every score of one image's prediction (``predicted/{masks,probabilities,instances}/<id>.png``, instances
+    past 65,535 objects ``.tif``):
     pixel scores, the two-class mean IoU at ``mean_iou_threshold``, frequency-weighted IoU and, when
     both the truth and the prediction have objects, the instance scores, and those of the connected
     components of the mask (no splitting; objects under ``min_size`` pixels removed as in prediction)."""
@@ -34,9 +35,9 @@ def image_scores(item: dict, truth: np.ndarray, merged: Path, predicted: Path, c
     if prob_path.exists():
         fg = read_mask(prob_path) >= round(mean_iou_threshold * 255)
         scores["mean_iou_2class"] = two_class_mean_iou((truth > 0) & valid, fg, valid)
-    true_ids, inst_path = truth_instances(merged, item), predicted / "instances" / f"{item['id']}.png"
-    if true_ids is not None and inst_path.exists():
-        scores.update(instance_scores(true_ids, read_mask(inst_path), valid))
+    true_ids, inst_path = truth_instances(merged, item), instances_file(predicted / "instances", item["id"])
+    if true_ids is not None and inst_path is not None:
+        scores.update(instance_scores(true_ids, decode_instances(inst_path.read_bytes()), valid))
         nosplit = instance_scores(true_ids, split_instances(pred > 0, None, "components", min_size), valid)
         scores["map_nosplit"], scores["count_error_nosplit"] = nosplit["map"], nosplit["count_error"]
     return scores

@@ -1,6 +1,9 @@
-"""Instance label maps from a predicted foreground: splitting touching objects, outlines and 16-bit PNG storage."""
+"""Instance label maps from a predicted foreground: splitting touching objects, outlines and storage
+(16-bit PNG, 32-bit TIFF past 65,535 objects)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -10,19 +13,22 @@ from skimage.segmentation import watershed
 
 METHODS = ("components", "watershed")
 EIGHT = np.ones((3, 3), dtype=bool)
+BLOCK = 1024  # side of the squares a large image's objects are split in
+PNG_LABELS = 65535  # the most objects a 16-bit PNG label map holds
 
 
-def _consecutive(labels: np.ndarray) -> np.ndarray:
-    """Non-negative labels renumbered 1..n in increasing order, 0 kept as background."""
-    present = np.bincount(labels.ravel()) > 0
-    present[0] = False
-    lookup = np.cumsum(present, dtype=np.int32) * present
+def _renumbered(labels: np.ndarray, min_size: int = 1) -> np.ndarray:
+    """Non-negative labels renumbered 1..n in increasing order, 0 kept as background, objects of
+    fewer than ``min_size`` pixels removed."""
+    keep = np.bincount(labels.ravel()) >= max(min_size, 1)
+    keep[0] = False
+    lookup = np.cumsum(keep, dtype=np.int32) * keep
     return lookup[labels]
 
 
 def split_instances(foreground: np.ndarray | None, probability: np.ndarray | None = None, method: str = "watershed",
                     min_size: int = 0, min_distance: int = 3, h: float = 2.0, smooth: float = 1.0,
-                    threshold: float = 0.5) -> np.ndarray:
+                    threshold: float = 0.5, block: int = BLOCK) -> np.ndarray:
     """Instance labels (int32, 0 background, 1..n consecutive) of a predicted foreground (H x W).
 
     ``components``: 8-connected components. ``watershed``: each component is split by a watershed on
@@ -30,7 +36,8 @@ def split_instances(foreground: np.ndarray | None, probability: np.ndarray | Non
     surroundings, after a Gaussian of ``smooth`` px; seeds closer than ``min_distance`` px are merged).
     A ``probability`` map weights the distance (distance * probability); the binary ``foreground``
     (``probability > threshold`` when it is None) alone decides which pixels are objects. Objects of
-    fewer than ``min_size`` pixels are then removed."""
+    fewer than ``min_size`` pixels are then removed. The components are split a ``block``-px square of
+    the image at a time, each with the components whose top-left corner lies in it."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; valid methods: {', '.join(METHODS)}")
     if foreground is None:
@@ -43,37 +50,65 @@ def split_instances(foreground: np.ndarray | None, probability: np.ndarray | Non
     if probability is not None and np.shape(probability) != fg.shape:
         raise ValueError(f"probability shape {np.shape(probability)} differs from foreground shape {fg.shape}")
     components, n = ndi.label(fg, structure=EIGHT)
-    if n == 0:
-        return np.zeros(fg.shape, dtype=np.int32)
-    labels = components
-    if method == "watershed":
-        if fg.all():  # no background to measure from: one plateau
-            dist = np.ones(fg.shape)
-        else:  # exact Euclidean distance, as scipy's distance_transform_edt but several times faster
-            dist = cv2.distanceTransform(fg.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE).astype(np.float64)
-        if probability is not None:
-            dist = dist * np.clip(np.asarray(probability, dtype=np.float64), 0.0, 1.0)
-        if smooth > 0:
-            dist = ndi.gaussian_filter(dist, smooth) * fg
-        peaks = fg & (h_maxima(dist, h).astype(bool) if h > 0 else dist == ndi.maximum_filter(dist, 3))
-        if min_distance > 1:  # seeds within about min_distance px of each other become one marker
-            size = 2 * (min_distance // 2) + 1
-            grouped, _ = ndi.label(ndi.binary_dilation(peaks, np.ones((size, size), bool)), EIGHT)
-        else:
-            grouped, _ = ndi.label(peaks, structure=EIGHT)
-        # one marker per (component, seed group), so that no marker spans two components
-        _, ids = np.unique(np.stack([components[peaks], grouped[peaks]]), axis=1, return_inverse=True)
-        markers = np.zeros(fg.shape, dtype=np.int32)
-        markers[peaks] = ids.ravel() + 1
-        labels = watershed(-dist, markers, connectivity=2, mask=fg)
-        unseeded = fg & (labels == 0)  # a component without a seed keeps its own label
-        labels[unseeded] = components[unseeded] + labels.max()
-    if min_size > 0:
-        labels = _consecutive(labels)
-        small = np.bincount(labels.ravel()) < min_size
-        small[0] = False
-        labels[small[labels]] = 0
-    return _consecutive(labels)
+    labels = np.zeros(fg.shape, dtype=np.int32)
+    done = 0
+    margin = int(4 * smooth + 0.5) + 1  # background beyond the Gaussian's reach (4 sigma) around the blocks
+    for rows, cols, ids in _blocks(components, block, margin):
+        crop = np.isin(components[rows, cols], ids) if len(ids) < n else fg[rows, cols]
+        objects = components[rows, cols] * crop
+        if method == "watershed":
+            prob = None if probability is None else probability[rows, cols]
+            objects = _watershed(crop, objects, prob, min_distance, h, smooth)
+        objects = _renumbered(objects, min_size)
+        inside = objects > 0
+        labels[rows, cols][inside] = objects[inside] + done
+        done += int(objects.max())
+    return labels
+
+
+def _blocks(components: np.ndarray, block: int, margin: int):
+    """(rows, cols, component ids) per ``block``-px square of the image holding a component's top-left
+    corner: the bounding box of those components with ``margin`` px of background (what the distance
+    transform and the Gaussian see), so a slide's float maps are a block's, not the slide's."""
+    boxes = ndi.find_objects(components)
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, (r, c) in enumerate(boxes, start=1):
+        groups.setdefault((r.start // block, c.start // block), []).append(i)
+    height, width = components.shape
+    for key in sorted(groups):
+        ids = groups[key]
+        top, left = (min(boxes[i - 1][axis].start for i in ids) for axis in (0, 1))
+        bottom, right = (max(boxes[i - 1][axis].stop for i in ids) for axis in (0, 1))
+        yield (slice(max(0, top - margin), min(height, bottom + margin)),
+               slice(max(0, left - margin), min(width, right + margin)), ids)
+
+
+def _watershed(fg: np.ndarray, components: np.ndarray, probability: np.ndarray | None, min_distance: int,
+               h: float, smooth: float) -> np.ndarray:
+    """Labels (not consecutive) of the components of ``fg`` (their ids in ``components``) split by
+    the watershed of :func:`split_instances`."""
+    if fg.all():  # no background to measure from: one plateau
+        dist = np.ones(fg.shape)
+    else:  # exact Euclidean distance, as scipy's distance_transform_edt but several times faster
+        dist = cv2.distanceTransform(fg.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE).astype(np.float64)
+    if probability is not None:
+        dist = dist * np.clip(np.asarray(probability, dtype=np.float64), 0.0, 1.0)
+    if smooth > 0:
+        dist = ndi.gaussian_filter(dist, smooth) * fg
+    peaks = fg & (h_maxima(dist, h).astype(bool) if h > 0 else dist == ndi.maximum_filter(dist, 3))
+    if min_distance > 1:  # seeds within about min_distance px of each other become one marker
+        size = 2 * (min_distance // 2) + 1
+        grouped, _ = ndi.label(ndi.binary_dilation(peaks, np.ones((size, size), bool)), EIGHT)
+    else:
+        grouped, _ = ndi.label(peaks, structure=EIGHT)
+    # one marker per (component, seed group), so that no marker spans two components
+    _, ids = np.unique(np.stack([components[peaks], grouped[peaks]]), axis=1, return_inverse=True)
+    markers = np.zeros(fg.shape, dtype=np.int32)
+    markers[peaks] = ids.ravel() + 1
+    labels = watershed(-dist, markers, connectivity=2, mask=fg)
+    unseeded = fg & (labels == 0)  # a component without a seed keeps its own label
+    labels[unseeded] = components[unseeded] + labels.max()
+    return labels
 
 
 def outlines(labels: np.ndarray) -> np.ndarray:
@@ -87,22 +122,29 @@ def outlines(labels: np.ndarray) -> np.ndarray:
     return edge & (labels != 0)
 
 
-def encode_instances_png(labels: np.ndarray) -> bytes:
-    """A label map as a 16-bit single-channel PNG (labels 0..65535)."""
+def encode_instances(labels: np.ndarray) -> tuple[bytes, str]:
+    """(file bytes, suffix) of a label map: a 16-bit single-channel PNG, or past 65,535 objects (a
+    whole slide of nuclei) a 32-bit TIFF, as Cellpose saves its masks."""
     labels = np.asarray(labels)
     if labels.ndim != 2:
         raise ValueError(f"labels must be H x W, got shape {labels.shape}")
-    if labels.size and (labels.min() < 0 or labels.max() > 65535):
-        raise ValueError(f"a 16-bit PNG holds labels 0..65535, got {labels.min()}..{labels.max()}")
-    ok, buf = cv2.imencode(".png", labels.astype(np.uint16))
+    if labels.size and labels.min() < 0:
+        raise ValueError(f"labels must be 0 or more, got {labels.min()}")
+    suffix = ".png" if not labels.size or labels.max() <= PNG_LABELS else ".tif"
+    ok, buf = cv2.imencode(suffix, labels.astype(np.uint16 if suffix == ".png" else np.int32))
     if not ok:
-        raise ValueError("PNG encoding failed")
-    return buf.tobytes()
+        raise ValueError(f"{suffix} encoding failed")
+    return buf.tobytes(), suffix
 
 
-def decode_instances_png(data: bytes) -> np.ndarray:
-    """The label map (int32) stored by ``encode_instances_png``."""
+def decode_instances(data: bytes) -> np.ndarray:
+    """The label map (int32) stored by :func:`encode_instances`."""
     img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     if img is None or img.ndim != 2:
-        raise ValueError("not a single-channel PNG label map")
+        raise ValueError("not a single-channel label map")
     return img.astype(np.int32)
+
+
+def instances_file(folder: Path, image_id: str) -> Path | None:
+    """The label map written for ``image_id`` in ``folder`` (PNG or TIFF); None when there is none."""
+    return next((p for p in (folder / f"{image_id}{suffix}" for suffix in (".png", ".tif")) if p.exists()), None)

@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import atomic
 from ..data.imageio import encode_png
-from .instances import encode_instances_png, split_instances
+from .instances import encode_instances, split_instances
 from .overlay import overlay
 from .predict import mask_png
 
@@ -17,7 +17,7 @@ SPLIT_METHODS = {"watershed": "watershed", "none": "components"}
 
 class PredictionWriter:
     """Writes ``masks/``, ``overlays/`` and, as configured, ``probabilities/`` (8-bit foreground
-    probability) and ``instances/`` (16-bit object ids) under ``out``."""
+    probability) and ``instances/`` (object ids: 16-bit PNG, 32-bit TIFF past 65,535) under ``out``."""
 
     def __init__(self, out: Path, predict_cfg: dict, instances_cfg: dict, n_classes: int,
                  probabilities: bool = True):
@@ -37,9 +37,10 @@ class PredictionWriter:
             atomic.write_bytes(out / "probabilities" / f"{image_id}.png", encode_png(fg, rgb=False))
         ids = None
         if self.instances:
-            ids = split_instances(labels > 0, fg.astype(np.float32) / 255, SPLIT_METHODS[self.instances["split"]],
+            ids = split_instances(labels > 0, fg / np.float32(255), SPLIT_METHODS[self.instances["split"]],
                                   self.instances["min_size"])
-            atomic.write_bytes(out / "instances" / f"{image_id}.png", encode_instances_png(ids))
+            data, suffix = encode_instances(ids)
+            atomic.write_bytes(out / "instances" / f"{image_id}{suffix}", data)
         shown = overlay(image, labels, truth if self.cfg["overlay_truth"] else None, self.cfg["overlay_thickness"],
                         instances=ids)
         atomic.write_bytes(out / "overlays" / f"{image_id}.png", encode_png(shown))
