@@ -102,7 +102,7 @@ rule predict_pool:
         "../envs/snakeseg.yaml"
     threads: SHARD_PREDICT_THREADS
     resources:
-        mem_mb=lambda w, input, attempt: staged_predict_mem_mb(w, input, attempt, instances=False),
+        mem_mb=lambda w, input, attempt: staged_predict_mem_mb(w, input, attempt, instances=False, exp=ASSL_EXP),
         runtime=60,
         gpu=config["gpus"],
         batch_size=config["predict"]["batch_size"],

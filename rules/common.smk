@@ -226,22 +226,29 @@ def train_mem_mb(wildcards, input, attempt):
 # images (bench/README), with a margin: merging masks, writing records, predicting (3x the decoded
 # image: whole, or sliding windows stitched in strips) and splitting instances (label maps).
 MERGE_BYTES_PER_PIXEL, SHARD_BYTES_PER_PIXEL, PREDICT_BYTES_PER_PIXEL, INSTANCE_BYTES_PER_PIXEL = 12, 7, 9, 30
+# The network's activations on an image predicted whole (native mode, up to predict.max_side): 340
+# bytes a pixel measured in float32 (Unet resnet18, three fold models, flips), beyond model_mem_mb.
+WHOLE_IMAGE_BYTES_PER_PIXEL = 350
 
 
 def predict_mem_mb(wildcards, input, attempt, instances=True):
     """model_mem_mb plus what predicting the largest image of the job's merged shards takes, and
     splitting its objects when the outputs have instances."""
-    return _prediction_mb(wildcards, attempt, merged_largest(input.merged), instances)
+    return _prediction_mb(wildcards, attempt, merged_largest(input.merged), instances, wildcards.exp)
 
 
-def staged_predict_mem_mb(wildcards, input, attempt, instances=True):
-    """predict_mem_mb for a shard of images without masks (new images, an annotation pool)."""
-    return _prediction_mb(wildcards, attempt, staged_largest(input.raw), instances)
+def staged_predict_mem_mb(wildcards, input, attempt, instances=True, exp=None):
+    """predict_mem_mb for a shard of images without masks (new images; an annotation pool: ``exp``)."""
+    return _prediction_mb(wildcards, attempt, staged_largest(input.raw), instances, exp or wildcards.exp)
 
 
-def _prediction_mb(wildcards, attempt, pixels, instances):
+def _prediction_mb(wildcards, attempt, pixels, instances, exp):
     per_pixel = PREDICT_BYTES_PER_PIXEL + INSTANCE_BYTES_PER_PIXEL * bool(instances and INSTANCES)
-    return _with_image_mb(model_mem_mb(wildcards, attempt), per_pixel * pixels, attempt)
+    whole = 0  # pixels of an image the network takes whole (larger ones: sliding windows)
+    if EXPERIMENTS[exp]["train"]["mode"] == "native":
+        whole = min(pixels, config["predict"]["max_side"] ** 2)
+    image_bytes = per_pixel * pixels + WHOLE_IMAGE_BYTES_PER_PIXEL * whole
+    return _with_image_mb(model_mem_mb(wildcards, attempt), image_bytes, attempt)
 
 
 def merge_mem_mb(wildcards, input, attempt):

@@ -205,8 +205,9 @@ def test_jobs_ask_for_the_memory_of_the_images_they_hold(tmp_path):
         base = train0[w]
         largest = max(i["height"] * i["width"] for m in merged if shards.fold_of(int(m["shard"]), 2) == fold
                       for i in m["items"])
-        # 3x the decoded image, and the demo data have instances: 30 bytes a pixel for their split.
-        assert int(_resources(out, "predict")[w]["mem_mb"]) == math.ceil(base + (9 + 30) * largest / 1e6)
+        # 3x the decoded image, the network's activations on it (predicted whole), and the demo data
+        # have instances: 30 bytes a pixel for their split.
+        assert int(_resources(out, "predict")[w]["mem_mb"]) == math.ceil(base + (9 + 30 + 350) * largest / 1e6)
 
 
 def test_test_set_and_new_image_jobs_ask_for_their_largest_image(tmp_path):
@@ -229,12 +230,14 @@ def test_test_set_and_new_image_jobs_ask_for_their_largest_image(tmp_path):
     snakemake(tmp_path, "--until", "unzip_new", "merge_masks_test", configfile=cfg)
     out = snakemake(tmp_path, "-n", configfile=cfg).stdout
     base = int(_resources(out, "train_fold")["exp=main, fold=0"]["mem_mb"])  # cache_mb 0: the model's alone
-    check_memory(_resources(out, "predict_new"), sizes, base, 9 + 30)  # instance data: their split too
-    check_memory(_resources(out, "predict_test"), test_sizes, base, 9 + 30)
+    # instance data: their split too; and the network's activations on an image up to 2048^2 pixels
+    check_memory(_resources(out, "predict_new"), sizes, base, 9 + 30, whole_bytes_per_pixel=350)
+    check_memory(_resources(out, "predict_test"), test_sizes, base, 9 + 30, whole_bytes_per_pixel=350)
 
 
-def check_memory(jobs, images, base, bytes_per_pixel):
-    """Each shard job of ``jobs`` asks for ``base`` MB plus ``bytes_per_pixel`` of its largest image."""
+def check_memory(jobs, images, base, bytes_per_pixel, whole_bytes_per_pixel=0):
+    """Each shard job of ``jobs`` asks for ``base`` MB plus ``bytes_per_pixel`` of its largest image
+    and ``whole_bytes_per_pixel`` of at most 2048^2 of its pixels (predicted whole)."""
     by_shard = {}
     for image_id, (h, w) in images.items():
         shard = shards.shard_name(shards.shard_of(image_id, 4))
@@ -242,5 +245,6 @@ def check_memory(jobs, images, base, bytes_per_pixel):
     assert len(by_shard) > 1 and {s for s in by_shard} <= {w.rsplit("=", 1)[1] for w in jobs}
     for wildcards, resources in jobs.items():
         largest = by_shard.get(wildcards.rsplit("=", 1)[1], 0)  # a shard without images: the base
-        assert int(resources["mem_mb"]) == math.ceil(base + bytes_per_pixel * largest / 1e6), wildcards
+        image_bytes = bytes_per_pixel * largest + whole_bytes_per_pixel * min(largest, 2048**2)
+        assert int(resources["mem_mb"]) == math.ceil(base + image_bytes / 1e6), wildcards
 
