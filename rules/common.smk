@@ -229,6 +229,8 @@ MERGE_BYTES_PER_PIXEL, SHARD_BYTES_PER_PIXEL, PREDICT_BYTES_PER_PIXEL, INSTANCE_
 # The network's activations on an image predicted whole (native mode, up to predict.max_side): 340
 # bytes a pixel measured in float32 (Unet resnet18, three fold models, flips), beyond model_mem_mb.
 WHOLE_IMAGE_BYTES_PER_PIXEL = 350
+# The report's gallery decoding an overlay before shrinking it (6 measured on a 6,000-px overlay).
+REPORT_BYTES_PER_PIXEL = 7
 
 
 def predict_mem_mb(wildcards, input, attempt, instances=True):
@@ -249,6 +251,19 @@ def _prediction_mb(wildcards, attempt, pixels, instances, exp):
         whole = min(pixels, config["predict"]["max_side"] ** 2)
     image_bytes = per_pixel * pixels + WHOLE_IMAGE_BYTES_PER_PIXEL * whole
     return _with_image_mb(model_mem_mb(wildcards, attempt), image_bytes, attempt)
+
+
+def report_mem_mb(wildcards, input, attempt):
+    """data_mem_mb plus decoding the largest overlay the report's gallery may show (its image's size
+    from the per-image tables): a slide's overlay is decoded whole before it is shrunk."""
+    import csv
+
+    largest = 0
+    for table in input.per_image:
+        if Path(table).exists():
+            with open(table, newline="") as fh:
+                largest = max([largest] + [int(r["height"]) * int(r["width"]) for r in csv.DictReader(fh)])
+    return _with_image_mb(data_mem_mb(wildcards, attempt), REPORT_BYTES_PER_PIXEL * largest, attempt)
 
 
 def merge_mem_mb(wildcards, input, attempt):

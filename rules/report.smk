@@ -28,6 +28,8 @@ rule report:
         "logs/report.log",
     conda:
         "../envs/snakeseg.yaml"
+    resources:
+        mem_mb=report_mem_mb,
     params:
         script=SCRIPTS / "report.py",
         gallery=config["report"]["gallery"],

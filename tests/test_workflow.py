@@ -157,6 +157,10 @@ def test_end_to_end_on_tiny_demo_data(tiny_demo_run, tmp_path):
     html = (work / "results" / "report.html").read_text(errors="ignore")
     assert all(f"{plot}.png" in html for plot in ("training_curves", "comparison", "dataset_qa"))
     assert job_counts(snakemake(work, "-n").stdout) == {}
+    # The report asks for 1000 MB plus decoding the largest image's overlay whole (7 bytes a pixel).
+    report = _resources(snakemake(work, "-n", "--forcerun", "report").stdout, "report")
+    largest = (per_image["height"] * per_image["width"]).max()
+    assert int(report[""]["mem_mb"]) == math.ceil(1000 + 7 * largest / 1e6) > 1000
     # How jobs run is not what they learn: other threads, wall time, cache or prediction batch rerun nothing.
     faster = tmp_path / "faster.yaml"
     faster.write_text("train: {threads: 1, runtime_min: 30, cache_mb: 0}\npredict: {batch_size: 3}\n")
@@ -167,12 +171,12 @@ def test_end_to_end_on_tiny_demo_data(tiny_demo_run, tmp_path):
 
 
 def _resources(out: str, rule: str) -> dict[str, dict[str, str]]:
-    """``snakemake -n`` output -> {wildcards: {resource: value}} of one rule's jobs."""
+    """``snakemake -n`` output -> {wildcards ("" for none): {resource: value}} of one rule's jobs."""
     jobs = {}
     for block in out.split("\n\n"):
         if f"rule {rule}:" in block:
             fields = dict(line.strip().split(": ", 1) for line in block.splitlines() if ": " in line)
-            jobs[fields["wildcards"]] = dict(kv.split("=", 1) for kv in fields["resources"].split(", "))
+            jobs[fields.get("wildcards", "")] = dict(kv.split("=", 1) for kv in fields["resources"].split(", "))
     return jobs
 
 
