@@ -3,7 +3,8 @@ import cv2
 import numpy as np
 import pytest
 
-from snakeseg.inference.instances import decode_instances, encode_instances, outlines, split_instances
+from snakeseg.data.labelmaps import decode_instances, encode_instances
+from snakeseg.inference.instances import outlines, split_instances
 
 
 def disc(shape, centre, radius):

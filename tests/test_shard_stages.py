@@ -233,3 +233,45 @@ def test_whole_slides_decode_and_opencv_refusals_name_the_file(tmp_path, limit, 
     out = subprocess.run([sys.executable, "-c", code, str(big)], capture_output=True, text=True, env=env,
                          cwd=REPO, check=True).stdout
     assert expected in out and (limit is None or "slide.png" in out), out
+
+
+def _merge_label_image(tmp_path, ids: np.ndarray) -> tuple[dict, np.ndarray]:
+    """Merge one paired image whose mask is the label image ``ids`` (a 32-bit TIFF); (index item, truth ids)."""
+    from snakeseg.data.items import truth_instances
+    from snakeseg.data.masks import MaskSpec
+
+    (tmp_path / "in" / "images").mkdir(parents=True)
+    (tmp_path / "in" / "masks").mkdir()
+    cv2.imwrite(str(tmp_path / "in" / "images" / "a.png"), np.full(ids.shape, 90, np.uint8))
+    cv2.imwrite(str(tmp_path / "in" / "masks" / "a.tif"), ids.astype(np.int32))
+    manifest = shards.build_manifests(listing.list_input(str(tmp_path / "in"), "paired"), 1)["0000"]
+    staging.extract_shard(str(tmp_path / "in"), manifest, tmp_path / "raw")
+    item = merge_shard(tmp_path / "raw", tmp_path / "merged", MaskSpec(instances=True))["items"][0]
+    return item, truth_instances(tmp_path / "merged", item)
+
+
+def _dots(shape, step: int, first_id: int) -> np.ndarray:
+    """One 1-px object every ``step`` pixels, ids counting up from ``first_id``."""
+    ids = np.zeros(shape, np.int64)
+    dots = ids[::step, ::step]
+    dots[...] = first_id + np.arange(dots.size).reshape(dots.shape)
+    return ids
+
+
+def test_label_image_ids_past_16_bits_keep_every_object(tmp_path):
+    """A 32-bit label image (QuPath, Cellpose) with ids above 65,535: each object stays one object
+    (the ids used to wrap around in a 16-bit PNG: 65,536 became background, 65,537 object 1)."""
+    ids = _dots((60, 80), 3, 65_530)
+    item, truth = _merge_label_image(tmp_path, ids)
+    n = np.count_nonzero(ids)
+    assert item["n_instances"] == n and truth.max() == n
+    assert ((truth > 0) == (ids > 0)).all() and len(np.unique(truth[ids > 0])) == n
+    assert (tmp_path / "merged" / "a.instances.png").exists()  # renumbered 1..n, so a 16-bit PNG holds them
+
+
+def test_label_image_with_more_objects_than_a_png_holds(tmp_path):
+    ids = _dots((600, 600), 2, 1)  # 90,000 objects
+    item, truth = _merge_label_image(tmp_path, ids)
+    assert item["n_instances"] == 90_000 and (tmp_path / "merged" / "a.instances.tif").exists()
+    assert (truth == ids).all()
+

@@ -9,6 +9,7 @@ from typing import Iterator
 import numpy as np
 
 from .imageio import decode_image, read_mask
+from .labelmaps import decode_instances, instances_file
 from .staging import Pack
 
 
@@ -29,7 +30,7 @@ def truth_instances(merged_dir: str | Path, item: dict) -> np.ndarray | None:
     """The image's true object ids (0 background), or None when its masks do not tell objects apart."""
     if not item.get("instances"):
         return None
-    return read_mask(Path(merged_dir) / f"{item['id']}.instances.png")
+    return decode_instances(instances_file(Path(merged_dir), f"{item['id']}.instances").read_bytes())
 
 
 def iter_items(merged_dirs: list[str], raw_dirs: list[str]) -> Iterator[tuple[dict, np.ndarray, np.ndarray]]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError
+from .labelmaps import PNG_LABELS
 
 IGNORE = 255
 
@@ -133,7 +134,10 @@ def instance_image(arr: np.ndarray, name: str, spec: MaskSpec) -> tuple[np.ndarr
     ids[ignored] = 0
     labels = (ids > 0).astype(np.uint8)
     labels[ignored] = IGNORE
-    n = np.count_nonzero(np.unique(ids))
+    values = np.unique(ids)
+    n = np.count_nonzero(values)
+    if values[-1] > PNG_LABELS:  # ids past 16 bits (a 32-bit TIFF's) renumbered 1..n, so none wraps around
+        ids = np.searchsorted(values, ids) + int(values[0] != 0)
     return labels, ids, {"mask_encoding": f"{arr.dtype.itemsize * 8}-bit {how}instance ids ({n} objects)",
                          "stray_pixels": 0, "stray_values": "", "stray_action": ""}
 
@@ -165,7 +169,7 @@ def merge_instances(instances: list[np.ndarray]) -> tuple[np.ndarray, int]:
 def number_instances(instances: list[np.ndarray]) -> np.ndarray:
     """One object-id map (0 background, 1..n) of binary instance maps, in their order; where two
     overlap, the later one wins."""
-    ids = np.zeros(instances[0].shape, np.uint16)
+    ids = np.zeros(instances[0].shape, np.int32)
     n = 0
     for inst in instances:
         on = inst == 1

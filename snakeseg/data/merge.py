@@ -10,6 +10,7 @@ import numpy as np
 from .. import atomic
 from ..errors import InputError
 from .imageio import decode_image_info, decode_mask, encode_png
+from .labelmaps import encode_instances
 from .masks import IGNORE, MaskSpec, instance_image, merge_instances, normalise, number_instances
 from .staging import Pack
 
@@ -58,7 +59,8 @@ def label_map(entry: dict, pack: Pack, spec: MaskSpec) -> tuple[np.ndarray, dict
 
 def merge_shard(raw_dir: str, out_dir: str, spec: MaskSpec | None = None) -> dict:
     """One label map per image in ``out_dir/<id>.png`` (0 background, 1..n classes, 255 ignored) and,
-    for masks that tell objects apart, their ids in ``<id>.instances.png`` (16-bit, 0 background).
+    for masks that tell objects apart, their ids in ``<id>.instances.png`` (16-bit, 0 background; a
+    32-bit ``.tif`` past 65,535 objects).
 
     DSB2018 instance masks are merged (their count kept); single masks are normalised. Writes
     ``index.json``: per usable image its id, source file, the image's place in the shard's pack
@@ -79,8 +81,8 @@ def merge_shard(raw_dir: str, out_dir: str, spec: MaskSpec | None = None) -> dic
                 continue
             atomic.write_bytes(tmp / f"{image_id}.png", encode_png(labels, rgb=False), fsync=False)
             if ids is not None:
-                atomic.write_bytes(tmp / f"{image_id}.instances.png", encode_png(ids.astype(np.uint16), rgb=False),
-                                   fsync=False)
+                data, suffix = encode_instances(ids)
+                atomic.write_bytes(tmp / f"{image_id}.instances{suffix}", data, fsync=False)
             index["items"].append({"id": image_id, "source": entry["image"]["name"],
                                    "image_at": manifest["staged"][entry["image"]["name"]], **qa,
                                    "instances": ids is not None})

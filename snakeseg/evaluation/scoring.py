@@ -11,9 +11,10 @@ import pandas as pd
 
 from ..data.imageio import read_mask
 from ..data.items import iter_truth, truth_instances
+from ..data.labelmaps import decode_instances, instances_file
 from ..data.masks import IGNORE
 from ..errors import InputError
-from ..inference.instances import decode_instances, instances_file, split_instances
+from ..inference.instances import split_instances
 from ..inference.predict import read_prediction
 from .instances import frequency_weighted_iou, instance_scores, two_class_mean_iou
 from .metrics import label_scores

@@ -8,7 +8,8 @@ import numpy as np
 
 from .. import atomic
 from ..data.imageio import encode_png
-from .instances import encode_instances, split_instances
+from ..data.labelmaps import encode_instances
+from .instances import split_instances
 from .overlay import overlay
 from .predict import mask_png
 
