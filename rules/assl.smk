@@ -61,9 +61,11 @@ rule make_shards_accepted:
         script=SCRIPTS / "make_shards.py",
         scale=config["data"]["scale"],
         max_tile=config["data"]["max_tile"],
+        bit_depth=config["data"]["bit_depth"],
     shell:
         "python {params.script:q} --merged {input.merged:q} --raw {input.raw:q} --tfrecord {output.tfrecord:q} "
-        "--index {output.index:q} --scale {params.scale} --max-tile {params.max_tile} --log {log:q}"
+        "--index {output.index:q} --scale {params.scale} --max-tile {params.max_tile} --bit-depth {params.bit_depth} "
+        "--log {log:q}"
 
 
 rule unzip_pool:
@@ -143,11 +145,12 @@ rule assl_round:
     params:
         script=SCRIPTS / "assl_round.py",
         n_labelled=PLAN.n_usable,
+        bit_depth=config["data"]["bit_depth"],
     shell:
         "python {params.script:q} --round {wildcards.round} --shards {input.shards:q} --raw {input.raw:q} "
         "--metrics {input.metrics:q} --accepted-indexes {input.accepted:q} --labelled {params.n_labelled} "
         "--responses {input.responses:q} --images {output.images:q} --masks {output.masks:q} --overlays {output.overlays:q} "
-        "--review {output.review:q} --record {output.record:q} --log {log:q}"
+        "--review {output.review:q} --record {output.record:q} --bit-depth {params.bit_depth} --log {log:q}"
 
 
 # One row per round (trained on, accepted, rejected, pending, out-of-fold Dice on the hand-labelled

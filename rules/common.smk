@@ -152,6 +152,7 @@ def prediction_recipe(exp):
         "normalize": e["data"]["normalize"],
         "polarity": e["data"]["polarity"],
         "scale": config["data"]["scale"],
+        "bit_depth": config["data"]["bit_depth"],
     }
     return json.dumps(recipe, sort_keys=True)
 

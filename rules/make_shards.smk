@@ -21,6 +21,8 @@ rule make_shards:
         script=SCRIPTS / "make_shards.py",
         scale=config["data"]["scale"],
         max_tile=config["data"]["max_tile"],
+        bit_depth=config["data"]["bit_depth"],
     shell:
         "python {params.script:q} --merged {input.merged:q} --raw {input.raw:q} --tfrecord {output.tfrecord:q} "
-        "--index {output.index:q} --scale {params.scale} --max-tile {params.max_tile} --log {log:q}"
+        "--index {output.index:q} --scale {params.scale} --max-tile {params.max_tile} --bit-depth {params.bit_depth} "
+        "--log {log:q}"

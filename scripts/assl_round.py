@@ -26,6 +26,7 @@ ap.add_argument("--labelled", type=int, required=True, help="usable hand-labelle
 ap.add_argument("--responses", nargs="*", default=[], help="earlier rounds' response.csv (their reviews)")
 for name in ("images", "masks", "overlays", "review", "record"):
     ap.add_argument(f"--{name}", required=True)
+ap.add_argument("--bit-depth", default="auto", help="data.bit_depth: how 16-bit images become 8-bit (auto or 9..16)")
 ap.add_argument("--log", required=True)
 args = ap.parse_args()
 
@@ -42,7 +43,8 @@ with logged(args.log, "assl_round") as log:
                     if image_id not in wanted:
                         continue
                     source = entry["image"]["name"]
-                    atomic.write_bytes(images / f"{image_id}.png", encode_png(decode_image(pack.read(source), source)))
+                    image = decode_image(pack.read(source), source, args.bit_depth)
+                    atomic.write_bytes(images / f"{image_id}.png", encode_png(image))
                     shutil.copyfile(Path(shard) / "masks" / f"{image_id}.png", masks / f"{image_id}.png")
                     shutil.copyfile(Path(shard) / "overlays" / f"{image_id}.png", overlays / f"{image_id}.png")
     atomic.write_csv(args.review, review)

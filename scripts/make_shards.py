@@ -15,10 +15,11 @@ ap.add_argument("--tfrecord", required=True)
 ap.add_argument("--index", required=True)
 ap.add_argument("--scale", type=float, default=1.0, help="data.scale: rescale every pair by this factor first")
 ap.add_argument("--max-tile", type=int, default=2048, help="data.max_tile: cut larger images into tiles")
+ap.add_argument("--bit-depth", default="auto", help="data.bit_depth: how 16-bit images become 8-bit (auto or 9..16)")
 ap.add_argument("--log", required=True)
 args = ap.parse_args()
 
 with logged(args.log, "make_shards") as log:
-    summary = make_shard(args.merged, args.raw, args.tfrecord, args.index, args.scale, args.max_tile)
+    summary = make_shard(args.merged, args.raw, args.tfrecord, args.index, args.scale, args.max_tile, args.bit_depth)
     log.info("shard %s: %d records of %d images (scale %g, tiles of at most %d px)", summary["shard"],
              summary["count"], summary["images"], args.scale, args.max_tile)

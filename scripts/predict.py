@@ -31,11 +31,12 @@ with logged(args.log, "predict") as log:
     from snakeseg.inference.predictor import load_predictor
 
     cfg, n_classes = {**json.loads(args.predict), "batch_size": args.batch_size}, len(json.loads(args.classes))
-    predictor = load_predictor(args.models, json.loads(args.recipe), cfg, args.threads)
+    recipe = json.loads(args.recipe)
+    predictor = load_predictor(args.models, recipe, cfg, args.threads)
     n = 0
     with atomic.atomic_dir(args.out) as out:
         writer = PredictionWriter(out, cfg, json.loads(args.instances), n_classes)
-        for batch in batched(iter_items(args.merged, args.raw), cfg["batch_size"]):
+        for batch in batched(iter_items(args.merged, args.raw, recipe["bit_depth"]), cfg["batch_size"]):
             segmented = predictor.segment([img for _, img, _ in batch], cfg["threshold"])
             for (item, image, truth), (labels, fg) in zip(batch, segmented):
                 writer.write(item["id"], image, labels, fg, truth)

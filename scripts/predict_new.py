@@ -34,7 +34,8 @@ with logged(args.log, "predict_new") as log:
     from snakeseg.inference.predictor import load_predictor
 
     cfg, n_classes = {**json.loads(args.predict), "batch_size": args.batch_size}, len(json.loads(args.classes))
-    predictor = load_predictor(args.models, json.loads(args.recipe), cfg, args.threads)
+    recipe = json.loads(args.recipe)
+    predictor = load_predictor(args.models, recipe, cfg, args.threads)
     rows, aside = [], []
     with Pack(args.raw) as pack, atomic.atomic_dir(args.out) as out:
         manifest = pack.manifest
@@ -45,7 +46,7 @@ with logged(args.log, "predict_new") as log:
         for image_id, entry in manifest["items"].items():
             source = entry["image"]["name"]
             try:
-                readable.append((image_id, source, decode_image(pack.read(source), source)))
+                readable.append((image_id, source, decode_image(pack.read(source), source, recipe["bit_depth"])))
             except InputError as err:
                 aside.append({"id": image_id, "files": source, "reason": f"{err.path}: {err.problem}"})
         for batch in batched(readable, cfg["batch_size"]):

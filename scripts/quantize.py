@@ -55,8 +55,9 @@ with logged(args.log, "quantize") as log:
         runners = {"keras": traced([network])[0]}
         runners.update({c.variant: TFLiteModel(c.content, threads=args.threads).predict
                         for c in conversions if c.content})
-        per_image, seconds = evaluate.score_models(runners, iter_items(args.merged, args.raw), recipe, whole,
-                                                   args.threshold, classes, args.fold, args.batch_size)
+        items = iter_items(args.merged, args.raw, recipe["bit_depth"])
+        per_image, seconds = evaluate.score_models(runners, items, recipe, whole, args.threshold, classes, args.fold,
+                                                   args.batch_size)
         variants = evaluate.variant_records(args.fold, conversions, runners, Path(args.model).stat().st_size, side,
                                             channels, args.threads, quant["latency_runs"], len(per_image), seconds)
         log.info("fold %d, %d images:\n%s", args.fold, len(per_image),

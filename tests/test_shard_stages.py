@@ -275,3 +275,47 @@ def test_label_image_with_more_objects_than_a_png_holds(tmp_path):
     assert item["n_instances"] == 90_000 and (tmp_path / "merged" / "a.instances.tif").exists()
     assert (truth == ids).all()
 
+
+def test_16_bit_images_keep_the_contrast_of_the_bits_they_use():
+    """A 12-bit camera's image in a 16-bit file decodes to its 8-bit self, not to values 0..16 (x/257)."""
+    from snakeseg.data.imageio import decode_image_info
+
+    rng = np.random.default_rng(3)
+    grey = rng.integers(0, 256, (20, 30), dtype=np.uint8)
+    twelve = grey.astype(np.uint16) * 16 + rng.integers(0, 16, grey.shape, dtype=np.uint16)
+    image, info = decode_image_info(png(twelve), "a.png")
+    assert info["dtype"] == "uint16 (12 bits used)"
+    assert np.abs(image[..., 0].astype(int) - grey).max() <= 1
+    full, info = decode_image_info(png(np.array([[0, 65535, 257 * 100]], np.uint16)), "b.png")
+    assert info["dtype"] == "uint16 (16 bits used)" and full[0, :, 0].tolist() == [0, 255, 100]
+    eight, _ = decode_image_info(png(grey.astype(np.uint16)), "c.png")  # 8-bit values in a 16-bit file
+    assert np.array_equal(eight[..., 0], grey)
+    # auto reads a dim 12-bit image (values under 1024) as 10-bit; data.bit_depth: 12 reads it as 12-bit
+    dim = (twelve // 4).astype(np.uint16)
+    assert decode_image_info(png(dim), "d.png")[1]["dtype"] == "uint16 (10 bits used)"
+    assert np.abs(decode_image_info(png(dim), "d.png")[0][..., 0].astype(int) - grey).max() <= 1
+    assert np.abs(decode_image_info(png(dim), "d.png", 12)[0][..., 0].astype(int) - grey // 4).max() <= 1
+    saturated, _ = decode_image_info(png(np.array([[4095, 8000]], np.uint16)), "e.png", 12)
+    assert saturated[0, :, 0].tolist() == [255, 255]
+
+
+def test_shards_store_16_bit_images_at_the_configured_bit_depth(tmp_path):
+    from snakeseg.data.imageio import decode_image
+    from snakeseg.tfenv import tf
+
+    rng = np.random.default_rng(5)
+    dim = rng.integers(0, 1024, (24, 24), dtype=np.uint16)  # a dim image of a 12-bit camera
+    mask = np.zeros((24, 24), np.uint8)
+    mask[4:12, 5:15] = 255
+    archive = write_dsb_zip(tmp_path / "in.zip", {}, extra={"a/images/a.png": png(dim), "a/masks/m0.png": png(mask)})
+    manifest = shards.build_manifests(listing.list_input(str(archive), "dsb2018"), 1)["0000"]
+    staging.extract_shard(str(archive), manifest, tmp_path / "raw")
+    merge_shard(tmp_path / "raw", tmp_path / "merged")
+    stored = {}
+    for depth in ("auto", "12"):  # as make_shards.py passes it on
+        make_shard(tmp_path / "merged", tmp_path / "raw", tmp_path / f"{depth}.tfrec", tmp_path / f"{depth}.json",
+                   bit_depth=depth)
+        stored[depth] = tf.io.decode_png(first_example(tmp_path / f"{depth}.tfrec")["image"][0], channels=3).numpy()
+    assert np.array_equal(stored["12"], decode_image(png(dim), "a", 12))
+    assert np.array_equal(stored["auto"], decode_image(png(dim), "a"))
+    assert stored["auto"].max() > 3 * stored["12"].max()  # auto reads it as 10-bit, 4x brighter

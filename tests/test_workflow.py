@@ -103,6 +103,9 @@ def test_wrong_config_value_is_refused(tmp_path):
     bad.write_text("image_size: 100\n")
     proc = snakemake(tmp_path, "-n", configfile=bad, check=False)
     assert proc.returncode != 0 and "100 is not a multiple of 32" in proc.stdout + proc.stderr
+    bad.write_text("data:\n  bit_depth: 20\n")
+    proc = snakemake(tmp_path, "-n", configfile=bad, check=False)
+    assert proc.returncode != 0 and "bit_depth" in proc.stdout + proc.stderr
     bad.write_text("n_foldz: 3\n")
     proc = snakemake(tmp_path, "-n", configfile=bad, check=False)
     assert proc.returncode != 0 and "n_foldz" in proc.stdout + proc.stderr

@@ -10,24 +10,26 @@ import numpy as np
 from ..errors import InputError
 
 
-def decode_image(data: bytes, name: str) -> np.ndarray:
+def decode_image(data: bytes, name: str, bit_depth: int | str = "auto") -> np.ndarray:
     """Decode an image file's bytes to an RGB uint8 array (H, W, 3).
 
     Grey images are replicated to three channels, an alpha channel is dropped and
-    16-bit images are scaled to 8 bits.
+    16-bit images are scaled to 8 bits by :func:`to_8_bits` (``data.bit_depth``).
     """
-    return decode_image_info(data, name)[0]
+    return decode_image_info(data, name, bit_depth)[0]
 
 
-def decode_image_info(data: bytes, name: str) -> tuple[np.ndarray, dict]:
-    """Like :func:`decode_image`, plus the stored channels and dtype (for the QA table)."""
+def decode_image_info(data: bytes, name: str, bit_depth: int | str = "auto") -> tuple[np.ndarray, dict]:
+    """Like :func:`decode_image`, plus the stored channels and dtype (for the QA table; a 16-bit
+    image's with the bits its values use)."""
     arr = _imdecode(data, name)
     if arr is None:
         raise InputError(name, "cannot be decoded as an image (empty, truncated or not an image file)",
                          "replace it with a readable PNG/JPEG/TIFF, or remove the image from the input")
     info = {"channels": 1 if arr.ndim == 2 else int(arr.shape[2]), "dtype": str(arr.dtype)}
     if arr.dtype == np.uint16:
-        arr = (arr / 257.0).round().astype(np.uint8)
+        info["dtype"] = f"uint16 ({bits_used(arr)} bits used)"
+        arr = to_8_bits(arr, bit_depth)
     elif arr.dtype != np.uint8:
         raise InputError(name, f"has unsupported pixel type {arr.dtype}", "save it as 8- or 16-bit")
     if arr.ndim == 2:
@@ -35,6 +37,19 @@ def decode_image_info(data: bytes, name: str) -> tuple[np.ndarray, dict]:
     if arr.shape[2] == 4:
         return cv2.cvtColor(arr, cv2.COLOR_BGRA2RGB), info
     return cv2.cvtColor(arr, cv2.COLOR_BGR2RGB), info
+
+
+def bits_used(arr: np.ndarray) -> int:
+    """The bits an integer image's largest value needs, at least 8."""
+    return max(8, int(arr.max(initial=0)).bit_length())
+
+
+def to_8_bits(arr: np.ndarray, bit_depth: int | str = "auto") -> np.ndarray:
+    """A 16-bit image scaled to 8 bits as data of ``bit_depth`` bits (a 12-bit camera's 0..4095 onto
+    0..255, not onto 0..16 as dividing by 257 would; brighter values saturate); ``auto``: the bits
+    the image's own values use, so one image may be read as 11-bit and another as 12-bit."""
+    bits = bits_used(arr) if bit_depth == "auto" else int(bit_depth)
+    return np.minimum(arr * (255.0 / (2**bits - 1)), 255).round().astype(np.uint8)
 
 
 def _imdecode(data: bytes, name: str) -> np.ndarray | None:
