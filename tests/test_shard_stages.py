@@ -319,3 +319,42 @@ def test_shards_store_16_bit_images_at_the_configured_bit_depth(tmp_path):
     assert np.array_equal(stored["12"], decode_image(png(dim), "a", 12))
     assert np.array_equal(stored["auto"], decode_image(png(dim), "a"))
     assert stored["auto"].max() > 3 * stored["12"].max()  # auto reads it as 10-bit, 4x brighter
+
+
+def test_tiffs_of_several_images_are_set_aside_not_read_in_part(tmp_path):
+    """OpenCV reads a TIFF stack's first page and a two-channel page's first channel; such files are
+    set aside naming the file, while a pyramid's reduced pages and a grey + alpha TIFF are read."""
+    import io
+
+    import tifffile
+
+    def tif(data, **kw) -> bytes:
+        out = io.BytesIO()
+        tifffile.imwrite(out, data, **kw)
+        return out.getvalue()
+
+    pyramid = io.BytesIO()
+    with tifffile.TiffWriter(pyramid) as w:
+        w.write(np.full((24, 24), 90, np.uint8))
+        w.write(np.full((12, 12), 90, np.uint8), subfiletype=1)  # a reduced-resolution page
+    mask = np.zeros((24, 24), np.uint8)
+    mask[4:12, 5:15] = 255
+    images = {"stack": tif(np.full((2, 24, 24), 90, np.uint8)),
+              "two": tif(np.full((24, 24, 2), 90, np.uint8), photometric="minisblack", planarconfig="contig"),
+              "pyramid": pyramid.getvalue(), "good": tif(np.full((24, 24), 90, np.uint8)),
+              "maskstack": tif(np.full((24, 24), 90, np.uint8))}
+    masks = {k: tif(mask) for k in images} | {"maskstack": tif(np.stack([mask, mask]))}
+    (tmp_path / "in" / "images").mkdir(parents=True)
+    (tmp_path / "in" / "masks").mkdir()
+    for k in images:
+        (tmp_path / "in" / "images" / f"{k}.tif").write_bytes(images[k])
+        (tmp_path / "in" / "masks" / f"{k}.tif").write_bytes(masks[k])
+    manifest = shards.build_manifests(listing.list_input(str(tmp_path / "in"), "paired"), 1)["0000"]
+    staging.extract_shard(str(tmp_path / "in"), manifest, tmp_path / "raw")
+    index = merge_shard(tmp_path / "raw", tmp_path / "merged")
+    aside = {k: v["reason"] for k, v in index["set_aside"].items()}
+    assert sorted(i["id"] for i in index["items"]) == ["good", "pyramid"]
+    assert aside["stack"] == "images/stack.tif: is a TIFF of 2 images (a stack, or channels stored as pages), " \
+                             "of which only the first would be read"
+    assert aside["two"] == "images/two.tif: has 2 channels, of which only 1 would be read"
+    assert aside["maskstack"].startswith("masks/maskstack.tif: is a TIFF of 2 images")

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
+from . import tiff
 
 
 def decode_image(data: bytes, name: str, bit_depth: int | str = "auto") -> np.ndarray:
@@ -54,15 +55,18 @@ def to_8_bits(arr: np.ndarray, bit_depth: int | str = "auto") -> np.ndarray:
 
 def _imdecode(data: bytes, name: str) -> np.ndarray | None:
     """OpenCV's decoding of ``data`` as stored, None for what is no image; OpenCV's own refusals
-    (an image over its pixel limit, OPENCV_IO_MAX_IMAGE_PIXELS) name the file."""
+    (an image over its pixel limit, OPENCV_IO_MAX_IMAGE_PIXELS) and TIFFs of several images name the file."""
     if not data:
         return None
     try:
-        return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error as err:
         reason = str(err).strip().splitlines()[-1]
         raise InputError(name, f"is refused by OpenCV ({reason})",
                          "split or downscale it, or raise OPENCV_IO_MAX_IMAGE_PIXELS if memory allows") from None
+    if arr is not None and tiff.is_tiff(data):
+        tiff.check_single_image(data, 1 if arr.ndim == 2 else arr.shape[2], name)
+    return arr
 
 
 def decode_mask(data: bytes, name: str) -> np.ndarray:
