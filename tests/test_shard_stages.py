@@ -358,3 +358,34 @@ def test_tiffs_of_several_images_are_set_aside_not_read_in_part(tmp_path):
                              "of which only the first would be read"
     assert aside["two"] == "images/two.tif: has 2 channels, of which only 1 would be read"
     assert aside["maskstack"].startswith("masks/maskstack.tif: is a TIFF of 2 images")
+
+
+def test_a_phone_photo_is_read_upright_as_its_mask_was_drawn(tmp_path):
+    """A JPEG stored sideways with EXIF orientation 6 (rotate 90 degrees clockwise to view), as phones
+    save portrait photos: read upright, as viewers, annotation tools and cv2.imread show it, so its
+    upright mask matches it (it was set aside as a mask of another size, or, square, misaligned)."""
+    import io
+
+    from PIL import Image
+
+    from snakeseg.data.imageio import decode_image
+
+    stored = np.zeros((30, 60, 3), np.uint8)
+    stored[:, :10] = 255  # the stored image's left edge is the upright photo's top
+    photo = Image.fromarray(stored)
+    exif = photo.getexif()
+    exif[0x0112] = 6
+    out = io.BytesIO()
+    photo.save(out, "JPEG", exif=exif, quality=95)
+    upright = decode_image(out.getvalue(), "photo.jpg")
+    assert upright.shape == (60, 30, 3) and upright[:10].mean() > 200 and upright[15:].mean() < 30
+    mask = np.zeros((60, 30), np.uint8)
+    mask[:10] = 255  # drawn on the upright photo
+    (tmp_path / "in" / "images").mkdir(parents=True)
+    (tmp_path / "in" / "masks").mkdir()
+    (tmp_path / "in" / "images" / "photo.jpg").write_bytes(out.getvalue())
+    (tmp_path / "in" / "masks" / "photo.png").write_bytes(png(mask))
+    manifest = shards.build_manifests(listing.list_input(str(tmp_path / "in"), "paired"), 1)["0000"]
+    staging.extract_shard(str(tmp_path / "in"), manifest, tmp_path / "raw")
+    index = merge_shard(tmp_path / "raw", tmp_path / "merged")
+    assert not index["set_aside"] and (index["items"][0]["height"], index["items"][0]["width"]) == (60, 30)

@@ -11,6 +11,12 @@ from ..errors import InputError
 from . import tiff
 
 
+JPEG = b"\xff\xd8"
+# A phone photo is stored sideways with an EXIF orientation that viewers, annotation tools and
+# cv2.imread apply, so its masks are drawn upright; IMREAD_UNCHANGED would ignore it.
+JPEG_FLAGS = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH
+
+
 def decode_image(data: bytes, name: str, bit_depth: int | str = "auto") -> np.ndarray:
     """Decode an image file's bytes to an RGB uint8 array (H, W, 3).
 
@@ -54,12 +60,13 @@ def to_8_bits(arr: np.ndarray, bit_depth: int | str = "auto") -> np.ndarray:
 
 
 def _imdecode(data: bytes, name: str) -> np.ndarray | None:
-    """OpenCV's decoding of ``data`` as stored, None for what is no image; OpenCV's own refusals
-    (an image over its pixel limit, OPENCV_IO_MAX_IMAGE_PIXELS) and TIFFs of several images name the file."""
+    """OpenCV's decoding of ``data`` as stored (a JPEG turned upright by its EXIF orientation), None
+    for what is no image; OpenCV's own refusals (an image over its pixel limit, OPENCV_IO_MAX_IMAGE_PIXELS)
+    and TIFFs of several images name the file."""
     if not data:
         return None
     try:
-        arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        arr = cv2.imdecode(np.frombuffer(data, np.uint8), JPEG_FLAGS if data[:2] == JPEG else cv2.IMREAD_UNCHANGED)
     except cv2.error as err:
         reason = str(err).strip().splitlines()[-1]
         raise InputError(name, f"is refused by OpenCV ({reason})",
