@@ -389,3 +389,30 @@ def test_a_phone_photo_is_read_upright_as_its_mask_was_drawn(tmp_path):
     staging.extract_shard(str(tmp_path / "in"), manifest, tmp_path / "raw")
     index = merge_shard(tmp_path / "raw", tmp_path / "merged")
     assert not index["set_aside"] and (index["items"][0]["height"], index["items"][0]["width"]) == (60, 30)
+
+
+def test_palette_png_masks_are_read_by_their_indices(tmp_path):
+    """labelme's label.png and Pascal VOC masks: palette PNGs whose indices are the classes (255 the
+    unlabelled border). OpenCV gives their colours, which made every class pixel a stray value."""
+    import io
+
+    from PIL import Image
+
+    from snakeseg.data.masks import IGNORE, MaskSpec
+
+    classes = np.zeros((20, 30), np.uint8)
+    classes[5:10, 5:10], classes[12:18, 12:20], classes[0] = 1, 2, 255
+    mask = Image.fromarray(classes, "P")
+    mask.putpalette([0, 0, 0, 128, 0, 0, 0, 128, 0] + [0, 0, 0] * 252 + [224, 224, 192])  # VOC's colours
+    out = io.BytesIO()
+    mask.save(out, "PNG")
+    (tmp_path / "in" / "images").mkdir(parents=True)
+    (tmp_path / "in" / "masks").mkdir()
+    (tmp_path / "in" / "images" / "a.png").write_bytes(png(np.full((20, 30), 90, np.uint8)))
+    (tmp_path / "in" / "masks" / "a.png").write_bytes(out.getvalue())
+    manifest = shards.build_manifests(listing.list_input(str(tmp_path / "in"), "paired"), 1)["0000"]
+    staging.extract_shard(str(tmp_path / "in"), manifest, tmp_path / "raw")
+    index = merge_shard(tmp_path / "raw", tmp_path / "merged", MaskSpec(format="index", n_classes=2, ignore_value=255))
+    assert index["items"][0]["stray_pixels"] == 0
+    labels = cv2.imread(str(tmp_path / "merged" / "a.png"), cv2.IMREAD_UNCHANGED)
+    assert np.array_equal(labels, np.where(classes == 255, IGNORE, classes))

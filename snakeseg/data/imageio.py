@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 
 import cv2
@@ -9,12 +10,14 @@ import numpy as np
 
 from ..errors import InputError
 from . import tiff
+from .png import png_header
 
 
 JPEG = b"\xff\xd8"
 # A phone photo is stored sideways with an EXIF orientation that viewers, annotation tools and
 # cv2.imread apply, so its masks are drawn upright; IMREAD_UNCHANGED would ignore it.
 JPEG_FLAGS = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH
+PALETTE = 3  # PNG colour type of a palette image
 
 
 def decode_image(data: bytes, name: str, bit_depth: int | str = "auto") -> np.ndarray:
@@ -77,7 +80,12 @@ def _imdecode(data: bytes, name: str) -> np.ndarray | None:
 
 
 def decode_mask(data: bytes, name: str) -> np.ndarray:
-    """Decode a mask file to an array of its stored values: H x W, or H x W x C (RGB order) for colour."""
+    """Decode a mask file to an array of its stored values: H x W, or H x W x C (RGB order) for colour.
+    A palette PNG's stored values are its palette indices (labelme's and Pascal VOC's class masks),
+    which OpenCV would replace by their colours."""
+    header = png_header(data)
+    if header is not None and header[3] == PALETTE:
+        return _palette_indices(data, name)
     arr = _imdecode(data, name)
     if arr is None:
         raise InputError(name, "cannot be decoded as a mask image (empty, truncated or not an image file)",
@@ -85,6 +93,17 @@ def decode_mask(data: bytes, name: str) -> np.ndarray:
     if arr.ndim == 3:  # OpenCV's BGR(A) order back to RGB(A), so channel c is class c + 1
         arr = arr[..., [2, 1, 0] + ([3] if arr.shape[2] == 4 else [])]
     return arr
+
+
+def _palette_indices(data: bytes, name: str) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as png:
+            return np.array(png)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        raise InputError(name, "cannot be decoded as a mask image (a truncated or broken palette PNG)",
+                         "replace it with a readable PNG, or remove it from the input") from None
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
