@@ -416,3 +416,18 @@ def test_palette_png_masks_are_read_by_their_indices(tmp_path):
     assert index["items"][0]["stray_pixels"] == 0
     labels = cv2.imread(str(tmp_path / "merged" / "a.png"), cv2.IMREAD_UNCHANGED)
     assert np.array_equal(labels, np.where(classes == 255, IGNORE, classes))
+
+
+def test_colour_coded_instance_masks_keep_one_object_per_colour():
+    """masks.instances with a colour label image: each colour is an object. The channels' maximum
+    made the red (200, 10, 10) and yellow (200, 200, 10) objects one object."""
+    from snakeseg.data.masks import MaskSpec, instance_image
+
+    colours = np.zeros((12, 12, 3), np.uint8)
+    colours[1:3, 1:3], colours[5:7, 5:7], colours[9:11, 2:4] = (200, 10, 10), (10, 200, 10), (200, 200, 10)
+    colours[0] = 255  # unlabelled
+    labels, ids, record = instance_image(colours, "c.png", MaskSpec(instances=True, ignore_value=255))
+    assert record["mask_encoding"] == "8-bit colour instance ids (3 objects)"
+    assert sorted(np.unique(ids[ids > 0]).tolist()) == [1, 2, 3] and (ids[0] == 0).all()
+    assert len({int(ids[1, 1]), int(ids[5, 5]), int(ids[9, 2])}) == 3
+    assert (labels[0] == 255).all() and labels[1:].sum() == 12

@@ -127,10 +127,14 @@ def normalise(arr: np.ndarray, name: str, spec: MaskSpec) -> tuple[np.ndarray, d
 
 def instance_image(arr: np.ndarray, name: str, spec: MaskSpec) -> tuple[np.ndarray, np.ndarray, dict]:
     """(label map, object ids, decision record) of an instance label image: every non-zero value
-    (other than ``ignore_value``) is one object of the foreground."""
+    (other than ``ignore_value``) is one object of the foreground; in a colour image, every colour."""
     grey, how = _grey(arr)
-    ids = grey.astype(np.int64)
     ignored = grey == spec.ignore_value if spec.ignore_value is not None else np.zeros(grey.shape, bool)
+    if how.startswith("colour"):  # objects told apart by colour: one id per (R, G, B), not the channels' max
+        colour = arr[..., :3].astype(np.int64)
+        grey, how = (colour[..., 0] << 32) | (colour[..., 1] << 16) | colour[..., 2], "colour "
+        ignored = (colour == spec.ignore_value).all(axis=2) if spec.ignore_value is not None else ignored
+    ids = grey.astype(np.int64)
     ids[ignored] = 0
     labels = (ids > 0).astype(np.uint8)
     labels[ignored] = IGNORE
