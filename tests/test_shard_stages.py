@@ -30,6 +30,17 @@ def _prepare(tmp_path, items):
     return archive, index, summary
 
 
+def _merge_paired(tmp_path, images: dict[str, bytes], masks: dict[str, bytes], spec=None) -> dict:
+    """A paired folder (``images/<name>``, ``masks/<name>``) staged as one shard and merged; its index."""
+    for folder, files in (("images", images), ("masks", masks)):
+        (tmp_path / "in" / folder).mkdir(parents=True, exist_ok=True)
+        for name, data in files.items():
+            (tmp_path / "in" / folder / name).write_bytes(data)
+    manifest = shards.build_manifests(listing.list_input(str(tmp_path / "in"), "paired"), 1)["0000"]
+    staging.extract_shard(str(tmp_path / "in"), manifest, tmp_path / "raw")
+    return merge_shard(tmp_path / "raw", tmp_path / "merged", spec)
+
+
 def test_bad_images_are_set_aside_with_the_member_named(tmp_path):
     image, masks = good_item(size=(32, 40))
     _, wrong_size_masks = good_item(size=(20, 20))
@@ -240,13 +251,8 @@ def _merge_label_image(tmp_path, ids: np.ndarray) -> tuple[dict, np.ndarray]:
     from snakeseg.data.items import truth_instances
     from snakeseg.data.masks import MaskSpec
 
-    (tmp_path / "in" / "images").mkdir(parents=True)
-    (tmp_path / "in" / "masks").mkdir()
-    cv2.imwrite(str(tmp_path / "in" / "images" / "a.png"), np.full(ids.shape, 90, np.uint8))
-    cv2.imwrite(str(tmp_path / "in" / "masks" / "a.tif"), ids.astype(np.int32))
-    manifest = shards.build_manifests(listing.list_input(str(tmp_path / "in"), "paired"), 1)["0000"]
-    staging.extract_shard(str(tmp_path / "in"), manifest, tmp_path / "raw")
-    item = merge_shard(tmp_path / "raw", tmp_path / "merged", MaskSpec(instances=True))["items"][0]
+    image, mask = png(np.full(ids.shape, 90, np.uint8)), cv2.imencode(".tif", ids.astype(np.int32))[1].tobytes()
+    item = _merge_paired(tmp_path, {"a.png": image}, {"a.tif": mask}, MaskSpec(instances=True))["items"][0]
     return item, truth_instances(tmp_path / "merged", item)
 
 
@@ -344,14 +350,8 @@ def test_tiffs_of_several_images_are_set_aside_not_read_in_part(tmp_path):
               "pyramid": pyramid.getvalue(), "good": tif(np.full((24, 24), 90, np.uint8)),
               "maskstack": tif(np.full((24, 24), 90, np.uint8))}
     masks = {k: tif(mask) for k in images} | {"maskstack": tif(np.stack([mask, mask]))}
-    (tmp_path / "in" / "images").mkdir(parents=True)
-    (tmp_path / "in" / "masks").mkdir()
-    for k in images:
-        (tmp_path / "in" / "images" / f"{k}.tif").write_bytes(images[k])
-        (tmp_path / "in" / "masks" / f"{k}.tif").write_bytes(masks[k])
-    manifest = shards.build_manifests(listing.list_input(str(tmp_path / "in"), "paired"), 1)["0000"]
-    staging.extract_shard(str(tmp_path / "in"), manifest, tmp_path / "raw")
-    index = merge_shard(tmp_path / "raw", tmp_path / "merged")
+    index = _merge_paired(tmp_path, {f"{k}.tif": v for k, v in images.items()},
+                          {f"{k}.tif": v for k, v in masks.items()})
     aside = {k: v["reason"] for k, v in index["set_aside"].items()}
     assert sorted(i["id"] for i in index["items"]) == ["good", "pyramid"]
     assert aside["stack"] == "images/stack.tif: is a TIFF of 2 images (a stack, or channels stored as pages), " \
@@ -381,13 +381,7 @@ def test_a_phone_photo_is_read_upright_as_its_mask_was_drawn(tmp_path):
     assert upright.shape == (60, 30, 3) and upright[:10].mean() > 200 and upright[15:].mean() < 30
     mask = np.zeros((60, 30), np.uint8)
     mask[:10] = 255  # drawn on the upright photo
-    (tmp_path / "in" / "images").mkdir(parents=True)
-    (tmp_path / "in" / "masks").mkdir()
-    (tmp_path / "in" / "images" / "photo.jpg").write_bytes(out.getvalue())
-    (tmp_path / "in" / "masks" / "photo.png").write_bytes(png(mask))
-    manifest = shards.build_manifests(listing.list_input(str(tmp_path / "in"), "paired"), 1)["0000"]
-    staging.extract_shard(str(tmp_path / "in"), manifest, tmp_path / "raw")
-    index = merge_shard(tmp_path / "raw", tmp_path / "merged")
+    index = _merge_paired(tmp_path, {"photo.jpg": out.getvalue()}, {"photo.png": png(mask)})
     assert not index["set_aside"] and (index["items"][0]["height"], index["items"][0]["width"]) == (60, 30)
 
 
@@ -406,13 +400,8 @@ def test_palette_png_masks_are_read_by_their_indices(tmp_path):
     mask.putpalette([0, 0, 0, 128, 0, 0, 0, 128, 0] + [0, 0, 0] * 252 + [224, 224, 192])  # VOC's colours
     out = io.BytesIO()
     mask.save(out, "PNG")
-    (tmp_path / "in" / "images").mkdir(parents=True)
-    (tmp_path / "in" / "masks").mkdir()
-    (tmp_path / "in" / "images" / "a.png").write_bytes(png(np.full((20, 30), 90, np.uint8)))
-    (tmp_path / "in" / "masks" / "a.png").write_bytes(out.getvalue())
-    manifest = shards.build_manifests(listing.list_input(str(tmp_path / "in"), "paired"), 1)["0000"]
-    staging.extract_shard(str(tmp_path / "in"), manifest, tmp_path / "raw")
-    index = merge_shard(tmp_path / "raw", tmp_path / "merged", MaskSpec(format="index", n_classes=2, ignore_value=255))
+    index = _merge_paired(tmp_path, {"a.png": png(np.full((20, 30), 90, np.uint8))}, {"a.png": out.getvalue()},
+                          MaskSpec(format="index", n_classes=2, ignore_value=255))
     assert index["items"][0]["stray_pixels"] == 0
     labels = cv2.imread(str(tmp_path / "merged" / "a.png"), cv2.IMREAD_UNCHANGED)
     assert np.array_equal(labels, np.where(classes == 255, IGNORE, classes))
