@@ -237,20 +237,21 @@ REPORT_BYTES_PER_PIXEL = 7
 def predict_mem_mb(wildcards, input, attempt, instances=True):
     """model_mem_mb plus what predicting the largest image of the job's merged shards takes, and
     splitting its objects when the outputs have instances."""
-    return _prediction_mb(wildcards, attempt, merged_largest(input.merged), instances, wildcards.exp)
+    return _prediction_mb(wildcards, attempt, merged_sizes(input.merged), instances, wildcards.exp)
 
 
 def staged_predict_mem_mb(wildcards, input, attempt, instances=True, exp=None):
     """predict_mem_mb for a shard of images without masks (new images; an annotation pool: ``exp``)."""
-    return _prediction_mb(wildcards, attempt, staged_largest(input.raw), instances, exp or wildcards.exp)
+    return _prediction_mb(wildcards, attempt, staged_sizes(input.raw), instances, exp or wildcards.exp)
 
 
-def _prediction_mb(wildcards, attempt, pixels, instances, exp):
+def _prediction_mb(wildcards, attempt, sizes, instances, exp):
     per_pixel = PREDICT_BYTES_PER_PIXEL + INSTANCE_BYTES_PER_PIXEL * bool(instances and INSTANCES)
-    whole = 0  # pixels of an image the network takes whole (larger ones: sliding windows)
+    whole = 0  # pixels of the largest image the network takes whole (larger ones: sliding windows)
     if EXPERIMENTS[exp]["train"]["mode"] == "native":
-        whole = min(pixels, config["predict"]["max_side"] ** 2)
-    image_bytes = per_pixel * pixels + WHOLE_IMAGE_BYTES_PER_PIXEL * whole
+        side = config["predict"]["max_side"] / config["data"]["scale"]
+        whole = _largest([(h, w) for h, w in sizes if max(h, w) <= side])
+    image_bytes = per_pixel * _largest(sizes) + WHOLE_IMAGE_BYTES_PER_PIXEL * whole
     return _with_image_mb(model_mem_mb(wildcards, attempt), image_bytes, attempt)
 
 
@@ -269,40 +270,44 @@ def report_mem_mb(wildcards, input, attempt):
 
 def merge_mem_mb(wildcards, input, attempt):
     """data_mem_mb plus what merging the staged shard's largest image takes."""
-    pixels = staged_largest(input[0])
+    pixels = _largest(staged_sizes(input[0]))
     return _with_image_mb(data_mem_mb(wildcards, attempt), MERGE_BYTES_PER_PIXEL * pixels, attempt)
 
 
 def shard_mem_mb(wildcards, input, attempt):
     """data_mem_mb plus what writing the merged shard's largest image as records takes."""
-    pixels = merged_largest(input.merged)
+    pixels = _largest(merged_sizes(input.merged))
     return _with_image_mb(data_mem_mb(wildcards, attempt), SHARD_BYTES_PER_PIXEL * pixels, attempt)
 
 
-def merged_largest(folders):
-    """Pixels of the largest image in merged shard folders (their index.json); 0 before they exist."""
-    largest = 0
+def merged_sizes(folders):
+    """(height, width) of every image in merged shard folders (their index.json); none before they exist."""
+    sizes = []
     for folder in [folders] if isinstance(folders, str) else folders:
         index = Path(folder) / "index.json"
         if index.exists():
-            largest = max([largest] + [i["height"] * i["width"] for i in json.loads(index.read_text())["items"]])
-    return largest
+            sizes += [(i["height"], i["width"]) for i in json.loads(index.read_text())["items"]]
+    return sizes
 
 
-def staged_largest(raw_dir):
-    """Pixels of the largest image staged in ``raw_dir``, read from the files' headers: nothing has
-    decoded them yet (snakeseg.data.headers); 0 before the folder exists."""
+def staged_sizes(raw_dir):
+    """(height, width) of every image staged in ``raw_dir``, read from the files' headers: nothing
+    has decoded them yet (snakeseg.data.headers); none before the folder exists."""
     from snakeseg.data.headers import image_size
     from snakeseg.data.staging import Pack
 
-    largest = 0
+    sizes = []
     if (Path(raw_dir) / "manifest.json").exists():
         with Pack(raw_dir) as pack:
             for entry in pack.manifest["items"].values():
                 with pack.open(entry["image"]["name"]) as stream:
-                    height, width = image_size(stream) or (0, 0)
-                largest = max(largest, height * width)
-    return largest
+                    sizes.append(image_size(stream) or (0, 0))
+    return sizes
+
+
+def _largest(sizes):
+    """Pixels of the largest of ``sizes``; 0 for none."""
+    return max((h * w for h, w in sizes), default=0)
 
 
 def _with_image_mb(base_mb, image_bytes, attempt):

@@ -244,14 +244,16 @@ def test_test_set_and_new_image_jobs_ask_for_their_largest_image(tmp_path):
 
 def check_memory(jobs, images, base, bytes_per_pixel, whole_bytes_per_pixel=0):
     """Each shard job of ``jobs`` asks for ``base`` MB plus ``bytes_per_pixel`` of its largest image
-    and ``whole_bytes_per_pixel`` of at most 2048^2 of its pixels (predicted whole)."""
-    by_shard = {}
+    and ``whole_bytes_per_pixel`` of its largest image up to 2048 px a side (predicted whole; larger
+    ones go by sliding windows)."""
+    by_shard, whole = {}, {}
     for image_id, (h, w) in images.items():
         shard = shards.shard_name(shards.shard_of(image_id, 4))
         by_shard[shard] = max(by_shard.get(shard, 0), h * w)
+        whole[shard] = max(whole.get(shard, 0), h * w if max(h, w) <= 2048 else 0)
     assert len(by_shard) > 1 and {s for s in by_shard} <= {w.rsplit("=", 1)[1] for w in jobs}
     for wildcards, resources in jobs.items():
-        largest = by_shard.get(wildcards.rsplit("=", 1)[1], 0)  # a shard without images: the base
-        image_bytes = bytes_per_pixel * largest + whole_bytes_per_pixel * min(largest, 2048**2)
+        shard = wildcards.rsplit("=", 1)[1]  # a shard without images: the base
+        image_bytes = bytes_per_pixel * by_shard.get(shard, 0) + whole_bytes_per_pixel * whole.get(shard, 0)
         assert int(resources["mem_mb"]) == math.ceil(base + image_bytes / 1e6), wildcards
 
