@@ -1,5 +1,6 @@
-"""Command line: ``python -m snakeseg review results/assl/round-N [--host H] [--port P] [--responses FILE]``
-and ``python -m snakeseg demo-pool FOLDER`` (unannotated demo images for active-learning rounds)."""
+"""Command line: ``python -m snakeseg review results/assl/round-N [--host H] [--port P] [--responses FILE]``,
+``python -m snakeseg demo-pool FOLDER`` (unannotated demo images for active-learning rounds) and
+``python -m snakeseg rle-masks CSV IMAGES OUT`` (run-length-encoded masks as mask images)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,22 @@ import argparse
 import sys
 
 from .errors import InputError
+
+
+def _rle_masks(args) -> int:
+    from .data.rle import write_masks
+
+    try:
+        done = write_masks(args.csv, args.images, args.out, args.order, args.id_column, args.rle_column)
+    except InputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"{len(done['binary'])} binary masks and {len(done['objects'])} object-id masks (several rows an image: "
+          f"set masks.instances: true) written to {args.out}")
+    for key, what in (("no_image", "ids without an image"), ("no_rows", "images without a row (no mask written)")):
+        if done[key]:
+            print(f"{len(done[key])} {what}: {' '.join(done[key][:10])}{' ...' if len(done[key]) > 10 else ''}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,7 +40,19 @@ def main(argv: list[str] | None = None) -> int:
     pool = commands.add_parser("demo-pool", help="write unannotated demo images to try active-learning rounds")
     pool.add_argument("folder")
     pool.add_argument("--n", type=int, default=24, help="number of images (default 24)")
+    rle = commands.add_parser("rle-masks", help="write the masks of a run-length-encoded CSV (HuBMAP, DSB2018, "
+                              "Sartorius, Carvana) as mask images beside their images")
+    rle.add_argument("csv", help="the CSV: an id column (an image's file name or stem) and an encoding column")
+    rle.add_argument("images", help="the folder of the images the ids name")
+    rle.add_argument("out", help="the folder to write the masks to, e.g. masks/ beside images/")
+    rle.add_argument("--order", choices=("F", "C"), default="F",
+                     help="pixel order of the runs: F top to bottom, then left to right (the Kaggle text; "
+                          "DSB2018, HuBMAP; default), C left to right, then top to bottom (Sartorius, Carvana)")
+    rle.add_argument("--id-column", help="default: the first column")
+    rle.add_argument("--rle-column", help="default: the second column")
     args = parser.parse_args(argv)
+    if args.command == "rle-masks":
+        return _rle_masks(args)
     if args.command == "demo-pool":
         from .data.demo import write_demo_pool
 
