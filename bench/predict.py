@@ -39,18 +39,24 @@ def timed(fn, repeat: int = 2) -> float:
     return best
 
 
-def throughput(n_images: int, side: int, threads: int) -> dict:
+def setup(n_images: int, side: int, threads: int) -> tuple[dict, list[np.ndarray], float]:
+    """TensorFlow on ``threads`` threads; the config's model section, random RGB images, their megapixels."""
     from snakeseg import tfenv
+
+    tfenv.configure(threads, 0)
+    model_cfg = yaml.safe_load((REPO / "config.yaml").read_text())["model"]
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (side, side, 3), dtype=np.uint8) for _ in range(n_images)]
+    return model_cfg, images, n_images * side * side / 1e6
+
+
+def throughput(n_images: int, side: int, threads: int) -> dict:
     from snakeseg.inference import windows
     from snakeseg.inference.predictor import Predictor, keras_callables
     from snakeseg.training.models import build_model
 
-    tfenv.configure(threads, 0)
-    model_cfg = yaml.safe_load((REPO / "config.yaml").read_text())["model"]
+    model_cfg, images, megapixels = setup(n_images, side, threads)
     (net,), _, _ = keras_callables([build_model(model_cfg, 128, 1)])  # as a prediction job calls it
-    rng = np.random.default_rng(0)
-    images = [rng.integers(0, 256, (side, side, 3), dtype=np.uint8) for _ in range(n_images)]
-    megapixels = n_images * side * side / 1e6
     recipe = {"mode": "native", "patch_size": 128, "normalize": "zscore"}
     whole = Predictor([net], recipe, batch_size=8)
     sliding = Predictor([net], {**recipe, "max_side": 64}, batch_size=8)
@@ -66,15 +72,10 @@ def precision_throughput(n_images: int, side: int, threads: int) -> dict:
     in float32 and in bfloat16 (what ``predict.mixed_precision: auto`` picks on a bfloat16 CPU)."""
     import tempfile
 
-    from snakeseg import tfenv
     from snakeseg.inference.predictor import Predictor, keras_models
     from snakeseg.training.models import build_model
 
-    tfenv.configure(threads, 0)
-    model_cfg = yaml.safe_load((REPO / "config.yaml").read_text())["model"]
-    rng = np.random.default_rng(0)
-    images = [rng.integers(0, 256, (side, side, 3), dtype=np.uint8) for _ in range(n_images)]
-    megapixels = n_images * side * side / 1e6
+    model_cfg, images, megapixels = setup(n_images, side, threads)
     recipe = {"mode": "native", "patch_size": 128, "normalize": "none"}
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
