@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
                               "Sartorius, Carvana) as mask images beside their images")
     rle.add_argument("csv", help="the CSV: an id column (an image's file name or stem) and an encoding column")
     rle.add_argument("images", help="the folder of the images the ids name")
-    rle.add_argument("out", help="the folder to write the masks to, e.g. masks/ beside images/")
+    rle.add_argument("out", help="the folder to write the masks to: <images>_masks beside the images folder "
+                                 "(or masks/ beside images/) pairs by itself")
     rle.add_argument("--order", choices=("F", "C"), default="F",
                      help="pixel order of the runs: F top to bottom, then left to right (the Kaggle text; "
                           "DSB2018, HuBMAP; default), C left to right, then top to bottom (Sartorius, Carvana)")

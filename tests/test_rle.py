@@ -38,7 +38,7 @@ def test_decoding_inverts_the_encoding(order):
 
 def test_rle_masks_make_a_paired_folder(tmp_path, capsys):
     rng = np.random.default_rng(1)
-    images = tmp_path / "data" / "images"
+    images = tmp_path / "data" / "train"  # HuBMAP's folder; its masks go to train_masks/, which pairs by name
     images.mkdir(parents=True)
     shapes = {"a.png": (20, 30), "b.jpg": (24, 16), "c.png": (10, 10)}
     for name, shape in shapes.items():
@@ -49,7 +49,7 @@ def test_rle_masks_make_a_paired_folder(tmp_path, capsys):
     b1[2:6, 3:9], b2[10:20, 1:4] = True, True
     rows = ["id,encoding", f"a,{encode(a, 'F')}", f"b.jpg,{encode(b1, 'F')}", f"b.jpg,{encode(b2, 'F')}", "zzz,1 2"]
     (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
-    out = tmp_path / "data" / "masks"
+    out = tmp_path / "data" / "train_masks"
     assert main(["rle-masks", str(tmp_path / "train.csv"), str(images), str(out)]) == 0
     printed = capsys.readouterr().out
     assert "1 binary masks and 1 object-id masks" in printed
@@ -58,7 +58,8 @@ def test_rle_masks_make_a_paired_folder(tmp_path, capsys):
     ids = cv2.imread(str(out / "b.png"), cv2.IMREAD_UNCHANGED)
     assert ids.dtype == np.uint16 and np.array_equal(ids, b1 * 1 + b2 * 2)
     # The folder is a paired input: a and b pair with their masks, c is listed as an image without one.
-    inventory = listing.list_input(str(tmp_path / "data"), "paired")
+    (tmp_path / "train.csv").rename(tmp_path / "data" / "train.csv")  # beside them, as Kaggle ships it
+    inventory = listing.list_input(str(tmp_path / "data"))
     assert sorted(inventory.usable()) == ["a", "b"] and inventory.items["c"].problem
 
 
