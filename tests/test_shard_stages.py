@@ -303,6 +303,9 @@ def test_16_bit_images_keep_the_contrast_of_the_bits_they_use():
     assert np.abs(decode_image_info(png(dim), "d.png", 12)[0][..., 0].astype(int) - grey // 4).max() <= 1
     saturated, _ = decode_image_info(png(np.array([[4095, 8000]], np.uint16)), "e.png", 12)
     assert saturated[0, :, 0].tolist() == [255, 255]
+    opaque = np.dstack([np.dstack([twelve] * 3), np.full(twelve.shape, 65535, np.uint16)])  # 16-bit RGBA
+    rgba, info = decode_image_info(png(opaque), "f.png")
+    assert info["dtype"] == "uint16 (12 bits used)" and np.abs(rgba[..., 0].astype(int) - grey).max() <= 1
 
 
 def test_shards_store_16_bit_images_at_the_configured_bit_depth(tmp_path):

@@ -50,8 +50,10 @@ def decode_image_info(data: bytes, name: str, bit_depth: int | str = "auto") -> 
 
 
 def bits_used(arr: np.ndarray) -> int:
-    """The bits an integer image's largest value needs, at least 8."""
-    return max(8, int(arr.max(initial=0)).bit_length())
+    """The bits an integer image's largest value needs, at least 8 (its alpha channel aside: an opaque
+    16-bit alpha is 65,535 whatever the colours' depth)."""
+    colour = arr[..., :3] if arr.ndim == 3 else arr
+    return max(8, int(colour.max(initial=0)).bit_length())
 
 
 def to_8_bits(arr: np.ndarray, bit_depth: int | str = "auto") -> np.ndarray:
