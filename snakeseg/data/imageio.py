@@ -61,7 +61,15 @@ def to_8_bits(arr: np.ndarray, bit_depth: int | str = "auto") -> np.ndarray:
     0..255, not onto 0..16 as dividing by 257 would; brighter values saturate); ``auto``: the bits
     the image's own values use, so one image may be read as 11-bit and another as 12-bit."""
     bits = bits_used(arr) if bit_depth == "auto" else int(bit_depth)
-    return np.minimum(arr * (255.0 / (2**bits - 1)), 255).round().astype(np.uint8)
+    # A table of the 65,536 values, applied a band of rows at a time: a 16-bit slide needs no float
+    # copies (3 bytes a pixel of an RGB image at peak instead of 48).
+    table = np.minimum(np.arange(65536) * (255.0 / (2**bits - 1)), 255).round().astype(np.uint8)
+    out = np.empty(arr.shape, np.uint8)
+    values_per_row = max(1, arr.size // max(1, arr.shape[0]))
+    rows = max(1, (1 << 22) // values_per_row)  # bands of about 4 million values
+    for top in range(0, arr.shape[0], rows):
+        out[top:top + rows] = table[arr[top:top + rows]]
+    return out
 
 
 def _imdecode(data: bytes, name: str) -> np.ndarray | None:
