@@ -38,8 +38,9 @@ def decode_image_info(data: bytes, name: str, bit_depth: int | str = "auto") -> 
                          "replace it with a readable PNG/JPEG/TIFF, or remove the image from the input")
     info = {"channels": 1 if arr.ndim == 2 else int(arr.shape[2]), "dtype": str(arr.dtype)}
     if arr.dtype == np.uint16:
-        info["dtype"] = f"uint16 ({bits_used(arr)} bits used)"
-        arr = to_8_bits(arr, bit_depth)
+        used = bits_used(arr)
+        info["dtype"] = f"uint16 ({used} bits used)"
+        arr = to_8_bits(arr, used if bit_depth == "auto" else int(bit_depth))
     elif arr.dtype != np.uint8:
         raise InputError(name, f"has unsupported pixel type {arr.dtype}", "save it as 8- or 16-bit")
     if arr.ndim == 2:
@@ -56,11 +57,10 @@ def bits_used(arr: np.ndarray) -> int:
     return max(8, int(colour.max(initial=0)).bit_length())
 
 
-def to_8_bits(arr: np.ndarray, bit_depth: int | str = "auto") -> np.ndarray:
-    """A 16-bit image scaled to 8 bits as data of ``bit_depth`` bits (a 12-bit camera's 0..4095 onto
-    0..255, not onto 0..16 as dividing by 257 would; brighter values saturate); ``auto``: the bits
-    the image's own values use, so one image may be read as 11-bit and another as 12-bit."""
-    bits = bits_used(arr) if bit_depth == "auto" else int(bit_depth)
+def to_8_bits(arr: np.ndarray, bits: int) -> np.ndarray:
+    """A 16-bit image scaled to 8 bits as data of ``bits`` bits (a 12-bit camera's 0..4095 onto
+    0..255, not onto 0..16 as dividing by 257 would; brighter values saturate). ``data.bit_depth:
+    auto`` passes :func:`bits_used`, so one image may be read as 11-bit and another as 12-bit."""
     # A table of the 65,536 values, applied a band of rows at a time: a 16-bit slide needs no float
     # copies (3 bytes a pixel of an RGB image at peak instead of 48).
     table = np.minimum(np.arange(65536) * (255.0 / (2**bits - 1)), 255).round().astype(np.uint8)

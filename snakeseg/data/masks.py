@@ -143,7 +143,7 @@ def instance_image(arr: np.ndarray, name: str, spec: MaskSpec) -> tuple[np.ndarr
     if values[-1] > PNG_LABELS:  # ids past 16 bits (a 32-bit TIFF's) renumbered 1..n, so none wraps around
         ids = np.searchsorted(values, ids) + int(values[0] != 0)
     return labels, ids, {"mask_encoding": f"{arr.dtype.itemsize * 8}-bit {how}instance ids ({n} objects)",
-                         "stray_pixels": 0, "stray_values": "", "stray_action": ""}
+                         "stray_pixels": 0, "stray_values": "", "stray_action": "", "objects": n}
 
 
 def merge_instances(instances: list[np.ndarray]) -> tuple[np.ndarray, int]:

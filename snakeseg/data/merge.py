@@ -36,7 +36,7 @@ def label_map(entry: dict, pack: Pack, spec: MaskSpec) -> tuple[np.ndarray, dict
         labels, n_instances = merge_instances(maps)
         ids = number_instances(maps)
     elif ids is not None:
-        labels, n_instances = maps[0], np.count_nonzero(np.unique(ids))
+        labels, n_instances = maps[0], records[-1]["objects"]  # counted by instance_image
     else:
         labels = maps[0]
         n_instances = cv2.connectedComponents(((labels > 0) & (labels != IGNORE)).astype(np.uint8))[0] - 1
