@@ -308,6 +308,36 @@ def test_16_bit_images_keep_the_contrast_of_the_bits_they_use():
     assert info["dtype"] == "uint16 (12 bits used)" and np.abs(rgba[..., 0].astype(int) - grey).max() <= 1
 
 
+def test_float_and_signed_images_are_stretched_from_their_own_range():
+    """A deconvolution's 32-bit float TIFF (values of any scale, a few negative, NaN where undefined)
+    and a signed 16-bit one decode to 0..255 from their smallest to largest value, as ImageJ converts."""
+    import io
+
+    import tifffile
+    from snakeseg.data.imageio import decode_image_info
+
+    def tif(data) -> bytes:
+        out = io.BytesIO()
+        tifffile.imwrite(out, data)
+        return out.getvalue()
+
+    rng = np.random.default_rng(4)
+    grey = rng.integers(0, 256, (20, 30)).astype(np.uint8)
+    grey[0, :2] = 0, 255
+    deconvolved = grey.astype(np.float32) * 0.013 - 0.4  # -0.4 .. 2.915
+    deconvolved[5, 5] = np.nan
+    image, info = decode_image_info(tif(deconvolved), "d.tif")
+    assert info["dtype"] == "float32 (values -0.4 to 2.915)"
+    assert image[5, 5, 0] == 0 and (image[..., 0] == image[..., 2]).all()
+    keep = np.ones(grey.shape, bool)
+    keep[5, 5] = False
+    assert np.abs(image[..., 0].astype(int) - grey)[keep].max() <= 1
+    signed, info = decode_image_info(tif(grey.astype(np.int16) * 10 - 1000), "s.tif")
+    assert info["dtype"] == "int16 (values -1000 to 1550)" and np.array_equal(signed[..., 1], grey)
+    flat, info = decode_image_info(tif(np.full((4, 4), 7.5, np.float32)), "f.tif")
+    assert info["dtype"] == "float32 (values 7.5 to 7.5)" and not flat.any()
+
+
 def test_shards_store_16_bit_images_at_the_configured_bit_depth(tmp_path):
     from snakeseg.data.imageio import decode_image
     from snakeseg.tfenv import tf

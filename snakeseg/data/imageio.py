@@ -23,8 +23,9 @@ PALETTE = 3  # PNG colour type of a palette image
 def decode_image(data: bytes, name: str, bit_depth: int | str = "auto") -> np.ndarray:
     """Decode an image file's bytes to an RGB uint8 array (H, W, 3).
 
-    Grey images are replicated to three channels, an alpha channel is dropped and
-    16-bit images are scaled to 8 bits by :func:`to_8_bits` (``data.bit_depth``).
+    Grey images are replicated to three channels, an alpha channel is dropped, 16-bit images are
+    scaled to 8 bits by :func:`to_8_bits` (``data.bit_depth``) and float or signed ones by
+    :func:`stretch_to_8_bits`.
     """
     return decode_image_info(data, name, bit_depth)[0]
 
@@ -41,6 +42,9 @@ def decode_image_info(data: bytes, name: str, bit_depth: int | str = "auto") -> 
         used = bits_used(arr)
         info["dtype"] = f"uint16 ({used} bits used)"
         arr = to_8_bits(arr, used if bit_depth == "auto" else int(bit_depth))
+    elif arr.dtype.kind in "fi":  # 32-bit float TIFFs (deconvolution, ImageJ), signed integers
+        arr, low, high = stretch_to_8_bits(arr)
+        info["dtype"] += f" (values {low:.4g} to {high:.4g})"
     elif arr.dtype != np.uint8:
         raise InputError(name, f"has unsupported pixel type {arr.dtype}", "save it as 8- or 16-bit")
     if arr.ndim == 2:
@@ -64,11 +68,37 @@ def to_8_bits(arr: np.ndarray, bits: int) -> np.ndarray:
     # A table of the 65,536 values, applied a band of rows at a time: a 16-bit slide needs no float
     # copies (3 bytes a pixel of an RGB image at peak instead of 48).
     table = np.minimum(np.arange(65536) * (255.0 / (2**bits - 1)), 255).round().astype(np.uint8)
+    return _by_bands(arr, lambda band: table[band])
+
+
+def stretch_to_8_bits(arr: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """A floating-point or signed image mapped from its smallest to its largest finite value onto
+    0..255, as ImageJ's 8-bit conversion does by default (NaN becomes 0); with that range."""
+    colour = arr[..., :3] if arr.ndim == 3 else arr
+    if arr.dtype.kind == "f":
+        finite = np.isfinite(colour)
+        low = float(np.min(colour, where=finite, initial=np.inf))
+        high = float(np.max(colour, where=finite, initial=-np.inf))
+        if not finite.any():
+            low = high = 0.0
+    else:
+        low, high = float(colour.min()), float(colour.max())
+    scale = 255.0 / (high - low) if high > low else 0.0
+
+    def stretch(band):
+        values = (band.astype(np.float32) - np.float32(low)) * np.float32(scale)
+        return np.clip(np.nan_to_num(values, nan=0.0, posinf=255.0, neginf=0.0), 0, 255).round()
+
+    return _by_bands(arr, stretch), low, high
+
+
+def _by_bands(arr: np.ndarray, to_uint8) -> np.ndarray:
+    """``to_uint8`` applied to bands of about 4 million values: a slide needs no whole-image copies."""
     out = np.empty(arr.shape, np.uint8)
     values_per_row = max(1, arr.size // max(1, arr.shape[0]))
-    rows = max(1, (1 << 22) // values_per_row)  # bands of about 4 million values
+    rows = max(1, (1 << 22) // values_per_row)
     for top in range(0, arr.shape[0], rows):
-        out[top:top + rows] = table[arr[top:top + rows]]
+        out[top:top + rows] = to_uint8(arr[top:top + rows])
     return out
 
 
