@@ -54,8 +54,18 @@ def test_images_to_segment_are_listed_from_an_images_folder_or_the_top(tmp_path)
     flat = write_dsb_zip(tmp_path / "flat.zip", {}, extra={"a.png": image, "b.jpg": image, "notes.txt": b"x",
                                                            "sub/c.png": image})
     inv = listing.list_input(str(flat), "images")
-    assert sorted(inv.usable()) == ["a", "b"] and inv.items["a"].masks == [] and inv.items["a"].kind == "image"
-    assert {f for f, _ in inv.unassigned} == {"notes.txt", "sub/c.png"}
+    assert sorted(inv.usable()) == ["a", "b", "sub__c"] and inv.items["a"].masks == []
+    assert inv.items["a"].kind == "image" and inv.items["sub__c"].image.name == "sub/c.png"
+    assert {f for f, _ in inv.unassigned} == {"notes.txt"}
+    # a screen zipped as one folder of plate and well folders: ids below the folder they all share
+    plates = write_dsb_zip(tmp_path / "plates.zip", {}, extra={"screen/p1/A01/f1.tif": image,
+                                                               "screen/p1/A02/f1.tif": image,
+                                                               "screen/p2/A01/f1.tif": image})
+    assert sorted(listing.list_input(str(plates), "images").usable()) == ["p1__A01__f1", "p1__A02__f1", "p2__A01__f1"]
+    one = write_dsb_zip(tmp_path / "one.zip", {}, extra={"new_batch/x.png": image, "new_batch/y.png": image})
+    assert sorted(listing.list_input(str(one), "images").usable()) == ["x", "y"]
+    with pytest.raises(InputError, match="found none"):
+        listing.list_input(str(write_dsb_zip(tmp_path / "none.zip", {}, extra={"notes.txt": b"x"})), "images")
     nested = write_dsb_zip(tmp_path / "nested.zip", {}, extra={"batch7/images/x.png": image,
                                                                "batch7/images/x.tif": image})
     inv = listing.list_input(str(nested), "images")

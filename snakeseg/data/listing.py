@@ -5,7 +5,8 @@ Two containers (a zip, or a folder) and two layouts:
 * ``dsb2018``: ``<id>/images/<id>.png`` with ``<id>/masks/*.png``, one mask per instance;
 * ``paired``: an images folder and a masks folder (``masks/``, ``labels/``, ``train_masks/``...)
   whose files pair by stem, optionally with a mask suffix such as ``_mask`` (Carvana);
-* ``images``: images without masks, to be segmented (an images folder, or images at the top).
+* ``images``: images without masks, to be segmented (an images folder, or every image in the folder
+  and its subfolders).
 
 Only metadata is read (a zip's central directory, a folder's sizes and mtimes), and names are
 split with ``str`` operations, not ``PurePosixPath`` objects: the workflow lists the input at every
@@ -301,22 +302,26 @@ def inventory_paired(members: list[Member], images_dir: str | None = None, masks
 
 def inventory_images(members: list[Member]) -> tuple[dict[str, Item], list[tuple[str, str]]]:
     """Images without masks (new images to segment): the files of one images folder (``images/``,
-    ``imgs/``, ...) when there is one, else the image files at the top level; the id is the stem."""
+    ``imgs/``, ...) when there is one, else every image file in the folder and its subfolders (a
+    screen's plate and well folders). The id is the file's stem, after the subfolders it lies in
+    below the folder all images share: ``plate1/A01.tif`` is ``plate1__A01``."""
     folders = {_dir_of(m) for m in members if _is_image_name(_split(m.name)[1])}
+    if not folders:
+        raise InputError("images to segment", "found none (no PNG, JPEG, TIFF, BMP or GIF file)",
+                         "point predict_input at a folder or zip of images")
     named = sorted(d for d in folders if PurePosixPath(d).name.lower() in IMAGE_DIR_NAMES)
-    top = {d for d in folders if "/" not in d}
-    where = named[0] if len(named) == 1 else "." if "." in folders else top.pop() if len(top) == 1 else None
-    if where is None:
-        raise InputError("images to segment", f"found in several folders ({', '.join(sorted(folders)) or 'none'})",
-                         "put them in one folder (or in images/) at the top of the zip or folder")
+    taken = {named[0]} if len(named) == 1 else folders
+    paths = {d: () if d == "." else tuple(d.split("/")) for d in taken}
+    below = len(os.path.commonprefix(list(paths.values())))  # the folder all images share
     items: dict[str, Item] = {}
     unassigned = []
     for m in members:
-        filename = _split(m.name)[1]
-        if _dir_of(m) != where or not _is_image_name(filename):
-            unassigned.append((m.name, f"not an image in {where}/; ignored"))
+        folder, filename = _dir_of(m), _split(m.name)[1]
+        if folder not in taken or not _is_image_name(filename):
+            where = named[0] if len(named) == 1 else "the folder"
+            unassigned.append((m.name, f"not an image in {where}; ignored"))
             continue
-        stem = _stem(filename)
+        stem = "__".join(paths[folder][below:] + (_stem(filename),))
         if stem in items:
             items[stem].problem = f"duplicate id: {items[stem].image.name}, {m.name} share the name '{stem}'"
         else:
