@@ -35,8 +35,16 @@ rule all:
         f"{RESULTS}/plots/dataset_qa.png",
         f"{RESULTS}/plots/gallery.png",
         f"{RESULTS}/plots/object_counts.png",
-        expand(f"{RESULTS}/inference/{{exp}}/summary.csv", exp=EXPS if NEW_PLAN else []),
-        expand(f"{RESULTS}/test/{{exp}}/summary.json", exp=EXPS if TEST_PLAN else []),
+        expand(
+            f"{RESULTS}/inference/{{exp}}/{{out}}",
+            exp=EXPS if NEW_PLAN else [],
+            out=["summary.csv", *NEW_OUTPUT_FOLDERS],
+        ),
+        expand(
+            f"{RESULTS}/test/{{exp}}/{{out}}",
+            exp=EXPS if TEST_PLAN else [],
+            out=["summary.json", *TEST_OUTPUT_FOLDERS],
+        ),
         [f"{RESULTS}/assl/round-{ROUND}/review.csv", f"{RESULTS}/assl/rounds.csv"] if POOL_PLAN else [],
 
 

@@ -131,6 +131,20 @@ NEW_SHARDS = sorted(NEW_PLAN.shards) if NEW_PLAN else []
 TEST_SHARDS = sorted(TEST_PLAN.shards) if TEST_PLAN else []
 POOL_SHARDS = sorted(POOL_PLAN.shards) if POOL_PLAN else []
 ACCEPTED_SHARDS = sorted(s for s, v in ACCEPTED_PLAN.shards.items() if v["items"]) if ACCEPTED_PLAN else []
+
+
+def prediction_folders(probabilities):
+    """The folders a prediction job writes per shard (PredictionWriter), gathered per experiment."""
+    return (
+        ["masks", "overlays"]
+        + ["probabilities"] * bool(probabilities)
+        + ["instances"] * bool(INSTANCES and len(CLASSES) == 1)
+    )
+
+
+NEW_OUTPUT_FOLDERS = prediction_folders(config["predict"]["save_probabilities"])
+TEST_OUTPUT_FOLDERS = prediction_folders(True)  # rule predict_test always writes the probabilities
+
 ROUND = config["assl"]["round"]
 EXPS = list(EXPERIMENTS)
 

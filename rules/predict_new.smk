@@ -49,7 +49,8 @@ rule predict_new:
         "--predict {params.predict:q} --classes {params.classes:q} --instances {params.instances:q} --threads {threads} --batch-size {resources.batch_size} --out {output:q} --log {log:q}"
 
 
-# One table per experiment: id, source, shard, size, foreground fraction, connected components.
+# One table per experiment (id, source, shard, size, foreground fraction, connected components), and
+# every shard's masks, overlays, ... in one folder each (hard links).
 rule inference_summary:
     input:
         shards=shard_files(f"{RESULTS}/inference/{{{{exp}}}}/shards/shard-{{shard}}", NEW_SHARDS),
@@ -57,6 +58,7 @@ rule inference_summary:
     output:
         summary=f"{RESULTS}/inference/{{exp}}/summary.csv",
         set_aside=f"{RESULTS}/inference/{{exp}}/set_aside.csv",
+        collected=[directory(f"{RESULTS}/inference/{{exp}}/{kind}") for kind in NEW_OUTPUT_FOLDERS],
     log:
         "logs/inference_summary/{exp}.log",
     conda:
@@ -65,4 +67,4 @@ rule inference_summary:
         script=SCRIPTS / "inference_summary.py",
     shell:
         "python {params.script:q} --shards {input.shards:q} --summary {output.summary:q} "
-        "--unassigned {input.unassigned:q} --set-aside {output.set_aside:q} --log {log:q}"
+        "--unassigned {input.unassigned:q} --set-aside {output.set_aside:q} --collect {output.collected:q} --log {log:q}"

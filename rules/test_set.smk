@@ -77,6 +77,7 @@ rule test_metrics:
     output:
         per_image=f"{RESULTS}/test/{{exp}}/per_image.csv",
         summary=f"{RESULTS}/test/{{exp}}/summary.json",
+        collected=[directory(f"{RESULTS}/test/{{exp}}/{kind}") for kind in TEST_OUTPUT_FOLDERS],
     log:
         "logs/test_metrics/{exp}.log",
     conda:
@@ -89,4 +90,4 @@ rule test_metrics:
     shell:
         "python {params.script:q} --merged {input.merged:q} --predictions {input.predictions:q} "
         "--classes {params.classes:q} --mean-iou-threshold {params.mean_iou_threshold} --min-size {params.min_size} "
-        "--per-image {output.per_image:q} --summary {output.summary:q} --log {log:q}"
+        "--per-image {output.per_image:q} --summary {output.summary:q} --collect {output.collected:q} --log {log:q}"

@@ -1,4 +1,5 @@
-"""Rule inference_summary: the new images' per-shard tables in one, and everything set aside."""
+"""Rule inference_summary: the new images' per-shard tables in one, everything set aside, and each kind of
+output (masks, overlays, ...) of every shard in one folder."""
 import argparse
 import json
 import sys
@@ -9,6 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import pandas as pd  # noqa: E402
 
 from snakeseg import atomic  # noqa: E402
+from snakeseg.inference.collect import collect  # noqa: E402
 from snakeseg.inference.summary import COLUMNS, gather  # noqa: E402
 from snakeseg.workflow.cli import logged  # noqa: E402
 
@@ -17,6 +19,8 @@ ap.add_argument("--shards", nargs="+", required=True, help="the experiment's sha
 ap.add_argument("--unassigned", required=True, help="the input's files that belong to no image (the plan)")
 ap.add_argument("--summary", required=True)
 ap.add_argument("--set-aside", required=True)
+ap.add_argument("--collect", nargs="+", required=True,
+                help="folders to fill with every shard's files of the subfolder of the same name (masks, overlays, ...)")
 ap.add_argument("--log", required=True)
 args = ap.parse_args()
 
@@ -29,4 +33,6 @@ with logged(args.log, "inference_summary") as log:
     aside = pd.concat([aside, ignored], ignore_index=True)
     atomic.write_csv(args.summary, summary)
     atomic.write_csv(args.set_aside, aside)
-    log.info("%d images segmented, %d set aside", len(summary), len(aside))
+    n_files = collect(args.shards, args.collect)
+    log.info("%d images segmented, %d set aside; %d files in each of %s", len(summary), len(aside), n_files,
+             ", ".join(Path(d).name for d in args.collect))

@@ -1,4 +1,5 @@
-"""Rule test_metrics: per-image table and per-shard/overall summary of the ensemble on the test set."""
+"""Rule test_metrics: per-image table and per-shard/overall summary of the ensemble on the test set, and
+its masks, overlays, ... of every shard in one folder each."""
 import argparse
 import json
 import sys
@@ -9,6 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from snakeseg import atomic  # noqa: E402
 from snakeseg.evaluation.metrics import summarize  # noqa: E402
 from snakeseg.evaluation.scoring import test_table  # noqa: E402
+from snakeseg.inference.collect import collect  # noqa: E402
 from snakeseg.workflow.cli import logged  # noqa: E402
 
 ap = argparse.ArgumentParser(description=__doc__)
@@ -19,6 +21,8 @@ ap.add_argument("--mean-iou-threshold", type=float, default=0.4, help="probabili
 ap.add_argument("--min-size", type=int, default=0, help="objects under this many pixels removed (instances.min_size)")
 ap.add_argument("--per-image", required=True)
 ap.add_argument("--summary", required=True)
+ap.add_argument("--collect", nargs="+", required=True,
+                help="folders to fill with every shard's files of the subfolder of the same name (masks, overlays, ...)")
 ap.add_argument("--log", required=True)
 args = ap.parse_args()
 
@@ -29,3 +33,4 @@ with logged(args.log, "test_metrics") as log:
     atomic.write_json(args.summary, summary)
     log.info("test set: Dice mean %s median %s over %d images", summary["overall"]["dice"]["mean"],
              summary["overall"]["dice"]["median"], len(table))
+    collect(args.predictions, args.collect)

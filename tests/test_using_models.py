@@ -38,6 +38,7 @@ def test_new_images_and_a_test_set_through_the_ensemble(tmp_path, tiny_demo_run)
     assert counts == {"unzip_new": len(touched), "predict_new": len(touched), "inference_summary": 1}, counts
     snakemake(work, targets[0], configfile=cfg)
     assert len(pd.read_csv(work / "results" / "inference" / "main" / "summary.csv")) == 6
+    assert len(list((work / "results" / "inference" / "main" / "masks").glob("*.png"))) == 6
     # A predict key reruns only the predictions that use it; the batch size reruns none.
     n_new, n_test = (len(list((work / "results" / kind / "main" / "shards").iterdir())) for kind in ("inference", "test"))
     for change, expected in [("batch_size: 2", {}),
@@ -63,6 +64,11 @@ def check_new_images(out, new):
         ids = cv2.imread(str(out / "shards" / f"shard-{row.shard}" / "instances" / f"{row.id}.png"), cv2.IMREAD_UNCHANGED)
         assert ids.dtype == "uint16" and ids.shape == mask.shape and ids.max() == row.objects
         assert ((ids > 0) <= (mask > 0)).all()
+    # Every shard's masks, overlays and object ids are also in one folder each.
+    for kind in ("masks", "overlays", "instances"):
+        collected = {p.name: p.read_bytes() for p in (out / kind).iterdir() if not p.name.startswith(".")}
+        in_shards = {p.name: p.read_bytes() for p in out.glob(f"shards/shard-*/{kind}/*")}
+        assert sorted(collected) == sorted(f"{i}.png" for i in summary["id"]) and collected == in_shards
     aside = pd.read_csv(out / "set_aside.csv", dtype=str, keep_default_na=False)
     assert "broken.png: cannot be decoded" in dict(zip(aside["files"], aside["reason"]))["broken.png"]
     assert ".DS_Store" in set(aside["files"])
@@ -80,8 +86,11 @@ def check_test_set(results, items):
     assert summary["overall"]["n_images"] == 4
     assert summary["overall"]["dice"]["mean"] == pytest.approx(per_image["dice"].mean(), abs=1e-6)
     for row in per_image.itertuples():
-        mask = cv2.imread(str(out / "shards" / f"shard-{row.shard}" / "masks" / f"{row.id}.png"), cv2.IMREAD_UNCHANGED)
-        assert mask.shape == (64, 80)
+        in_shard = out / "shards" / f"shard-{row.shard}" / "masks" / f"{row.id}.png"
+        assert cv2.imread(str(in_shard), cv2.IMREAD_UNCHANGED).shape == (64, 80)
+        assert (out / "masks" / f"{row.id}.png").read_bytes() == in_shard.read_bytes()
+    for kind in ("overlays", "probabilities", "instances"):
+        assert sorted(p.name for p in (out / kind).glob("*.png")) == sorted(f"{i}.png" for i in per_image["id"])
     comparison = pd.read_csv(results / "metrics" / "comparison.csv")
     assert comparison["test_dice_mean"].iloc[0] == pytest.approx(summary["overall"]["dice"]["mean"], abs=1e-6)
     assert comparison["test_map_mean"].iloc[0] == pytest.approx(summary["overall"]["map"]["mean"], abs=1e-6)
