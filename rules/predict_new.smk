@@ -49,14 +49,15 @@ rule predict_new:
         "--predict {params.predict:q} --classes {params.classes:q} --instances {params.instances:q} --threads {threads} --batch-size {resources.batch_size} --out {output:q} --log {log:q}"
 
 
-# One table per experiment (id, source, shard, size, foreground fraction, connected components), and
-# every shard's masks, overlays, ... in one folder each (hard links).
+# One table per experiment (id, source, shard, size, foreground fraction, connected components), one
+# row per object, and every shard's masks, overlays, ... in one folder each (hard links).
 rule inference_summary:
     input:
         shards=shard_files(f"{RESULTS}/inference/{{{{exp}}}}/shards/shard-{{shard}}", NEW_SHARDS),
         unassigned=local(f"{NEW_PLAN_DIR}/unassigned.json"),
     output:
         summary=f"{RESULTS}/inference/{{exp}}/summary.csv",
+        objects=f"{RESULTS}/inference/{{exp}}/objects.csv",
         set_aside=f"{RESULTS}/inference/{{exp}}/set_aside.csv",
         collected=[directory(f"{RESULTS}/inference/{{exp}}/{kind}") for kind in NEW_OUTPUT_FOLDERS],
     log:
@@ -66,5 +67,5 @@ rule inference_summary:
     params:
         script=SCRIPTS / "inference_summary.py",
     shell:
-        "python {params.script:q} --shards {input.shards:q} --summary {output.summary:q} "
+        "python {params.script:q} --shards {input.shards:q} --summary {output.summary:q} --objects {output.objects:q} "
         "--unassigned {input.unassigned:q} --set-aside {output.set_aside:q} --collect {output.collected:q} --log {log:q}"

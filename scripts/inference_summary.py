@@ -11,6 +11,7 @@ import pandas as pd  # noqa: E402
 
 from snakeseg import atomic  # noqa: E402
 from snakeseg.inference.collect import collect  # noqa: E402
+from snakeseg.inference.measure import OBJECT_COLUMNS  # noqa: E402
 from snakeseg.inference.summary import COLUMNS, gather  # noqa: E402
 from snakeseg.workflow.cli import logged  # noqa: E402
 
@@ -18,6 +19,7 @@ ap = argparse.ArgumentParser(description=__doc__)
 ap.add_argument("--shards", nargs="+", required=True, help="the experiment's shard folders (rule predict_new)")
 ap.add_argument("--unassigned", required=True, help="the input's files that belong to no image (the plan)")
 ap.add_argument("--summary", required=True)
+ap.add_argument("--objects", required=True, help="one row per object of every image")
 ap.add_argument("--set-aside", required=True)
 ap.add_argument("--collect", nargs="+", required=True,
                 help="folders to fill with every shard's files of the subfolder of the same name (masks, overlays, ...)")
@@ -32,7 +34,14 @@ with logged(args.log, "inference_summary") as log:
     aside = gather([pd.read_csv(Path(d) / "set_aside.csv", dtype=str) for d in args.shards], ["id", "files", "reason"])
     aside = pd.concat([aside, ignored], ignore_index=True)
     atomic.write_csv(args.summary, summary)
+    older = [d for d in args.shards if not (Path(d) / "objects.csv").exists()]
+    if older:  # shards segmented by a snakeseg before the objects table
+        raise SystemExit(f"{older[0]} has no objects.csv (segmented by an earlier snakeseg): run "
+                                "snakemake --forcerun predict_new")
+    objects = gather([pd.read_csv(Path(d) / "objects.csv", dtype={"id": str}) for d in args.shards], OBJECT_COLUMNS)
+    atomic.write_csv(args.objects, objects.sort_values(["id", "object"]))
     atomic.write_csv(args.set_aside, aside)
     n_files = collect(args.shards, args.collect)
-    log.info("%d images segmented, %d set aside; %d files in each of %s", len(summary), len(aside), n_files,
+    log.info("%d images segmented (%d objects), %d set aside; %d files in each of %s", len(summary), len(objects),
+             len(aside), n_files,
              ", ".join(Path(d).name for d in args.collect))

@@ -12,6 +12,7 @@ from snakeseg import atomic  # noqa: E402
 from snakeseg.data.imageio import decode_image  # noqa: E402
 from snakeseg.data.staging import Pack  # noqa: E402
 from snakeseg.errors import InputError  # noqa: E402
+from snakeseg.inference.measure import OBJECT_COLUMNS, foreground_objects, measure_objects  # noqa: E402
 from snakeseg.inference.outputs import PredictionWriter  # noqa: E402
 from snakeseg.inference.predict import batched  # noqa: E402
 from snakeseg.inference.summary import COLUMNS, describe  # noqa: E402
@@ -26,7 +27,7 @@ ap.add_argument("--classes", required=True, help="foreground class names, as a J
 ap.add_argument("--instances", required=True, help="the config's instances section (enabled resolved), as JSON")
 ap.add_argument("--threads", type=int, default=0)
 ap.add_argument("--batch-size", type=int, required=True, help="images (or windows) per model call: predict.batch_size")
-ap.add_argument("--out", required=True, help="folder of masks/, overlays/, probabilities/, instances/, summary.csv and set_aside.csv")
+ap.add_argument("--out", required=True, help="folder of masks/, overlays/, probabilities/, instances/, summary.csv, objects.csv and set_aside.csv")
 ap.add_argument("--log", required=True)
 args = ap.parse_args()
 
@@ -36,7 +37,7 @@ with logged(args.log, "predict_new") as log:
     cfg, n_classes = {**json.loads(args.predict), "batch_size": args.batch_size}, len(json.loads(args.classes))
     recipe = json.loads(args.recipe)
     predictor = load_predictor(args.models, recipe, cfg, args.threads)
-    rows, aside = [], []
+    rows, aside, objects = [], [], []
     with Pack(args.raw) as pack, atomic.atomic_dir(args.out) as out:
         manifest = pack.manifest
         aside += [{"id": i, "files": " ".join(e["files"]), "reason": e["reason"]} for i, e in manifest["set_aside"].items()]
@@ -54,7 +55,9 @@ with logged(args.log, "predict_new") as log:
             for (image_id, source, image), (labels, fg) in zip(batch, segmented):
                 ids = writer.write(image_id, image, labels, fg)
                 rows.append({"id": image_id, "source": source, "shard": manifest["shard"], **describe(labels, ids)})
+                objects.append(measure_objects(image_id, foreground_objects(labels) if ids is None else ids, image))
         atomic.write_csv(out / "summary.csv", pd.DataFrame(rows, columns=COLUMNS))
+        atomic.write_csv(out / "objects.csv", pd.concat(objects) if objects else pd.DataFrame(columns=OBJECT_COLUMNS))
         atomic.write_csv(out / "set_aside.csv", pd.DataFrame(aside, columns=["id", "files", "reason"]))
     log.info("shard %s: %d images segmented, %d set aside", manifest["shard"], len(rows), len(aside))
     for row in aside:

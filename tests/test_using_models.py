@@ -64,6 +64,13 @@ def check_new_images(out, new):
         ids = cv2.imread(str(out / "shards" / f"shard-{row.shard}" / "instances" / f"{row.id}.png"), cv2.IMREAD_UNCHANGED)
         assert ids.dtype == "uint16" and ids.shape == mask.shape and ids.max() == row.objects
         assert ((ids > 0) <= (mask > 0)).all()
+    # One row per predicted object, with its area in pixels of the image's object-id map.
+    objects = pd.read_csv(out / "objects.csv")
+    assert objects.groupby("id").size().reindex(summary["id"], fill_value=0).tolist() == summary["objects"].tolist()
+    for row in objects.groupby("id").head(1).itertuples():
+        shard = summary.set_index("id").loc[row.id, "shard"]
+        ids = cv2.imread(str(out / "shards" / f"shard-{shard}" / "instances" / f"{row.id}.png"), cv2.IMREAD_UNCHANGED)
+        assert row.area == (ids == row.object).sum()
     # Every shard's masks, overlays and object ids are also in one folder each.
     for kind in ("masks", "overlays", "instances"):
         collected = {p.name: p.read_bytes() for p in (out / kind).iterdir() if not p.name.startswith(".")}
