@@ -38,3 +38,23 @@ rule train_fold:
         "--train {params.train:q} --data {params.data:q} --image-size {params.image_size} --classes {params.classes:q} "
         "--scratch {params.scratch:q} --threads {threads} --cache-mb {resources.cache_mb} --out-model {output.model:q} "
         "--out-history {output.history:q} --log {log:q}"
+
+
+# Beside the fold models, how they segment an image, so that the models folder alone can segment new
+# images on another machine (python -m snakeseg segment), as an nnU-Net model folder with its plans.
+rule model_settings:
+    output:
+        f"{RESULTS}/models/{{exp}}/settings.json",
+    log:
+        "logs/model_settings/{exp}.log",
+    conda:
+        "../envs/snakeseg.yaml"
+    params:
+        script=SCRIPTS / "model_settings.py",
+        recipe=lambda w: prediction_recipe(w.exp),
+        predict=prediction_settings("overlay_thickness", "save_probabilities", engine="keras"),
+        classes=json.dumps(CLASSES),
+        instances=instance_settings(),
+    shell:
+        "python {params.script:q} --recipe {params.recipe:q} --predict {params.predict:q} --classes {params.classes:q} "
+        "--instances {params.instances:q} --out {output:q} --log {log:q}"

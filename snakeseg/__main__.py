@@ -1,6 +1,7 @@
 """Command line: ``python -m snakeseg review results/assl/round-N [--host H] [--port P] [--responses FILE]``,
-``python -m snakeseg demo-pool FOLDER`` (unannotated demo images for active-learning rounds) and
-``python -m snakeseg rle-masks CSV IMAGES OUT`` (run-length-encoded masks as mask images)."""
+``python -m snakeseg demo-pool FOLDER`` (unannotated demo images for active-learning rounds),
+``python -m snakeseg rle-masks CSV IMAGES OUT`` (run-length-encoded masks as mask images) and
+``python -m snakeseg segment MODELS INPUT OUT`` (new images segmented by a models folder alone)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,19 @@ def _rle_masks(args) -> int:
     for key, what in (("no_image", "ids without an image"), ("no_rows", "images without a row (no mask written)")):
         if done[key]:
             print(f"{len(done[key])} {what}: {' '.join(done[key][:10])}{' ...' if len(done[key]) > 10 else ''}")
+    return 0
+
+
+def _segment(args) -> int:
+    from .inference.newimages import segment_folder
+
+    try:
+        tables = segment_folder(args.models, args.input, args.out, args.tta, args.threads, args.batch_size)
+    except InputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    objects = sum(len(table) for table in tables["objects"])
+    print(f"{len(tables['summary'])} images segmented ({objects} objects), {len(tables['aside'])} set aside: {args.out}")
     return 0
 
 
@@ -51,7 +65,19 @@ def main(argv: list[str] | None = None) -> int:
                           "DSB2018, HuBMAP; default), C left to right, then top to bottom (Sartorius, Carvana)")
     rle.add_argument("--id-column", help="default: the first column")
     rle.add_argument("--rle-column", help="default: the second column")
+    segment = commands.add_parser("segment", help="segment a folder or zip of images with an experiment's fold "
+                                  "models alone (results/models/<exp>, copied anywhere), as predict_input would")
+    segment.add_argument("models", help="the experiment's models folder: fold-*/model.h5 and settings.json")
+    segment.add_argument("input", help="a folder or zip of images (an images/ folder, or every image in it and "
+                                       "its subfolders)")
+    segment.add_argument("out", help="the folder to write masks/, overlays/, ..., summary.csv, objects.csv and "
+                                     "set_aside.csv to")
+    segment.add_argument("--tta", choices=("none", "flips", "d4"), help="default: the experiment's predict.tta")
+    segment.add_argument("--threads", type=int, default=0, help="CPU threads (default 0: all)")
+    segment.add_argument("--batch-size", type=int, default=8, help="images or windows per model call (default 8)")
     args = parser.parse_args(argv)
+    if args.command == "segment":
+        return _segment(args)
     if args.command == "rle-masks":
         return _rle_masks(args)
     if args.command == "demo-pool":

@@ -2,12 +2,14 @@
 additions rerun only their shards, and a labelled test set (test_input) scored and compared."""
 import json
 import shutil
+import subprocess
+import sys
 
 import cv2
 import pandas as pd
 import pytest
 
-from helpers import good_item, images_from_demo, job_counts, snakemake, write_dsb_zip
+from helpers import REPO, good_item, images_from_demo, job_counts, snakemake, write_dsb_zip
 from snakeseg.data import shards
 
 pytestmark = pytest.mark.slow
@@ -30,6 +32,7 @@ def test_new_images_and_a_test_set_through_the_ensemble(tmp_path, tiny_demo_run)
     snakemake(work, *targets, configfile=cfg)
     check_new_images(work / "results" / "inference" / "main", new)
     check_test_set(work / "results", items)
+    check_models_folder_alone(work, new, tmp_path)
     # Two more images: only their shards are staged and segmented again.
     for i in (4, 5):
         shutil.copyfile(new / "new0.png", new / f"new{i}.png")
@@ -48,6 +51,29 @@ def test_new_images_and_a_test_set_through_the_ensemble(tmp_path, tiny_demo_run)
         cfg.write_text(f"predict_input: {new}\ntest_input: {archive}\npredict: {{{change}}}\n")
         counts = job_counts(snakemake(work, *targets, "-n", configfile=cfg).stdout)
         assert counts == expected, (change, counts)
+
+
+def check_models_folder_alone(work, new, tmp_path):
+    """The experiment's models folder, copied elsewhere, segments the new images as predict_new did."""
+    elsewhere = tmp_path / "elsewhere" / "main"
+    shutil.copytree(work / "results" / "models" / "main", elsewhere)
+    out = tmp_path / "segmented"
+    proc = subprocess.run([sys.executable, "-m", "snakeseg", "segment", str(elsewhere), str(new), str(out),
+                           "--threads", "1"], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "4 images segmented" in proc.stdout and "2 set aside" in proc.stdout
+    ours, workflow = (pd.read_csv(d / "summary.csv") for d in (out, work / "results" / "inference" / "main"))
+    assert list(ours["id"]) == list(workflow["id"]) and list(ours["objects"]) == list(workflow["objects"])
+    for image_id in ours["id"]:
+        a, b = (cv2.imread(str(d / "masks" / f"{image_id}.png"), cv2.IMREAD_UNCHANGED)
+                for d in (out, work / "results" / "inference" / "main"))
+        assert (a == b).mean() > 0.999
+    assert len(pd.read_csv(out / "objects.csv")) == ours["objects"].sum()
+    assert sorted(pd.read_csv(out / "set_aside.csv", dtype=str)["files"]) == [".DS_Store", "broken.png"]
+    (elsewhere / "settings.json").unlink()
+    proc = subprocess.run([sys.executable, "-m", "snakeseg", "segment", str(elsewhere), str(new), str(out)],
+                          cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 1 and "no fold-*/model.h5 with a settings.json" in proc.stderr
 
 
 def check_new_images(out, new):

@@ -1,0 +1,84 @@
+"""Segmenting staged images without masks (rule predict_new, ``python -m snakeseg segment``): each
+image's outputs, and its rows of the summary, objects and set-aside tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from .. import atomic
+from ..data.imageio import decode_image
+from ..errors import InputError
+from .measure import OBJECT_COLUMNS, foreground_objects, measure_objects
+from .predict import batched
+from .summary import COLUMNS, describe
+
+ASIDE_COLUMNS = ["id", "files", "reason"]
+
+
+def segment_pack(pack, predictor, writer, threshold: float, batch_size: int, bit_depth) -> dict[str, list]:
+    """Segment every image of a staged shard (``pack``) with ``predictor``, writing its outputs with
+    ``writer``; unreadable images are set aside. Returns the ``summary``, ``objects`` and ``aside`` rows."""
+    manifest = pack.manifest
+    tables = {"summary": [], "objects": [], "aside": [{"id": i, "files": " ".join(e["files"]), "reason": e["reason"]}
+                                                       for i, e in manifest["set_aside"].items()]}
+    readable = []
+    for image_id, entry in manifest["items"].items():
+        source = entry["image"]["name"]
+        try:
+            readable.append((image_id, source, decode_image(pack.read(source), source, bit_depth)))
+        except InputError as err:
+            tables["aside"].append({"id": image_id, "files": source, "reason": f"{err.path}: {err.problem}"})
+    for batch in batched(readable, batch_size):
+        segmented = predictor.segment([image for _, _, image in batch], threshold)
+        for (image_id, source, image), (labels, fg) in zip(batch, segmented):
+            ids = writer.write(image_id, image, labels, fg)
+            tables["summary"].append({"id": image_id, "source": source, "shard": manifest["shard"],
+                                      **describe(labels, ids)})
+            tables["objects"].append(measure_objects(image_id, foreground_objects(labels) if ids is None else ids, image))
+    return tables
+
+
+def write_tables(out: Path, tables: dict[str, list]) -> None:
+    """``summary.csv``, ``objects.csv`` and ``set_aside.csv`` of :func:`segment_pack`'s rows in ``out``."""
+    objects = tables["objects"]
+    atomic.write_csv(out / "summary.csv", pd.DataFrame(tables["summary"], columns=COLUMNS))
+    atomic.write_csv(out / "objects.csv", pd.concat(objects) if objects else pd.DataFrame(columns=OBJECT_COLUMNS))
+    atomic.write_csv(out / "set_aside.csv", pd.DataFrame(tables["aside"], columns=ASIDE_COLUMNS))
+
+
+def segment_folder(models_dir: str, source: str, out: str, tta: str | None = None, threads: int = 0,
+                   batch_size: int = 8) -> dict[str, list]:
+    """``python -m snakeseg segment``: the images of ``source`` (a folder or zip, listed as
+    ``predict_input`` is) segmented by the fold models of ``models_dir`` (``results/models/<exp>``:
+    ``fold-*/model.h5`` and the ``settings.json`` rule model_settings writes) into ``out``, with the
+    folders and tables of ``results/inference/<exp>/``. Returns the tables' rows."""
+    import json
+    import tempfile
+
+    from ..data import listing, shards, staging
+    from .outputs import PredictionWriter
+    from .predictor import load_predictor
+
+    models_dir, out = Path(models_dir), Path(out)
+    models = sorted(str(p) for p in models_dir.glob("fold-*/model.h5"))
+    if not (models_dir / "settings.json").exists() or not models:
+        raise InputError(str(models_dir), "holds no fold-*/model.h5 with a settings.json beside them",
+                         "give an experiment's models folder, results/models/<exp>, from a run of snakeseg that "
+                         "wrote its settings.json (snakemake results/models/<exp>/settings.json)")
+    settings = json.loads((models_dir / "settings.json").read_text())
+    cfg = {**settings["predict"], "tta": tta or settings["predict"]["tta"], "batch_size": batch_size}
+    inventory = listing.list_input(source, "images")
+    manifest = shards.build_manifests(inventory, 1)["0000"]
+    out.mkdir(parents=True, exist_ok=True)
+    predictor = load_predictor(models, settings["recipe"], cfg, threads)
+    with tempfile.TemporaryDirectory(prefix=".staging-", dir=out) as tmp:
+        staging.extract_shard(source, manifest, f"{tmp}/raw")
+        with staging.Pack(f"{tmp}/raw") as pack:
+            writer = PredictionWriter(out, {**cfg, "overlay_truth": False}, settings["instances"],
+                                      len(settings["classes"]), probabilities=cfg["save_probabilities"])
+            tables = segment_pack(pack, predictor, writer, cfg["threshold"], batch_size, settings["recipe"]["bit_depth"])
+    tables["aside"] += [{"id": "", "files": name, "reason": reason} for name, reason in inventory.unassigned]
+    write_tables(out, tables)
+    return tables
