@@ -70,3 +70,19 @@ def test_images_to_segment_are_listed_from_an_images_folder_or_the_top(tmp_path)
                                                                "batch7/images/x.tif": image})
     inv = listing.list_input(str(nested), "images")
     assert inv.usable() == {} and "duplicate id" in inv.items["x"].problem
+
+
+def test_images_to_segment_are_read_where_they_are_in_a_folder_or_zip(tmp_path):
+    from snakeseg.data import shards
+    from snakeseg.inference.newimages import Unstaged
+
+    image, _ = good_item()
+    files = {"plate1/a.png": image, "plate2/a.png": image[:-10]}
+    for name, data in files.items():
+        (tmp_path / "folder" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "folder" / name).write_bytes(data)
+    for source in (str(tmp_path / "folder"), str(write_dsb_zip(tmp_path / "in.zip", {}, extra=files))):
+        manifest = shards.build_manifests(listing.list_input(source, "images"), 1)["0000"]
+        with Unstaged(source, manifest) as images:
+            read = {i: images.read(e["image"]["name"]) for i, e in images.manifest["items"].items()}
+        assert read == {"plate1__a": files["plate1/a.png"], "plate2__a": files["plate2/a.png"]}

@@ -55,9 +55,8 @@ def segment_folder(models_dir: str, source: str, out: str, tta: str | None = Non
     ``fold-*/model.h5`` and the ``settings.json`` rule model_settings writes) into ``out``, with the
     folders and tables of ``results/inference/<exp>/``. Returns the tables' rows."""
     import json
-    import tempfile
 
-    from ..data import listing, shards, staging
+    from ..data import listing, shards
     from .outputs import PredictionWriter
     from .predictor import load_predictor
 
@@ -73,12 +72,33 @@ def segment_folder(models_dir: str, source: str, out: str, tta: str | None = Non
     manifest = shards.build_manifests(inventory, 1)["0000"]
     out.mkdir(parents=True, exist_ok=True)
     predictor = load_predictor(models, settings["recipe"], cfg, threads)
-    with tempfile.TemporaryDirectory(prefix=".staging-", dir=out) as tmp:
-        staging.extract_shard(source, manifest, f"{tmp}/raw")
-        with staging.Pack(f"{tmp}/raw") as pack:
-            writer = PredictionWriter(out, {**cfg, "overlay_truth": False}, settings["instances"],
-                                      len(settings["classes"]), probabilities=cfg["save_probabilities"])
-            tables = segment_pack(pack, predictor, writer, cfg["threshold"], batch_size, settings["recipe"]["bit_depth"])
+    with Unstaged(source, manifest) as images:
+        writer = PredictionWriter(out, {**cfg, "overlay_truth": False}, settings["instances"],
+                                  len(settings["classes"]), probabilities=cfg["save_probabilities"])
+        tables = segment_pack(images, predictor, writer, cfg["threshold"], batch_size, settings["recipe"]["bit_depth"])
     tables["aside"] += [{"id": "", "files": name, "reason": reason} for name, reason in inventory.unassigned]
     write_tables(out, tables)
     return tables
+
+
+class Unstaged:
+    """A folder's or zip's images read where they are, as :func:`segment_pack` reads a staged shard
+    (``manifest``, ``read(name)``): a folder of slides is segmented without a copy of it first."""
+
+    def __init__(self, source: str, manifest: dict):
+        from ..data import zipmember, zipread
+
+        self.source, self.manifest = Path(source), manifest
+        names = [entry["image"]["name"] for entry in manifest["items"].values()]
+        self._zip = None if self.source.is_dir() else zipmember.ZipReader(source)
+        self._entries = {} if self._zip is None else zipread.find_entries(source, names)
+
+    def read(self, name: str) -> bytes:
+        return (self.source / name).read_bytes() if self._zip is None else self._zip.read(self._entries[name])
+
+    def __enter__(self) -> "Unstaged":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._zip is not None:
+            self._zip.close()
