@@ -56,9 +56,19 @@ rule inference_summary:
         shards=shard_files(f"{RESULTS}/inference/{{{{exp}}}}/shards/shard-{{shard}}", NEW_SHARDS),
         unassigned=local(f"{NEW_PLAN_DIR}/unassigned.json"),
     output:
-        summary=f"{RESULTS}/inference/{{exp}}/summary.csv",
+        summary=report(
+            f"{RESULTS}/inference/{{exp}}/summary.csv",
+            caption="../report/new_images.rst",
+            category="New images",
+            subcategory="{exp}",
+        ),
         objects=f"{RESULTS}/inference/{{exp}}/objects.csv",
-        set_aside=f"{RESULTS}/inference/{{exp}}/set_aside.csv",
+        set_aside=report(
+            f"{RESULTS}/inference/{{exp}}/set_aside.csv",
+            caption="../report/new_images_set_aside.rst",
+            category="New images",
+            subcategory="{exp}",
+        ),
         collected=[directory(f"{RESULTS}/inference/{{exp}}/{kind}") for kind in NEW_OUTPUT_FOLDERS],
     log:
         "logs/inference_summary/{exp}.log",
