@@ -3,14 +3,18 @@ image's outputs, and its rows of the summary, objects and set-aside tables."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
 
 from .. import atomic
+from ..data import listing, shards, zipmember, zipread
 from ..data.imageio import decode_image
 from ..errors import InputError
 from .measure import OBJECT_COLUMNS, foreground_objects, measure_objects
+from .outputs import PredictionWriter
+from .predictor import load_predictor
 from .predict import batched
 from .summary import COLUMNS, describe
 
@@ -54,12 +58,6 @@ def segment_folder(models_dir: str, source: str, out: str, tta: str | None = Non
     ``predict_input`` is) segmented by the fold models of ``models_dir`` (``results/models/<exp>``:
     ``fold-*/model.h5`` and the ``settings.json`` rule model_settings writes) into ``out``, with the
     folders and tables of ``results/inference/<exp>/``. Returns the tables' rows."""
-    import json
-
-    from ..data import listing, shards
-    from .outputs import PredictionWriter
-    from .predictor import load_predictor
-
     models_dir, out = Path(models_dir), Path(out)
     models = sorted(str(p) for p in models_dir.glob("fold-*/model.h5"))
     if not (models_dir / "settings.json").exists() or not models:
@@ -86,8 +84,6 @@ class Unstaged:
     (``manifest``, ``read(name)``): a folder of slides is segmented without a copy of it first."""
 
     def __init__(self, source: str, manifest: dict):
-        from ..data import zipmember, zipread
-
         self.source, self.manifest = Path(source), manifest
         names = [entry["image"]["name"] for entry in manifest["items"].values()]
         self._zip = None if self.source.is_dir() else zipmember.ZipReader(source)
