@@ -115,7 +115,7 @@ try:
     NEW_INPUT = inputlink.point(f"{WORK}/new/input", NEW_PLAN.archive) if NEW_PLAN else None
     EXPERIMENTS = experiments.expand(config, os.path.join(workflow.basedir, "schemas/config.schema.json"))
     CLASSES = experiments.check(config)
-    if not config.get("input"):  # the demo's curves are flat after about 15 epochs: keep command 1 short
+    if not config.get("input"):  # the demo's curves flatten within 10-15 epochs: keep command 1 short
         for _exp in EXPERIMENTS.values():
             _exp["train"]["epochs"] = min(_exp["train"]["epochs"], config["demo"]["epochs"])
         # A demo fold has about 32 small images: 200 int8 calibration patches would repeat each one 6 times.
