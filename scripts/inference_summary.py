@@ -27,6 +27,10 @@ ap.add_argument("--log", required=True)
 args = ap.parse_args()
 
 with logged(args.log, "inference_summary") as log:
+    older = [d for d in args.shards if not (Path(d) / "objects.csv").exists()]
+    if older:  # shards segmented by a snakeseg before the objects table
+        raise SystemExit(f"{older[0]} has no objects.csv (segmented by an earlier snakeseg): run "
+                         "snakemake --forcerun predict_new")
     summary = gather([pd.read_csv(Path(d) / "summary.csv", dtype={"id": str, "shard": str}) for d in args.shards],
                      COLUMNS)
     ignored = pd.DataFrame([{"id": "", "files": u["file"], "reason": u["reason"]}
@@ -34,14 +38,9 @@ with logged(args.log, "inference_summary") as log:
     aside = gather([pd.read_csv(Path(d) / "set_aside.csv", dtype=str) for d in args.shards], ["id", "files", "reason"])
     aside = pd.concat([aside, ignored], ignore_index=True)
     atomic.write_csv(args.summary, summary)
-    older = [d for d in args.shards if not (Path(d) / "objects.csv").exists()]
-    if older:  # shards segmented by a snakeseg before the objects table
-        raise SystemExit(f"{older[0]} has no objects.csv (segmented by an earlier snakeseg): run "
-                                "snakemake --forcerun predict_new")
     objects = gather([pd.read_csv(Path(d) / "objects.csv", dtype={"id": str}) for d in args.shards], OBJECT_COLUMNS)
     atomic.write_csv(args.objects, objects.sort_values(["id", "object"]))
     atomic.write_csv(args.set_aside, aside)
     n_files = collect(args.shards, args.collect)
     log.info("%d images segmented (%d objects), %d set aside; %d files in each of %s", len(summary), len(objects),
-             len(aside), n_files,
-             ", ".join(Path(d).name for d in args.collect))
+             len(aside), n_files, ", ".join(Path(d).name for d in args.collect))

@@ -313,12 +313,12 @@ def inventory_images(members: list[Member]) -> tuple[dict[str, Item], list[tuple
     taken = {named[0]} if len(named) == 1 else folders
     paths = {d: () if d == "." else tuple(d.split("/")) for d in taken}
     below = len(os.path.commonprefix(list(paths.values())))  # the folder all images share
+    where = named[0] if len(named) == 1 else "the folder"
     items: dict[str, Item] = {}
     unassigned = []
     for m in members:
         folder, filename = _dir_of(m), _split(m.name)[1]
         if folder not in taken or not _is_image_name(filename):
-            where = named[0] if len(named) == 1 else "the folder"
             unassigned.append((m.name, f"not an image in {where}; ignored"))
             continue
         stem = "__".join(paths[folder][below:] + (_stem(filename),))

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
 
 from .. import atomic
 from ..errors import InputError
 from .headers import image_size
+from .imageio import encode_png
 from .labelmaps import encode_instances
 
 #: pixel order of the runs: F, top to bottom then left to right (the Kaggle text; DSB2018, HuBMAP);
@@ -76,8 +76,7 @@ def write_masks(csv_path: str, images_dir: str, out_dir: str, order: str = "F",
                 raise InputError(csv_path, f"row of {image_id}: {err}",
                                  "check the image it belongs to and --order (F or C)") from None
         if len(masks) == 1:
-            binary = cv2.imencode(".png", masks[0].astype(np.uint8) * 255)[1].tobytes()
-            atomic.write_bytes(out / f"{path.stem}.png", binary)
+            atomic.write_bytes(out / f"{path.stem}.png", encode_png(masks[0].astype(np.uint8) * 255, rgb=False))
             done["binary"].append(image_id)
         else:
             ids = np.zeros(shape, np.int32)
