@@ -24,7 +24,7 @@ rule all:
         expand(f"{RESULTS}/models/{{exp}}/fold-{{fold}}/model.h5", exp=EXPS, fold=FOLDS),
         expand(f"{RESULTS}/predictions/{{exp}}/fold-{{fold}}", exp=EXPS, fold=FOLDS),
         expand(f"{RESULTS}/metrics/{{exp}}/summary.json", exp=EXPS),
-        expand(f"{RESULTS}/models/{{exp}}/settings.json", exp=EXPS),
+        expand(f"{RESULTS}/{{kind}}/{{exp}}/settings.json", kind=["models", "quantized"], exp=EXPS),
         expand(f"{RESULTS}/quantized/{{exp}}/summary.csv", exp=EXPS),
         f"{RESULTS}/metrics/comparison.csv",
         f"{RESULTS}/qa/rejected.csv",

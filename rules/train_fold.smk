@@ -40,19 +40,22 @@ rule train_fold:
         "--out-history {output.history:q} --log {log:q}"
 
 
-# Beside the fold models, how they segment an image, so that the models folder alone can segment new
-# images on another machine (python -m snakeseg segment), as an nnU-Net model folder with its plans.
+# Beside the fold models (and their quantize folders), how they segment an image, so that the models
+# folder alone can segment new images on another machine (python -m snakeseg segment), as an nnU-Net
+# model folder with its plans.
 rule model_settings:
     output:
-        f"{RESULTS}/models/{{exp}}/settings.json",
+        f"{RESULTS}/{{kind}}/{{exp}}/settings.json",
     log:
-        "logs/model_settings/{exp}.log",
+        "logs/model_settings/{kind}/{exp}.log",
+    wildcard_constraints:
+        kind="models|quantized",
     conda:
         "../envs/snakeseg.yaml"
     params:
         script=SCRIPTS / "model_settings.py",
         recipe=lambda w: prediction_recipe(w.exp),
-        predict=prediction_settings("overlay_thickness", "save_probabilities", engine="keras"),
+        predict=prediction_settings("overlay_thickness", "save_probabilities"),
         classes=json.dumps(CLASSES),
         instances=instance_settings(),
     shell:

@@ -27,10 +27,12 @@ ap.add_argument("--log", required=True)
 args = ap.parse_args()
 
 with logged(args.log, "inference_summary") as log:
-    older = [d for d in args.shards if not (Path(d) / "objects.csv").exists()]
-    if older:  # shards segmented by a snakeseg before the objects table
-        raise SystemExit(f"{older[0]} has no objects.csv (segmented by an earlier snakeseg): run "
-                         "snakemake --forcerun predict_new")
+    # Shards segmented by a snakeseg before the objects table, or before its intensities in stored values.
+    older = [d for d in args.shards if not (Path(d) / "objects.csv").exists()
+             or "integrated_intensity" not in pd.read_csv(Path(d) / "objects.csv", nrows=0).columns]
+    if older:
+        raise SystemExit(f"{older[0]} was segmented by an earlier snakeseg (its objects.csv is missing or lacks "
+                         "integrated_intensity): run snakemake --forcerun predict_new")
     summary = gather([pd.read_csv(Path(d) / "summary.csv", dtype={"id": str, "shard": str}) for d in args.shards],
                      COLUMNS)
     ignored = pd.DataFrame([{"id": "", "files": u["file"], "reason": u["reason"]}

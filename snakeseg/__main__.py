@@ -28,10 +28,14 @@ def _rle_masks(args) -> int:
 
 
 def _segment(args) -> int:
+    import logging
+
     from .inference.newimages import segment_folder
 
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # a line per image on stderr
     try:
-        tables = segment_folder(args.models, args.input, args.out, args.tta, args.threads, args.batch_size)
+        tables = segment_folder(args.models, args.input, args.out, args.tta, args.threads, args.batch_size,
+                                args.engine)
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -67,12 +71,16 @@ def main(argv: list[str] | None = None) -> int:
     rle.add_argument("--rle-column", help="default: the second column")
     segment = commands.add_parser("segment", help="segment a folder or zip of images with an experiment's fold "
                                   "models alone (results/models/<exp>, copied anywhere), as predict_input would")
-    segment.add_argument("models", help="the experiment's models folder: fold-*/model.h5 and settings.json")
+    segment.add_argument("models", help="the experiment's models folder (fold-*/model.h5) or quantize folder "
+                                        "(fold-*/model_<engine>.tflite), with its settings.json")
     segment.add_argument("input", help="a folder or zip of images (an images/ folder, or every image in it and "
                                        "its subfolders)")
     segment.add_argument("out", help="the folder to write masks/, overlays/, ..., summary.csv, objects.csv and "
                                      "set_aside.csv to")
     segment.add_argument("--tta", choices=("none", "flips", "d4"), help="default: the experiment's predict.tta")
+    segment.add_argument("--engine", choices=("keras", "dynamic_range", "float16", "int8"),
+                         help="default: keras for a models folder, int8 for a quantize folder (run with LiteRT, "
+                              "no TensorFlow needed)")
     segment.add_argument("--threads", type=int, default=0, help="CPU threads (default 0: all)")
     segment.add_argument("--batch-size", type=int, default=8, help="images or windows per model call (default 8)")
     args = parser.parse_args(argv)

@@ -18,6 +18,7 @@ def test_objects_are_measured_in_pixels_of_the_image():
     assert square["eccentricity"] == 0 and square["solidity"] == 1 and square["mean_intensity"] == 0
     assert rectangle["area"] == 200 and rectangle["equivalent_diameter"] == round(2 * np.sqrt(200 / np.pi), 2)
     assert rectangle["eccentricity"] > 0.8 and rectangle["mean_intensity"] == 60
+    assert rectangle["integrated_intensity"] == 60 * 200
     ring = np.zeros((20, 20), np.int32)
     ring[2:18, 2:18] = 1
     ring[6:14, 6:14] = 0
@@ -31,3 +32,49 @@ def test_without_instances_the_objects_are_the_foregrounds_8_connected_component
     labels[6:8, 6:8] = 2
     objects = foreground_objects(labels)
     assert objects.max() == 2 and objects[1, 1] == objects[2, 2] != objects[6, 6]
+
+
+class _Pack:
+    """A staged shard of in-memory files, as segment_pack reads one."""
+
+    def __init__(self, files: dict[str, bytes]):
+        self.files = files
+        self.manifest = {"shard": "0000", "set_aside": {},
+                         "items": {name.split(".")[0]: {"image": {"name": name}} for name in files}}
+
+    def read(self, name):
+        return self.files[name]
+
+
+class _ThresholdModel:
+    """A predictor that calls every pixel brighter than mid-grey (of the 8-bit image it is given) foreground."""
+
+    def segment(self, images, threshold):
+        return [((image[..., 0] > 127).astype(np.uint8), np.where(image[..., 0] > 127, 255, 0).astype(np.uint8))
+                for image in images]
+
+
+def test_object_intensities_are_in_the_images_stored_values(tmp_path):
+    """A 12-bit camera's dim and bright image of the same nucleus: each is stretched to 8 bits by the
+    bits it uses, so the two look alike to the model, but their objects' intensities keep the camera's
+    values (CellProfiler's, comparable across images); an 8-bit image measures as read."""
+    from snakeseg.data.imageio import encode_png
+    from snakeseg.inference.newimages import segment_pack
+    from snakeseg.inference.outputs import PredictionWriter
+
+    nucleus = np.zeros((32, 32), np.uint16)
+    nucleus[8:16, 8:20] = 1000  # 96 pixels
+    bright = nucleus * 4  # 4000: 12 bits used
+    bright[0, 0] = 10  # background noise keeps both from being blank elsewhere
+    eight = (nucleus // 8).astype(np.uint8)  # 125: not foreground to the model; the nucleus set to 200 below
+    eight[8:16, 8:20] = 200
+    pack = _Pack({"dim.png": encode_png(nucleus), "bright.png": encode_png(bright), "eight.png": encode_png(eight)})
+    writer = PredictionWriter(tmp_path, {"overlay_truth": False, "overlay_thickness": 1}, {"enabled": False}, 1,
+                              probabilities=False)
+    tables = segment_pack(pack, _ThresholdModel(), writer, 0.5, 8, "auto")
+    objects = {table["id"].iloc[0]: table.iloc[0] for table in tables["objects"]}
+    assert len(tables["summary"]) == 3 and not tables["aside"]
+    assert objects["dim"]["area"] == objects["bright"]["area"] == objects["eight"]["area"] == 96
+    assert (objects["dim"]["mean_intensity"], objects["bright"]["mean_intensity"]) == (1000, 4000)
+    assert objects["bright"]["integrated_intensity"] == 4000 * 96
+    assert objects["eight"]["mean_intensity"] == 200 and objects["eight"]["integrated_intensity"] == 200 * 96

@@ -54,6 +54,17 @@ def decode_image_info(data: bytes, name: str, bit_depth: int | str = "auto") -> 
     return cv2.cvtColor(arr, cv2.COLOR_BGR2RGB), info
 
 
+def stored_intensity(data: bytes, name: str) -> np.ndarray:
+    """The image's values as stored, as one float32 plane (the mean of its colour channels, alpha
+    aside): a 12-bit camera's 0..4095, a float TIFF's own units. Per-object intensities measured on it
+    compare across images, which their conversions to 8 bits (by each image's bits or range) do not."""
+    arr = _imdecode(data, name)
+    if arr is None:
+        raise InputError(name, "cannot be decoded as an image (empty, truncated or not an image file)",
+                         "replace it with a readable PNG/JPEG/TIFF, or remove the image from the input")
+    return arr[..., :3].mean(axis=2, dtype=np.float32) if arr.ndim == 3 else arr.astype(np.float32)
+
+
 def bits_used(arr: np.ndarray) -> int:
     """The bits an integer image's largest value needs, at least 8 (its alpha channel aside: an opaque
     16-bit alpha is 65,535 whatever the colours' depth)."""

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 
 OBJECT_COLUMNS = ["id", "object", "area", "centroid_y", "centroid_x", "bbox_top", "bbox_left", "bbox_bottom",
-                  "bbox_right", "equivalent_diameter", "eccentricity", "solidity", "mean_intensity"]
+                  "bbox_right", "equivalent_diameter", "eccentricity", "solidity", "mean_intensity",
+                  "integrated_intensity"]
 _PROPERTIES = ("label", "area", "centroid", "bbox", "equivalent_diameter_area", "eccentricity", "solidity",
                "intensity_mean")
 _NAMES = {"label": "object", "centroid-0": "centroid_y", "centroid-1": "centroid_x", "bbox-0": "bbox_top",
@@ -24,13 +25,15 @@ def foreground_objects(labels: np.ndarray) -> np.ndarray:
 def measure_objects(image_id: str, objects: np.ndarray, image: np.ndarray) -> pd.DataFrame:
     """One row per object of an id map (0 background): area, centroid and bounding box (bottom and right
     exclusive) in pixels, the diameter of a disc of its area, eccentricity, solidity (area over its
-    convex hull's) and the mean of the image's channels over it (0..255, the image as read)."""
+    convex hull's), and the mean and sum (CellProfiler's integrated intensity) of ``image`` over it:
+    a plane of values (:func:`snakeseg.data.imageio.stored_intensity`), or an image's channels' mean."""
     from skimage.measure import regionprops_table
 
     grey = image.mean(axis=2, dtype=np.float32) if image.ndim == 3 else image.astype(np.float32)
     table = pd.DataFrame(regionprops_table(objects, intensity_image=grey, properties=_PROPERTIES)).rename(columns=_NAMES)
     table.insert(0, "id", image_id)
     table["area"] = table["area"].astype(np.int64)
+    table["integrated_intensity"] = (table["mean_intensity"] * table["area"]).round(2)
     for column in ("centroid_y", "centroid_x", "equivalent_diameter", "mean_intensity"):
         table[column] = table[column].round(2)
     table[["eccentricity", "solidity"]] = table[["eccentricity", "solidity"]].round(4)

@@ -4,13 +4,15 @@ image's outputs, and its rows of the summary, objects and set-aside tables."""
 from __future__ import annotations
 
 import json
+import logging
+import os
 from pathlib import Path
 
 import pandas as pd
 
 from .. import atomic
 from ..data import listing, shards, zipmember, zipread
-from ..data.imageio import decode_image
+from ..data.imageio import decode_image_info, stored_intensity
 from ..errors import InputError
 from .measure import OBJECT_COLUMNS, foreground_objects, measure_objects
 from .outputs import PredictionWriter
@@ -19,6 +21,8 @@ from .predict import batched
 from .summary import COLUMNS, describe
 
 ASIDE_COLUMNS = ["id", "files", "reason"]
+
+log = logging.getLogger("snakeseg")
 
 
 def segment_pack(pack, predictor, writer, threshold: float, batch_size: int, bit_depth) -> dict[str, list]:
@@ -31,16 +35,22 @@ def segment_pack(pack, predictor, writer, threshold: float, batch_size: int, bit
     for image_id, entry in manifest["items"].items():
         source = entry["image"]["name"]
         try:
-            readable.append((image_id, source, decode_image(pack.read(source), source, bit_depth)))
+            image, info = decode_image_info(pack.read(source), source, bit_depth)
+            readable.append((image_id, source, image, info["dtype"] == "uint8"))
         except InputError as err:
             tables["aside"].append({"id": image_id, "files": source, "reason": f"{err.path}: {err.problem}"})
     for batch in batched(readable, batch_size):
-        segmented = predictor.segment([image for _, _, image in batch], threshold)
-        for (image_id, source, image), (labels, fg) in zip(batch, segmented):
+        segmented = predictor.segment([image for _, _, image, _ in batch], threshold)
+        for (image_id, source, image, eight_bit), (labels, fg) in zip(batch, segmented):
             ids = writer.write(image_id, image, labels, fg)
             tables["summary"].append({"id": image_id, "source": source, "shard": manifest["shard"],
                                       **describe(labels, ids)})
-            tables["objects"].append(measure_objects(image_id, foreground_objects(labels) if ids is None else ids, image))
+            # Intensities in the stored values: 16-bit and float images are read again, unconverted.
+            values = image if eight_bit else stored_intensity(pack.read(source), source)
+            objects = foreground_objects(labels) if ids is None else ids
+            tables["objects"].append(measure_objects(image_id, objects, values))
+            log.info("%d/%d %s: %d x %d px, %d objects", len(tables["summary"]), len(readable), image_id,
+                     *labels.shape, objects.max(initial=0))
     return tables
 
 
@@ -53,19 +63,29 @@ def write_tables(out: Path, tables: dict[str, list]) -> None:
 
 
 def segment_folder(models_dir: str, source: str, out: str, tta: str | None = None, threads: int = 0,
-                   batch_size: int = 8) -> dict[str, list]:
+                   batch_size: int = 8, engine: str | None = None) -> dict[str, list]:
     """``python -m snakeseg segment``: the images of ``source`` (a folder or zip, listed as
-    ``predict_input`` is) segmented by the fold models of ``models_dir`` (``results/models/<exp>``:
-    ``fold-*/model.h5`` and the ``settings.json`` rule model_settings writes) into ``out``, with the
-    folders and tables of ``results/inference/<exp>/``. Returns the tables' rows."""
-    models_dir, out = Path(models_dir), Path(out)
-    models = sorted(str(p) for p in models_dir.glob("fold-*/model.h5"))
+    ``predict_input`` is) segmented by the fold models of ``models_dir`` into ``out``, with the
+    folders and tables of ``results/inference/<exp>/``. ``models_dir`` is an experiment's models folder
+    (``results/models/<exp>``: ``fold-*/model.h5``, engine keras) or quantize folder
+    (``results/quantized/<exp>``: ``fold-*/model_<engine>.tflite``, run with LiteRT, default int8), each
+    with the ``settings.json`` rule model_settings writes. Returns the tables' rows."""
+    models_dir, out, threads = Path(models_dir), Path(out), threads or os.cpu_count()
+    keras_files = sorted(str(p) for p in models_dir.glob("fold-*/model.h5"))
+    engine = engine or ("keras" if keras_files else "int8")
+    models = keras_files if engine == "keras" else sorted(str(p) for p in models_dir.glob("fold-*") if p.is_dir())
     if not (models_dir / "settings.json").exists() or not models:
-        raise InputError(str(models_dir), "holds no fold-*/model.h5 with a settings.json beside them",
-                         "give an experiment's models folder, results/models/<exp>, from a run of snakeseg that "
-                         "wrote its settings.json (snakemake results/models/<exp>/settings.json)")
+        wanted = "fold-*/model.h5" if engine == "keras" else f"fold-*/model_{engine}.tflite"
+        raise InputError(str(models_dir), f"holds no {wanted} with a settings.json beside them",
+                         "give an experiment's models folder, results/models/<exp> (or for a TFLite engine its "
+                         "quantize folder, results/quantized/<exp>), from a run of snakeseg that wrote its "
+                         "settings.json (snakemake results/models/<exp>/settings.json)")
+    if engine != "keras" and keras_files:
+        raise InputError(str(models_dir), f"is a models folder (Keras files), not a quantize folder of {engine} models",
+                         "give results/quantized/<exp> for a TFLite engine, or leave --engine out")
     settings = json.loads((models_dir / "settings.json").read_text())
-    cfg = {**settings["predict"], "tta": tta or settings["predict"]["tta"], "batch_size": batch_size}
+    cfg = {**settings["predict"], "tta": tta or settings["predict"]["tta"], "batch_size": batch_size,
+           "engine": engine}
     inventory = listing.list_input(source, "images")
     manifest = shards.build_manifests(inventory, 1)["0000"]
     out.mkdir(parents=True, exist_ok=True)

@@ -224,7 +224,8 @@ def tflite_models(paths: list[str], engine: str, threads: int) -> tuple[list[Pre
         file = path / f"model_{engine}.tflite" if path.is_dir() else path
         if not file.is_file():
             raise InputError(str(file), f"has no {engine} model: {_missing_reason(path, engine)}",
-                             "use predict.engine: keras, or another variant that converted for every fold")
+                             "use predict.engine (segment --engine) keras, or another variant that converted for "
+                             "every fold")
         model = TFLiteModel(file, threads=threads)
         models.append(model)
         sides.append(model.side or _training_side(path))
@@ -244,6 +245,8 @@ def _missing_reason(folder, engine: str) -> str:
     rows = rows[rows["variant"] == engine]
     if rows.empty:
         return f"not among the converted variants ({', '.join(pd.read_csv(table)['variant'])}; quantize.variants)"
+    if rows["status"].iloc[0] == "ok":
+        return "it converted but the file is not in the folder (copied without it?)"
     return f"its conversion failed: {rows['error'].iloc[0]}"
 
 
