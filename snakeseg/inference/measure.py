@@ -29,7 +29,7 @@ def measure_objects(image_id: str, objects: np.ndarray, image: np.ndarray) -> pd
     a plane of values (:func:`snakeseg.data.imageio.stored_intensity`), or an image's channels' mean."""
     from skimage.measure import regionprops_table
 
-    grey = image.mean(axis=2, dtype=np.float32) if image.ndim == 3 else image.astype(np.float32)
+    grey = image.mean(axis=2, dtype=np.float32) if image.ndim == 3 else image.astype(np.float32, copy=False)
     table = pd.DataFrame(regionprops_table(objects, intensity_image=grey, properties=_PROPERTIES)).rename(columns=_NAMES)
     table.insert(0, "id", image_id)
     table["area"] = table["area"].astype(np.int64)
