@@ -40,7 +40,8 @@ def _segment(args) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     objects = sum(len(table) for table in tables["objects"])
-    print(f"{len(tables['summary'])} images segmented ({objects} objects), {len(tables['aside'])} set aside: {args.out}")
+    n = len(tables["summary"])
+    print(f"{n} image{'s' * (n != 1)} segmented ({objects} objects), {len(tables['aside'])} set aside: {args.out}")
     return 0
 
 
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     segment.add_argument("models", help="the experiment's models folder (fold-*/model.h5) or quantize folder "
                                         "(fold-*/model_<engine>.tflite), with its settings.json")
     segment.add_argument("input", help="a folder or zip of images (an images/ folder, or every image in it and "
-                                       "its subfolders)")
+                                       "its subfolders), or one image file")
     segment.add_argument("out", help="the folder to write masks/, overlays/, ..., summary.csv, objects.csv and "
                                      "set_aside.csv to")
     segment.add_argument("--tta", choices=("none", "flips", "d4"), help="default: the experiment's predict.tta")

@@ -86,3 +86,11 @@ def test_images_to_segment_are_read_where_they_are_in_a_folder_or_zip(tmp_path):
         with Unstaged(source, manifest) as images:
             read = {i: images.read(e["image"]["name"]) for i, e in images.manifest["items"].items()}
         assert read == {"plate1__a": files["plate1/a.png"], "plate2__a": files["plate2/a.png"]}
+    # One image file: its folder holds more, but only it is listed and read.
+    one = tmp_path / "folder" / "plate2" / "a.png"
+    assert listing.is_image_file(str(one)) and not listing.is_image_file(str(one.parent))
+    manifest = shards.build_manifests(listing.one_image(one), 1)["0000"]
+    (one.parent / "b.png").write_bytes(image)
+    with Unstaged(str(one.parent), manifest) as images:
+        read = {i: images.read(e["image"]["name"]) for i, e in images.manifest["items"].items()}
+    assert read == {"a": files["plate2/a.png"]}

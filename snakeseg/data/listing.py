@@ -329,6 +329,19 @@ def inventory_images(members: list[Member]) -> tuple[dict[str, Item], list[tuple
     return items, unassigned
 
 
+def one_image(path: Path) -> Inventory:
+    """The inventory of a single image file, as :func:`inventory_images` lists a folder of them
+    (``python -m snakeseg segment`` takes one image too)."""
+    st = path.stat()
+    item = Item(image=Member(path.name, st.st_size, st.st_mtime_ns), kind="image")
+    return Inventory(layout="images", items={_stem(path.name): item}, unassigned=[])
+
+
+def is_image_file(path: str) -> bool:
+    """A file (not a folder or zip) whose name is an image's."""
+    return os.path.isfile(path) and _is_image_name(os.path.basename(path))
+
+
 def list_input(path: str, layout: str = "auto", paired: dict | None = None, limits: dict | None = None,
                directory: zipread.CentralDirectory | None = None) -> Inventory:
     """Inventory of a zip or folder in the DSB2018 or the paired-folders layout (``directory`` as

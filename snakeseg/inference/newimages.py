@@ -65,7 +65,7 @@ def write_tables(out: Path, tables: dict[str, list]) -> None:
 def segment_folder(models_dir: str, source: str, out: str, tta: str | None = None, threads: int = 0,
                    batch_size: int = 8, engine: str | None = None) -> dict[str, list]:
     """``python -m snakeseg segment``: the images of ``source`` (a folder or zip, listed as
-    ``predict_input`` is) segmented by the fold models of ``models_dir`` into ``out``, with the
+    ``predict_input`` is, or one image file) segmented by the fold models of ``models_dir`` into ``out``, with the
     folders and tables of ``results/inference/<exp>/``. ``models_dir`` is an experiment's models folder
     (``results/models/<exp>``: ``fold-*/model.h5``, engine keras) or quantize folder
     (``results/quantized/<exp>``: ``fold-*/model_<engine>.tflite``, run with LiteRT, default int8), each
@@ -86,7 +86,10 @@ def segment_folder(models_dir: str, source: str, out: str, tta: str | None = Non
     settings = json.loads((models_dir / "settings.json").read_text())
     cfg = {**settings["predict"], "tta": tta or settings["predict"]["tta"], "batch_size": batch_size,
            "engine": engine}
-    inventory = listing.list_input(source, "images")
+    if listing.is_image_file(source):  # one image: read from its folder, the only file listed
+        inventory, source = listing.one_image(Path(source)), str(Path(source).parent)
+    else:
+        inventory = listing.list_input(source, "images")
     manifest = shards.build_manifests(inventory, 1)["0000"]
     out.mkdir(parents=True, exist_ok=True)
     predictor = load_predictor(models, settings["recipe"], cfg, threads)
