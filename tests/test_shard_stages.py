@@ -361,8 +361,9 @@ def test_shards_store_16_bit_images_at_the_configured_bit_depth(tmp_path):
 
 
 def test_tiffs_of_several_images_are_set_aside_not_read_in_part(tmp_path):
-    """OpenCV reads a TIFF stack's first page and a two-channel page's first channel; such files are
-    set aside naming the file, while a pyramid's reduced pages and a grey + alpha TIFF are read."""
+    """OpenCV reads a TIFF stack's first page, a two-channel page's first channel (as 8 bits, of a
+    16-bit one), RGB plus a fourth channel as RGB, and no page of five channels; such files are set
+    aside naming the file and why, while a pyramid's reduced pages and 16-bit RGB + alpha are read."""
     import io
 
     import tifffile
@@ -381,15 +382,21 @@ def test_tiffs_of_several_images_are_set_aside_not_read_in_part(tmp_path):
     images = {"stack": tif(np.full((2, 24, 24), 90, np.uint8)),
               "two": tif(np.full((24, 24, 2), 90, np.uint8), photometric="minisblack", planarconfig="contig"),
               "pyramid": pyramid.getvalue(), "good": tif(np.full((24, 24), 90, np.uint8)),
-              "maskstack": tif(np.full((24, 24), 90, np.uint8))}
+              "maskstack": tif(np.full((24, 24), 90, np.uint8)),
+              "two16": tif(np.full((24, 24, 2), 900, np.uint16), photometric="minisblack", planarconfig="contig"),
+              "rgbx16": tif(np.full((24, 24, 4), 900, np.uint16), photometric="rgb", extrasamples=["unspecified"]),
+              "rgba16": tif(np.full((24, 24, 4), 900, np.uint16), photometric="rgb", extrasamples=["unassalpha"]),
+              "five": tif(np.full((24, 24, 5), 90, np.uint8), photometric="minisblack", planarconfig="contig")}
     masks = {k: tif(mask) for k in images} | {"maskstack": tif(np.stack([mask, mask]))}
     index = _merge_paired(tmp_path, {f"{k}.tif": v for k, v in images.items()},
                           {f"{k}.tif": v for k, v in masks.items()})
     aside = {k: v["reason"] for k, v in index["set_aside"].items()}
-    assert sorted(i["id"] for i in index["items"]) == ["good", "pyramid"]
+    assert sorted(i["id"] for i in index["items"]) == ["good", "pyramid", "rgba16"]
     assert aside["stack"] == "images/stack.tif: is a TIFF of 2 images (a stack, or channels stored as pages), " \
                              "of which only the first would be read"
-    assert aside["two"] == "images/two.tif: has 2 channels, of which only 1 would be read"
+    for name, channels in (("two", 2), ("two16", 2), ("rgbx16", 4), ("five", 5)):
+        assert aside[name] == f"images/{name}.tif: has {channels} channels, where snakeseg reads grey (1) or RGB (3), " \
+                              "with or without alpha"
     assert aside["maskstack"].startswith("masks/maskstack.tif: is a TIFF of 2 images")
 
 

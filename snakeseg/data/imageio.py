@@ -116,17 +116,17 @@ def _by_bands(arr: np.ndarray, to_uint8) -> np.ndarray:
 def _imdecode(data: bytes, name: str) -> np.ndarray | None:
     """OpenCV's decoding of ``data`` as stored (a JPEG turned upright by its EXIF orientation), None
     for what is no image; OpenCV's own refusals (an image over its pixel limit, OPENCV_IO_MAX_IMAGE_PIXELS)
-    and TIFFs of several images name the file."""
+    and TIFFs of several images or of other than grey or RGB channels name the file."""
     if not data:
         return None
+    if tiff.is_tiff(data):  # before OpenCV, which would read such a TIFF in part (or not at all)
+        tiff.check_single_image(data, name)
     try:
         arr = cv2.imdecode(np.frombuffer(data, np.uint8), JPEG_FLAGS if data[:2] == JPEG else cv2.IMREAD_UNCHANGED)
     except cv2.error as err:
         reason = str(err).strip().splitlines()[-1]
         raise InputError(name, f"is refused by OpenCV ({reason})",
                          "split or downscale it, or raise OPENCV_IO_MAX_IMAGE_PIXELS if memory allows") from None
-    if arr is not None and tiff.is_tiff(data):
-        tiff.check_single_image(data, 1 if arr.ndim == 2 else arr.shape[2], name)
     return arr
 
 

@@ -1,5 +1,6 @@
-"""TIFF files that hold more than one image: OpenCV reads only the first page, and only the first
-channel of a two-channel page, so such a file is refused rather than silently read in part."""
+"""TIFF files that OpenCV would read in part or wrongly: stacks (it reads the first page) and pages of
+other than one or three channels besides alpha (two-channel and 16-bit multi-channel microscopy
+images lose channels, five or more are refused as unreadable). Such files are refused, naming why."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from ..errors import InputError
 
 MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF, both byte orders
 REDUCED = 1  # NewSubfileType bit of a reduced-resolution page (a pyramid level or thumbnail)
-NEW_SUBFILE_TYPE, SAMPLES_PER_PIXEL, EXTRA_SAMPLES = 254, 277, 338
 ALPHA = (1, 2)  # ExtraSamples values of an alpha channel (associated, unassociated); 0 is other data
 
 
@@ -19,25 +19,22 @@ def is_tiff(data: bytes) -> bool:
 
 def layout(data: bytes) -> tuple[int, int] | None:
     """(full-resolution pages, channels of the first page other than alpha) of a TIFF file, from its
-    headers alone; None when Pillow cannot read them (OpenCV's decoding then decides)."""
-    from PIL import Image, UnidentifiedImageError
+    headers alone; None when tifffile cannot read them (OpenCV's decoding then decides)."""
+    import tifffile
 
     try:
-        with Image.open(io.BytesIO(data)) as tiff:
-            extra = tiff.tag_v2.get(EXTRA_SAMPLES, ())
-            extra = extra if isinstance(extra, tuple) else (extra,)
-            samples = int(tiff.tag_v2.get(SAMPLES_PER_PIXEL, 1)) - sum(int(e) in ALPHA for e in extra)
-            pages = 0
-            for i in range(tiff.n_frames):
-                tiff.seek(i)
-                pages += not int(tiff.tag_v2.get(NEW_SUBFILE_TYPE, 0)) & REDUCED
+        with tifffile.TiffFile(io.BytesIO(data)) as tiff:
+            first = tiff.pages.first
+            samples = int(first.samplesperpixel) - sum(int(e) in ALPHA for e in first.extrasamples)
+            pages = sum(not int(page.subfiletype) & REDUCED for page in tiff.pages)
         return pages, samples
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+    except Exception:  # noqa: BLE001 - any header tifffile cannot parse: OpenCV's decoding decides
         return None
 
 
-def check_single_image(data: bytes, channels_read: int, name: str) -> None:
-    """Raise InputError naming ``name`` when the TIFF holds more than the one image OpenCV read."""
+def check_single_image(data: bytes, name: str) -> None:
+    """Raise InputError naming ``name`` when the TIFF holds more than one image, or an image of other
+    than one (grey) or three (RGB) channels besides alpha."""
     found = layout(data)
     if found is None:
         return
@@ -46,6 +43,7 @@ def check_single_image(data: bytes, channels_read: int, name: str) -> None:
         raise InputError(name, f"is a TIFF of {pages} images (a stack, or channels stored as pages), of which "
                          "only the first would be read",
                          "save the image or channel to segment as a file of its own (channels as an RGB composite)")
-    if channels > channels_read:
-        raise InputError(name, f"has {channels} channels, of which only {channels_read} would be read",
-                         "save the channel(s) to segment as a grey or RGB image")
+    if channels not in (1, 3):
+        raise InputError(name, f"has {channels} channels, where snakeseg reads grey (1) or RGB (3), with or "
+                         "without alpha", "save the channel(s) to segment as a grey or RGB image (Fiji: Image > "
+                         "Color > Stack to RGB, or one channel by itself)")
