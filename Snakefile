@@ -39,7 +39,7 @@ rule all:
         expand(
             f"{RESULTS}/inference/{{exp}}/{{out}}",
             exp=EXPS if NEW_PLAN else [],
-            out=["summary.csv", "objects.csv", *NEW_OUTPUT_FOLDERS],
+            out=["summary.csv", "objects.csv", "overview.png", *NEW_OUTPUT_FOLDERS],
         ),
         expand(
             f"{RESULTS}/test/{{exp}}/{{out}}",

@@ -79,3 +79,28 @@ rule inference_summary:
     shell:
         "python {params.script:q} --shards {input.shards:q} --summary {output.summary:q} --objects {output.objects:q} "
         "--unassigned {input.unassigned:q} --set-aside {output.set_aside:q} --collect {output.collected:q} --log {log:q}"
+
+
+# The report's look at the new images: overlays of those with the fewest and the most objects (a
+# failed segmentation shows there first), and the distributions of counts, areas and intensities.
+rule new_images_overview:
+    input:
+        summary=f"{RESULTS}/inference/{{exp}}/summary.csv",
+        objects=f"{RESULTS}/inference/{{exp}}/objects.csv",
+        overlays=f"{RESULTS}/inference/{{exp}}/overlays",
+    output:
+        report(
+            f"{RESULTS}/inference/{{exp}}/overview.png",
+            caption="../report/new_images_overview.rst",
+            category="New images",
+            subcategory="{exp}",
+        ),
+    log:
+        "logs/new_images_overview/{exp}.log",
+    conda:
+        "../envs/snakeseg.yaml"
+    params:
+        script=SCRIPTS / "new_images_overview.py",
+    shell:
+        "python {params.script:q} --summary {input.summary:q} --objects {input.objects:q} --overlays {input.overlays:q} "
+        "--experiment {wildcards.exp} --out {output:q} --log {log:q}"

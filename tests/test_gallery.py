@@ -119,3 +119,31 @@ def test_object_counts_without_instances_still_writes_png(tmp_path, drop):
     out = tmp_path / "counts.png"
     object_counts(table, str(out))
     _check_png(out)
+
+
+def test_new_images_overview_shows_the_fewest_and_most_objects(tmp_path):
+    """New images have no Dice: the overview picks by objects (instance outputs) or connected
+    components (none), names a missing overlay, and writes a valid figure with the histograms."""
+    from snakeseg.evaluation.overview import count_column, new_images_overview
+
+    counts = [5, 0, 12, 3, 40, 7]
+    summary = pd.DataFrame({"id": [f"n{i}" for i in range(6)], "objects": counts, "components": counts,
+                            "foreground_fraction": [0.01 * c for c in counts]})
+    objects = pd.DataFrame({"id": np.repeat(summary["id"], counts), "area": np.arange(1, sum(counts) + 1) * 10,
+                            "mean_intensity": np.linspace(100, 4000, sum(counts))})
+    fewest, most = pick_gallery(summary, 2, by="objects")
+    assert list(fewest["id"]) == ["n1", "n3"] and list(most["id"]) == ["n4", "n2"]
+    assert count_column(summary) == ("objects", "objects")
+    assert count_column(summary.assign(objects=None)) == ("components", "connected components")
+    overlays = tmp_path / "overlays"
+    _overlays(tmp_path, "x", summary.assign(fold=0))
+    (tmp_path / "x" / "fold-0" / "overlays").rename(overlays)
+    (overlays / "n4.png").unlink()
+    with pytest.raises(FileNotFoundError, match="n4.png"):
+        new_images_overview(summary, objects, overlays, 2, str(tmp_path / "o.png"), "New images")
+    _overlays(tmp_path, "x", summary.assign(fold=0).iloc[[4]])
+    (tmp_path / "x" / "fold-0" / "overlays" / "n4.png").rename(overlays / "n4.png")
+    new_images_overview(summary, objects, overlays, 2, str(tmp_path / "o.png"), "New images")
+    _check_png(tmp_path / "o.png", min_side=400)
+    new_images_overview(summary.iloc[:0], objects.iloc[:0], overlays, 2, str(tmp_path / "empty.png"), "New images")
+    _check_png(tmp_path / "empty.png")

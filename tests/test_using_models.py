@@ -28,7 +28,8 @@ def test_new_images_and_a_test_set_through_the_ensemble(tmp_path, tiny_demo_run)
     archive = write_dsb_zip(tmp_path / "test.zip", items)
     cfg = tmp_path / "use.yaml"
     cfg.write_text(f"predict_input: {new}\ntest_input: {archive}\n")
-    targets = ["results/inference/main/summary.csv", "results/test/main/summary.json", "results/metrics/comparison.csv"]
+    targets = ["results/inference/main/summary.csv", "results/test/main/summary.json", "results/metrics/comparison.csv",
+               "results/inference/main/overview.png"]
     snakemake(work, *targets, configfile=cfg)
     check_new_images(work / "results" / "inference" / "main", new)
     check_test_set(work / "results", items)
@@ -38,14 +39,16 @@ def test_new_images_and_a_test_set_through_the_ensemble(tmp_path, tiny_demo_run)
         shutil.copyfile(new / "new0.png", new / f"new{i}.png")
     touched = {shards.shard_name(shards.shard_of(f"new{i}", 4)) for i in (4, 5)}
     counts = job_counts(snakemake(work, *targets, "-n", configfile=cfg).stdout)
-    assert counts == {"unzip_new": len(touched), "predict_new": len(touched), "inference_summary": 1}, counts
+    assert counts == {"unzip_new": len(touched), "predict_new": len(touched), "inference_summary": 1,
+                      "new_images_overview": 1}, counts
     snakemake(work, targets[0], configfile=cfg)
     assert len(pd.read_csv(work / "results" / "inference" / "main" / "summary.csv")) == 6
     assert len(list((work / "results" / "inference" / "main" / "masks").glob("*.png"))) == 6
     # A predict key reruns only the predictions that use it; the batch size reruns none.
     n_new, n_test = (len(list((work / "results" / kind / "main" / "shards").iterdir())) for kind in ("inference", "test"))
     for change, expected in [("batch_size: 2", {}),
-                             ("save_probabilities: true", {"predict_new": n_new, "inference_summary": 1}),
+                             ("save_probabilities: true", {"predict_new": n_new, "inference_summary": 1,
+                                                           "new_images_overview": 1}),
                              ("overlay_truth: false", {"predict": 2, "metrics": 1, "predict_test": n_test,
                                                        "test_metrics": 1, "compare": 1})]:
         cfg.write_text(f"predict_input: {new}\ntest_input: {archive}\npredict: {{{change}}}\n")

@@ -18,7 +18,7 @@ from .. import atomic  # noqa: E402
 MAX_SIDE = 512  # overlays larger than this are downscaled for the figure only
 
 
-def _save(fig, path: str) -> None:
+def save(fig, path: str) -> None:
     with atomic.atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
@@ -28,22 +28,22 @@ def _has(row: pd.Series, key: str) -> bool:
     return key in row.index and pd.notna(row[key])
 
 
-def pick_gallery(per_image: pd.DataFrame, n: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The ``n`` lowest-Dice rows (lowest first) and the ``n`` highest (highest first).
+def pick_gallery(per_image: pd.DataFrame, n: int, by: str = "dice") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ``n`` rows of lowest ``by`` (lowest first) and the ``n`` highest (highest first).
 
-    Rows without a Dice are left out; ties count the smaller id as lower. With fewer than
+    Rows without a value are left out; ties count the smaller id as lower. With fewer than
     ``2n`` images the lowest half are the worst and the rest the best, never one image twice.
     """
-    scored = per_image[per_image["dice"].notna()].copy()
+    scored = per_image[per_image[by].notna()].copy()
     scored["_id"] = scored["id"].astype(str)
-    scored = scored.sort_values(["dice", "_id"], kind="mergesort").drop(columns="_id")
+    scored = scored.sort_values([by, "_id"], kind="mergesort").drop(columns="_id")
     k = n if len(scored) >= 2 * n else len(scored) // 2
     worst = scored.iloc[:k]
     best = scored.iloc[k:].iloc[::-1].iloc[:n]  # from the top of the same order: disjoint even with ties
     return worst, best
 
 
-def _load(path: str) -> np.ndarray:
+def load_overlay(path: str) -> np.ndarray:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"overlay not found: {path}")
     image = cv2.imread(path, cv2.IMREAD_COLOR)
@@ -75,7 +75,7 @@ def gallery(per_image_by_exp: dict[str, pd.DataFrame], overlay_path: Callable[[s
     for exp, per_image in per_image_by_exp.items():
         worst, best = pick_gallery(per_image, n)
         # load first, so that a missing overlay fails before any drawing
-        rows += [(f"{exp}: {label}", [(r, _load(overlay_path(exp, r))) for _, r in picked.iterrows()])
+        rows += [(f"{exp}: {label}", [(r, load_overlay(overlay_path(exp, r))) for _, r in picked.iterrows()])
                  for label, picked in (("lowest Dice", worst), ("highest Dice", best)) if len(picked)]
     title = "Out-of-fold overlays, lowest and highest Dice per experiment\ngreen: truth, yellow: prediction"
     if not rows:
@@ -83,7 +83,7 @@ def gallery(per_image_by_exp: dict[str, pd.DataFrame], overlay_path: Callable[[s
         ax.text(0.5, 0.5, "no scored images", ha="center", va="center", fontsize=12)
         ax.axis("off")
         fig.suptitle(title)
-        _save(fig, path)
+        save(fig, path)
         return
     fig = plt.figure(figsize=(max(2.6 * n, 4.5), 3.1 * len(rows)), layout="constrained")
     for sub, (label, panels) in zip(np.atleast_1d(fig.subfigures(len(rows), 1)), rows):
@@ -94,7 +94,7 @@ def gallery(per_image_by_exp: dict[str, pd.DataFrame], overlay_path: Callable[[s
                 ax.imshow(panel[1])
                 ax.set_title(_caption(panel[0]), fontsize=8)
     fig.suptitle(title, fontsize=12)
-    _save(fig, path)
+    save(fig, path)
 
 
 def object_counts(per_image: pd.DataFrame, path: str) -> None:
@@ -107,7 +107,7 @@ def object_counts(per_image: pd.DataFrame, path: str) -> None:
         ax.text(0.5, 0.5, "no instance masks in this data set", ha="center", va="center", fontsize=12)
         ax.axis("off")
         ax.set_title("Object counts, true vs predicted")
-        _save(fig, path)
+        save(fig, path)
         return
     fig, ax = plt.subplots(figsize=(5.5, 5.5))
     for exp, group in data.groupby("experiment", sort=True):
@@ -130,4 +130,4 @@ def object_counts(per_image: pd.DataFrame, path: str) -> None:
     ax.set_title(f"Object counts, true vs predicted ({len(data)} images)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left")
-    _save(fig, path)
+    save(fig, path)

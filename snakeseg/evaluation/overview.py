@@ -1,0 +1,64 @@
+"""The report's look at a batch of new images (no truth to score): the overlays of the images with the
+fewest and the most objects, where a failed segmentation shows first, and the distributions of
+objects per image, object area and intensity."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .gallery import load_overlay, pick_gallery, save  # noqa: E402
+
+
+def count_column(summary: pd.DataFrame) -> tuple[str, str]:
+    """The per-image count the overview sorts by, and its name: objects after splitting where the
+    outputs have instances, else the foreground's connected components."""
+    if "objects" in summary and summary["objects"].notna().any():
+        return "objects", "objects"
+    return "components", "connected components"
+
+
+def new_images_overview(summary: pd.DataFrame, objects: pd.DataFrame, overlays: Path, n: int, path: str,
+                        title: str) -> None:
+    """A figure of the ``n`` images with the fewest and the ``n`` with the most objects (their overlays
+    from ``overlays``), then histograms of objects per image, object area and mean intensity."""
+    column, what = count_column(summary)
+    fewest, most = pick_gallery(summary, n, by=column)
+    rows = [(f"fewest {what}", fewest), (f"most {what}", most)]
+    rows = [(label, [(r, load_overlay(str(overlays / f"{r['id']}.png"))) for _, r in picked.iterrows()])
+            for label, picked in rows if len(picked)]
+    fig = plt.figure(figsize=(max(2.6 * n, 9), 3.1 * len(rows) + 3.2), layout="constrained")
+    subs = np.atleast_1d(fig.subfigures(len(rows) + 1, 1, height_ratios=[3.1] * len(rows) + [3.2]))
+    for sub, (label, panels) in zip(subs, rows):
+        sub.suptitle(label, x=0.01, ha="left", fontsize=10, fontweight="bold")
+        for ax, panel in zip(sub.subplots(1, n, squeeze=False)[0], panels + [None] * n):
+            ax.axis("off")
+            if panel is not None:
+                row, image = panel
+                ax.imshow(image)
+                ax.set_title(f"{str(row['id'])[:14]}\n{int(row[column])} {what}, "
+                             f"{100 * row['foreground_fraction']:.1f}% foreground", fontsize=8)
+    histograms = [(summary[column], f"{what} per image", "images"),
+                  (objects["area"], "object area (pixels)", "objects"),
+                  (objects["mean_intensity"], "object mean intensity (stored values)", "objects")]
+    for ax, (values, label, unit) in zip(subs[-1].subplots(1, 3), histograms):
+        values = pd.to_numeric(values, errors="coerce").dropna()
+        if values.empty:
+            ax.text(0.5, 0.5, "none", ha="center", va="center", transform=ax.transAxes)
+        else:
+            bins = min(40, max(5, values.nunique()))
+            if values.min() > 0 and values.max() > 100 * values.min():  # areas over decades: log axis
+                bins = np.geomspace(values.min(), values.max(), bins + 1)
+                ax.set_xscale("log")
+            ax.hist(values, bins=bins, color="#4477aa")
+            ax.set_title(f"median {values.median():.4g}", fontsize=9)
+        ax.set_xlabel(label)
+        ax.set_ylabel(unit)
+    fig.suptitle(f"{title}: {len(summary)} images, {len(objects)} objects (predicted outlines)", fontsize=12)
+    save(fig, path)
