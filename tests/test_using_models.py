@@ -41,7 +41,7 @@ def test_new_images_and_a_test_set_through_the_ensemble(tmp_path, tiny_demo_run)
     counts = job_counts(snakemake(work, *targets, "-n", configfile=cfg).stdout)
     assert counts == {"unzip_new": len(touched), "predict_new": len(touched), "inference_summary": 1,
                       "new_images_overview": 1}, counts
-    snakemake(work, targets[0], configfile=cfg)
+    snakemake(work, *targets, configfile=cfg)
     assert len(pd.read_csv(work / "results" / "inference" / "main" / "summary.csv")) == 6
     assert len(list((work / "results" / "inference" / "main" / "masks").glob("*.png"))) == 6
     # A predict key reruns only the predictions that use it; the batch size reruns none.
