@@ -62,15 +62,10 @@ def write_tables(out: Path, tables: dict[str, list]) -> None:
     atomic.write_csv(out / "set_aside.csv", pd.DataFrame(tables["aside"], columns=ASIDE_COLUMNS))
 
 
-def segment_folder(models_dir: str, source: str, out: str, tta: str | None = None, threads: int = 0,
-                   batch_size: int = 8, engine: str | None = None) -> dict[str, list]:
-    """``python -m snakeseg segment``: the images of ``source`` (a folder or zip, listed as
-    ``predict_input`` is, or one image file) segmented by the fold models of ``models_dir`` into ``out``, with the
-    folders and tables of ``results/inference/<exp>/``. ``models_dir`` is an experiment's models folder
-    (``results/models/<exp>``: ``fold-*/model.h5``, engine keras) or quantize folder
-    (``results/quantized/<exp>``: ``fold-*/model_<engine>.tflite``, run with LiteRT, default int8), each
-    with the ``settings.json`` rule model_settings writes. Returns the tables' rows."""
-    models_dir, out, threads = Path(models_dir), Path(out), threads or os.cpu_count()
+def fold_models(models_dir: Path, engine: str | None) -> tuple[str, list[str]]:
+    """The engine and fold models of an experiment's models folder (``results/models/<exp>``:
+    ``fold-*/model.h5``, engine keras) or quantize folder (``results/quantized/<exp>``: the folds'
+    folders of ``model_<engine>.tflite``, default int8), each with its ``settings.json``."""
     keras_files = sorted(str(p) for p in models_dir.glob("fold-*/model.h5"))
     engine = engine or ("keras" if keras_files else "int8")
     models = keras_files if engine == "keras" else sorted(str(p) for p in models_dir.glob("fold-*") if p.is_dir())
@@ -83,6 +78,17 @@ def segment_folder(models_dir: str, source: str, out: str, tta: str | None = Non
     if engine != "keras" and keras_files:
         raise InputError(str(models_dir), f"is a models folder (Keras files), not a quantize folder of {engine} models",
                          "give results/quantized/<exp> for a TFLite engine, or leave --engine out")
+    return engine, models
+
+
+def segment_folder(models_dir: str, source: str, out: str, tta: str | None = None, threads: int = 0,
+                   batch_size: int = 8, engine: str | None = None) -> dict[str, list]:
+    """``python -m snakeseg segment``: the images of ``source`` (a folder or zip, listed as
+    ``predict_input`` is, or one image file) segmented by the fold models of ``models_dir`` (see
+    :func:`fold_models`) into ``out``, with the folders and tables of ``results/inference/<exp>/``.
+    Returns the tables' rows."""
+    models_dir, out, threads = Path(models_dir), Path(out), threads or os.cpu_count()
+    engine, models = fold_models(models_dir, engine)
     settings = json.loads((models_dir / "settings.json").read_text())
     cfg = {**settings["predict"], "tta": tta or settings["predict"]["tta"], "batch_size": batch_size,
            "engine": engine}
