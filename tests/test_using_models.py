@@ -72,6 +72,7 @@ def check_models_folder_alone(work, new, tmp_path):
                 for d in (out, work / "results" / "inference" / "main"))
         assert (a == b).mean() > 0.999
     assert len(pd.read_csv(out / "objects.csv")) == ours["objects"].sum()
+    assert cv2.imread(str(out / "overview.png")) is not None
     assert sorted(pd.read_csv(out / "set_aside.csv", dtype=str)["files"]) == [".DS_Store", "broken.png"]
     check_quantize_folder_alone(work, new, out, tmp_path)
     (elsewhere / "settings.json").unlink()

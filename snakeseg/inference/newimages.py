@@ -105,7 +105,20 @@ def segment_folder(models_dir: str, source: str, out: str, tta: str | None = Non
         tables = segment_pack(images, predictor, writer, cfg["threshold"], batch_size, settings["recipe"]["bit_depth"])
     tables["aside"] += [{"id": "", "files": name, "reason": reason} for name, reason in inventory.unassigned]
     write_tables(out, tables)
+    write_overview(out, f"New images, {models_dir.name}")
     return tables
+
+
+def write_overview(out: Path, title: str) -> None:
+    """The report's overview figure of the new images in ``out`` as ``overview.png``, where matplotlib
+    is installed (not in the TensorFlow-free environment of requirements-segment.txt)."""
+    try:
+        from ..evaluation.overview import new_images_overview
+    except ImportError:
+        log.info("no overview.png: matplotlib is not installed")
+        return
+    summary, objects = (pd.read_csv(out / name, dtype={"id": str}) for name in ("summary.csv", "objects.csv"))
+    new_images_overview(summary, objects, out / "overlays", 4, str(out / "overview.png"), title)
 
 
 class Unstaged:
