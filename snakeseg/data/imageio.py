@@ -33,10 +33,7 @@ def decode_image(data: bytes, name: str, bit_depth: int | str = "auto") -> np.nd
 def decode_image_info(data: bytes, name: str, bit_depth: int | str = "auto") -> tuple[np.ndarray, dict]:
     """Like :func:`decode_image`, plus the stored channels and dtype (for the QA table; a 16-bit
     image's with the bits its values use)."""
-    arr = _imdecode(data, name)
-    if arr is None:
-        raise InputError(name, "cannot be decoded as an image (empty, truncated or not an image file)",
-                         "replace it with a readable PNG/JPEG/TIFF, or remove the image from the input")
+    arr = _stored_image(data, name)
     info = {"channels": 1 if arr.ndim == 2 else int(arr.shape[2]), "dtype": str(arr.dtype)}
     if arr.dtype == np.uint16:
         used = bits_used(arr)
@@ -58,11 +55,17 @@ def stored_intensity(data: bytes, name: str) -> np.ndarray:
     """The image's values as stored, as one float32 plane (the mean of its colour channels, alpha
     aside): a 12-bit camera's 0..4095, a float TIFF's own units. Per-object intensities measured on it
     compare across images, which their conversions to 8 bits (by each image's bits or range) do not."""
+    arr = _stored_image(data, name)
+    return arr[..., :3].mean(axis=2, dtype=np.float32) if arr.ndim == 3 else arr.astype(np.float32)
+
+
+def _stored_image(data: bytes, name: str) -> np.ndarray:
+    """:func:`_imdecode`'s array, or an InputError naming the file that is no image."""
     arr = _imdecode(data, name)
     if arr is None:
         raise InputError(name, "cannot be decoded as an image (empty, truncated or not an image file)",
                          "replace it with a readable PNG/JPEG/TIFF, or remove the image from the input")
-    return arr[..., :3].mean(axis=2, dtype=np.float32) if arr.ndim == 3 else arr.astype(np.float32)
+    return arr
 
 
 def bits_used(arr: np.ndarray) -> int:
@@ -120,7 +123,7 @@ def _imdecode(data: bytes, name: str) -> np.ndarray | None:
     if not data:
         return None
     if tiff.is_tiff(data):  # before OpenCV, which would read such a TIFF in part (or not at all)
-        tiff.check_single_image(data, name)
+        tiff.check_layout(data, name)
     try:
         arr = cv2.imdecode(np.frombuffer(data, np.uint8), JPEG_FLAGS if data[:2] == JPEG else cv2.IMREAD_UNCHANGED)
     except cv2.error as err:

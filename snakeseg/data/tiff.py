@@ -32,7 +32,7 @@ def layout(data: bytes) -> tuple[int, int] | None:
         return None
 
 
-def check_single_image(data: bytes, name: str) -> None:
+def check_layout(data: bytes, name: str) -> None:
     """Raise InputError naming ``name`` when the TIFF holds more than one image, or an image of other
     than one (grey) or three (RGB) channels besides alpha."""
     found = layout(data)

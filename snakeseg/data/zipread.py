@@ -61,7 +61,8 @@ def unreadable_zip(path: str, exc: BaseException) -> InputError:
 
 
 def missing_file(path: str) -> InputError:
-    return InputError(path, "does not exist", "check the path (config input, test_input, predict_input, or a command's argument)")
+    return InputError(path, "does not exist",
+                      "check the path (config input, test_input, predict_input, or a command's argument)")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -86,15 +86,21 @@ def gallery(per_image_by_exp: dict[str, pd.DataFrame], overlay_path: Callable[[s
         save(fig, path)
         return
     fig = plt.figure(figsize=(max(2.6 * n, 4.5), 3.1 * len(rows)), layout="constrained")
-    for sub, (label, panels) in zip(np.atleast_1d(fig.subfigures(len(rows), 1)), rows):
+    draw_overlay_rows(np.atleast_1d(fig.subfigures(len(rows), 1)), rows, n, _caption)
+    fig.suptitle(title, fontsize=12)
+    save(fig, path)
+
+
+def draw_overlay_rows(subfigures, rows: list, n: int, caption: Callable[[pd.Series], str]) -> None:
+    """One subfigure per ``(label, [(row, overlay), ...])`` of ``rows``: the label, then up to ``n``
+    overlays, each titled ``caption(row)``."""
+    for sub, (label, panels) in zip(subfigures, rows):
         sub.suptitle(label, x=0.01, ha="left", fontsize=10, fontweight="bold")
         for ax, panel in zip(sub.subplots(1, n, squeeze=False)[0], panels + [None] * n):
             ax.axis("off")
             if panel is not None:
                 ax.imshow(panel[1])
-                ax.set_title(_caption(panel[0]), fontsize=8)
-    fig.suptitle(title, fontsize=12)
-    save(fig, path)
+                ax.set_title(caption(panel[0]), fontsize=8)
 
 
 def object_counts(per_image: pd.DataFrame, path: str) -> None:

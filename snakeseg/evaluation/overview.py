@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .gallery import load_overlay, pick_gallery, save  # noqa: E402
+from .gallery import draw_overlay_rows, load_overlay, pick_gallery, save  # noqa: E402
 
 
 def count_column(summary: pd.DataFrame) -> tuple[str, str]:
@@ -35,15 +35,8 @@ def new_images_overview(summary: pd.DataFrame, objects: pd.DataFrame, overlays: 
             for label, picked in rows if len(picked)]
     fig = plt.figure(figsize=(max(2.6 * n, 9), 3.1 * len(rows) + 3.2), layout="constrained")
     subs = np.atleast_1d(fig.subfigures(len(rows) + 1, 1, height_ratios=[3.1] * len(rows) + [3.2]))
-    for sub, (label, panels) in zip(subs, rows):
-        sub.suptitle(label, x=0.01, ha="left", fontsize=10, fontweight="bold")
-        for ax, panel in zip(sub.subplots(1, n, squeeze=False)[0], panels + [None] * n):
-            ax.axis("off")
-            if panel is not None:
-                row, image = panel
-                ax.imshow(image)
-                ax.set_title(f"{str(row['id'])[:14]}\n{int(row[column])} {what}, "
-                             f"{100 * row['foreground_fraction']:.1f}% foreground", fontsize=8)
+    draw_overlay_rows(subs, rows, n, lambda row: f"{str(row['id'])[:14]}\n{int(row[column])} {what}, "
+                                                 f"{100 * row['foreground_fraction']:.1f}% foreground")
     histograms = [(summary[column], f"{what} per image", "images"),
                   (objects["area"], "object area (pixels)", "objects"),
                   (objects["mean_intensity"], "object mean intensity (stored values)", "objects")]

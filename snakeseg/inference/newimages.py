@@ -54,12 +54,15 @@ def segment_pack(pack, predictor, writer, threshold: float, batch_size: int, bit
     return tables
 
 
-def write_tables(out: Path, tables: dict[str, list]) -> None:
-    """``summary.csv``, ``objects.csv`` and ``set_aside.csv`` of :func:`segment_pack`'s rows in ``out``."""
-    objects = tables["objects"]
-    atomic.write_csv(out / "summary.csv", pd.DataFrame(tables["summary"], columns=COLUMNS))
-    atomic.write_csv(out / "objects.csv", pd.concat(objects) if objects else pd.DataFrame(columns=OBJECT_COLUMNS))
+def write_tables(out: Path, tables: dict[str, list]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``summary.csv``, ``objects.csv`` and ``set_aside.csv`` of :func:`segment_pack`'s rows in ``out``;
+    returns the first two."""
+    summary = pd.DataFrame(tables["summary"], columns=COLUMNS)
+    objects = pd.concat(tables["objects"]) if tables["objects"] else pd.DataFrame(columns=OBJECT_COLUMNS)
+    atomic.write_csv(out / "summary.csv", summary)
+    atomic.write_csv(out / "objects.csv", objects)
     atomic.write_csv(out / "set_aside.csv", pd.DataFrame(tables["aside"], columns=ASIDE_COLUMNS))
+    return summary, objects
 
 
 def fold_models(models_dir: Path, engine: str | None) -> tuple[str, list[str]]:
@@ -104,12 +107,12 @@ def segment_folder(models_dir: str, source: str, out: str, tta: str | None = Non
                                   len(settings["classes"]), probabilities=cfg["save_probabilities"])
         tables = segment_pack(images, predictor, writer, cfg["threshold"], batch_size, settings["recipe"]["bit_depth"])
     tables["aside"] += [{"id": "", "files": name, "reason": reason} for name, reason in inventory.unassigned]
-    write_tables(out, tables)
-    write_overview(out, f"New images, {models_dir.name}")
+    summary, objects = write_tables(out, tables)
+    write_overview(out, summary, objects, f"New images, {models_dir.name}")
     return tables
 
 
-def write_overview(out: Path, title: str) -> None:
+def write_overview(out: Path, summary: pd.DataFrame, objects: pd.DataFrame, title: str) -> None:
     """The report's overview figure of the new images in ``out`` as ``overview.png``, where matplotlib
     is installed (not in the TensorFlow-free environment of requirements-segment.txt)."""
     try:
@@ -117,7 +120,6 @@ def write_overview(out: Path, title: str) -> None:
     except ImportError:
         log.info("no overview.png: matplotlib is not installed")
         return
-    summary, objects = (pd.read_csv(out / name, dtype={"id": str}) for name in ("summary.csv", "objects.csv"))
     new_images_overview(summary, objects, out / "overlays", 4, str(out / "overview.png"), title)
 
 
