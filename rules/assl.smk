@@ -104,7 +104,7 @@ rule predict_pool:
         "../envs/snakeseg.yaml"
     threads: SHARD_PREDICT_THREADS
     resources:
-        mem_mb=lambda w, input, attempt: staged_predict_mem_mb(w, input, attempt, instances=False, exp=ASSL_EXP),
+        mem_mb=lambda w, input, attempt: staged_predict_mem_mb(w, input, attempt, exp=ASSL_EXP),
         runtime=60,
         gpu=config["gpus"],
         batch_size=config["predict"]["batch_size"],

@@ -134,7 +134,7 @@ ACCEPTED_SHARDS = sorted(s for s, v in ACCEPTED_PLAN.shards.items() if v["items"
 
 
 def prediction_folders(probabilities):
-    """The folders a prediction job writes per shard (PredictionWriter), gathered per experiment."""
+    """The folders a post-processing job writes per shard (predicted and made), gathered per experiment."""
     return (
         ["masks", "overlays"]
         + ["probabilities"] * bool(probabilities)
@@ -143,7 +143,7 @@ def prediction_folders(probabilities):
 
 
 NEW_OUTPUT_FOLDERS = prediction_folders(config["predict"]["save_probabilities"])
-TEST_OUTPUT_FOLDERS = prediction_folders(True)  # rule predict_test always writes the probabilities
+TEST_OUTPUT_FOLDERS = prediction_folders(True)  # rule postprocess_test always links the probabilities
 
 ROUND = config["assl"]["round"]
 EXPS = list(EXPERIMENTS)
@@ -175,6 +175,11 @@ def prediction_recipe(exp):
 # predict.batch_size says how a job runs: it reaches the jobs as a resource, so changing it (say, to
 # fit a GPU's memory) reruns nothing, as train.threads.
 PREDICTION_KEYS = ("threshold", "max_side", "overlap", "tta", "mixed_precision")
+
+
+def postprocess_settings(*keys):
+    """The predict block's ``keys`` a post-processing rule uses, as JSON (its params)."""
+    return json.dumps({k: config["predict"][k] for k in keys}, sort_keys=True)
 
 
 def prediction_settings(*extra, **fixed):
@@ -239,7 +244,8 @@ def train_mem_mb(wildcards, input, attempt):
 
 # Bytes a job holds per pixel of its shard's largest image, measured on 16,000- and 6,000-px RGB
 # images (bench/README), with a margin: merging masks, writing records, predicting (3x the decoded
-# image: whole, or sliding windows stitched in strips) and splitting instances (label maps).
+# image: whole, or sliding windows stitched in strips; post-processing holds as much) and splitting
+# instances (label maps).
 MERGE_BYTES_PER_PIXEL, SHARD_BYTES_PER_PIXEL, PREDICT_BYTES_PER_PIXEL, INSTANCE_BYTES_PER_PIXEL = 12, 7, 9, 30
 # The network's activations on an image predicted whole (native mode, up to predict.max_side): 340
 # bytes a pixel measured in float32 (Unet resnet18, three fold models, flips), beyond model_mem_mb.
@@ -248,25 +254,39 @@ WHOLE_IMAGE_BYTES_PER_PIXEL = 350
 REPORT_BYTES_PER_PIXEL = 7
 
 
-def predict_mem_mb(wildcards, input, attempt, instances=True):
-    """model_mem_mb plus what predicting the largest image of the job's merged shards takes, and
-    splitting its objects when the outputs have instances."""
-    return _prediction_mb(wildcards, attempt, merged_sizes(input.merged), instances, wildcards.exp)
+def predict_mem_mb(wildcards, input, attempt):
+    """model_mem_mb plus what predicting the largest image of the job's merged shards takes."""
+    return _prediction_mb(wildcards, attempt, merged_sizes(input.merged), wildcards.exp)
 
 
-def staged_predict_mem_mb(wildcards, input, attempt, instances=True, exp=None):
+def staged_predict_mem_mb(wildcards, input, attempt, exp=None):
     """predict_mem_mb for a shard of images without masks (new images; an annotation pool: ``exp``)."""
-    return _prediction_mb(wildcards, attempt, staged_sizes(input.raw), instances, exp or wildcards.exp)
+    return _prediction_mb(wildcards, attempt, staged_sizes(input.raw), exp or wildcards.exp)
 
 
-def _prediction_mb(wildcards, attempt, sizes, instances, exp):
-    per_pixel = PREDICT_BYTES_PER_PIXEL + INSTANCE_BYTES_PER_PIXEL * bool(instances and INSTANCES)
+def _prediction_mb(wildcards, attempt, sizes, exp):
     whole = 0  # pixels of the largest image the network takes whole (larger ones: sliding windows)
     if EXPERIMENTS[exp]["train"]["mode"] == "native":
         side = config["predict"]["max_side"] / config["data"]["scale"]
         whole = _largest([(h, w) for h, w in sizes if max(h, w) <= side])
-    image_bytes = per_pixel * _largest(sizes) + WHOLE_IMAGE_BYTES_PER_PIXEL * whole
+    image_bytes = PREDICT_BYTES_PER_PIXEL * _largest(sizes) + WHOLE_IMAGE_BYTES_PER_PIXEL * whole
     return _with_image_mb(model_mem_mb(wildcards, attempt), image_bytes, attempt)
+
+
+def postprocess_mem_mb(wildcards, input, attempt):
+    """data_mem_mb plus holding the largest image of the job's merged shards with its mask, overlay
+    and, when the outputs have instances, their split."""
+    return _postprocess_mb(attempt, merged_sizes(input.merged))
+
+
+def staged_postprocess_mem_mb(wildcards, input, attempt):
+    """postprocess_mem_mb for a shard of new images (sizes from the staged files' headers)."""
+    return _postprocess_mb(attempt, staged_sizes(input.raw))
+
+
+def _postprocess_mb(attempt, sizes):
+    per_pixel = PREDICT_BYTES_PER_PIXEL + INSTANCE_BYTES_PER_PIXEL * bool(INSTANCES and len(CLASSES) == 1)
+    return _with_image_mb(data_mem_mb(None, attempt), per_pixel * _largest(sizes), attempt)
 
 
 def report_mem_mb(wildcards, input, attempt):

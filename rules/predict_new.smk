@@ -25,7 +25,7 @@ rule predict_new:
         models=ENSEMBLE_MODELS,
         raw=f"{WORK}/new/raw/shard-{{shard}}",
     output:
-        directory(f"{RESULTS}/inference/{{exp}}/shards/shard-{{shard}}"),
+        directory(f"{WORK}/new/predicted/{{exp}}/shard-{{shard}}"),
     log:
         "logs/predict_new/{exp}/shard-{shard}.log",
     benchmark:
@@ -41,12 +41,39 @@ rule predict_new:
     params:
         script=SCRIPTS / "predict_new.py",
         recipe=lambda w: prediction_recipe(w.exp),
-        predict=prediction_settings("engine", "overlay_thickness", "save_probabilities"),
+        predict=prediction_settings("engine"),
+        classes=json.dumps(CLASSES),
+    shell:
+        "python {params.script:q} --models {input.models:q} --raw {input.raw:q} --recipe {params.recipe:q} "
+        "--predict {params.predict:q} --classes {params.classes:q} --threads {threads} --batch-size {resources.batch_size} --out {output:q} --log {log:q}"
+
+
+# Objects, overlays, measurements and the shard's tables from the saved masks and probabilities (as
+# rule postprocess): changing instances.* or predict.overlay_thickness reruns this, not the network.
+rule postprocess_new:
+    input:
+        predicted=f"{WORK}/new/predicted/{{exp}}/shard-{{shard}}",
+        raw=f"{WORK}/new/raw/shard-{{shard}}",
+    output:
+        directory(f"{RESULTS}/inference/{{exp}}/shards/shard-{{shard}}"),
+    log:
+        "logs/postprocess_new/{exp}/shard-{shard}.log",
+    benchmark:
+        "benchmarks/postprocess_new/{exp}/shard-{shard}.tsv"
+    conda:
+        "../envs/snakeseg.yaml"
+    resources:
+        mem_mb=staged_postprocess_mem_mb,
+        runtime=30,
+    params:
+        script=SCRIPTS / "postprocess_new.py",
+        bit_depth=config["data"]["bit_depth"],
+        predict=postprocess_settings("overlay_thickness", "save_probabilities"),
         classes=json.dumps(CLASSES),
         instances=instance_settings(),
     shell:
-        "python {params.script:q} --models {input.models:q} --raw {input.raw:q} --recipe {params.recipe:q} "
-        "--predict {params.predict:q} --classes {params.classes:q} --instances {params.instances:q} --threads {threads} --batch-size {resources.batch_size} --out {output:q} --log {log:q}"
+        "python {params.script:q} --predicted {input.predicted:q} --raw {input.raw:q} --bit-depth {params.bit_depth} "
+        "--predict {params.predict:q} --classes {params.classes:q} --instances {params.instances:q} --out {output:q} --log {log:q}"
 
 
 # One table per experiment (id, source, shard, size, foreground fraction, connected components), one

@@ -46,7 +46,7 @@ rule quantize:
     threads: config["train"]["threads"]
     resources:
         # predict_mem_mb plus the converter's working memory.
-        mem_mb=lambda w, input, attempt: predict_mem_mb(w, input, attempt, instances=False) + 1500 * attempt,
+        mem_mb=lambda w, input, attempt: predict_mem_mb(w, input, attempt) + 1500 * attempt,
         runtime=60,
         batch_size=config["predict"]["batch_size"],
     params:

@@ -45,7 +45,7 @@ rule predict_test:
         merged=f"{WORK}/test/merged/shard-{{shard}}",
         raw=f"{WORK}/test/raw/shard-{{shard}}",
     output:
-        directory(f"{RESULTS}/test/{{exp}}/shards/shard-{{shard}}"),
+        directory(f"{WORK}/test/predicted/{{exp}}/shard-{{shard}}"),
     log:
         "logs/predict_test/{exp}/shard-{shard}.log",
     benchmark:
@@ -61,13 +61,41 @@ rule predict_test:
     params:
         script=SCRIPTS / "predict.py",
         recipe=lambda w: prediction_recipe(w.exp),
-        predict=prediction_settings("engine", "overlay_thickness", "overlay_truth"),
+        predict=prediction_settings("engine"),
         classes=json.dumps(CLASSES),
-        instances=instance_settings(),
     shell:
         "python {params.script:q} --models {input.models:q} --merged {input.merged:q} --raw {input.raw:q} "
         "--recipe {params.recipe:q} --predict {params.predict:q} --classes {params.classes:q} "
-        "--instances {params.instances:q} --threads {threads} --batch-size {resources.batch_size} --out {output:q} --log {log:q}"
+        "--threads {threads} --batch-size {resources.batch_size} --out {output:q} --log {log:q}"
+
+
+# Objects and overlays from the saved masks and probabilities (as rule postprocess).
+rule postprocess_test:
+    input:
+        predicted=f"{WORK}/test/predicted/{{exp}}/shard-{{shard}}",
+        merged=f"{WORK}/test/merged/shard-{{shard}}",
+        raw=f"{WORK}/test/raw/shard-{{shard}}",
+    output:
+        directory(f"{RESULTS}/test/{{exp}}/shards/shard-{{shard}}"),
+    log:
+        "logs/postprocess_test/{exp}/shard-{shard}.log",
+    benchmark:
+        "benchmarks/postprocess_test/{exp}/shard-{shard}.tsv"
+    conda:
+        "../envs/snakeseg.yaml"
+    resources:
+        mem_mb=postprocess_mem_mb,
+        runtime=30,
+    params:
+        script=SCRIPTS / "postprocess.py",
+        bit_depth=config["data"]["bit_depth"],
+        predict=postprocess_settings("overlay_thickness", "overlay_truth"),
+        classes=json.dumps(CLASSES),
+        instances=instance_settings(),
+    shell:
+        "python {params.script:q} --predicted {input.predicted:q} --merged {input.merged:q} --raw {input.raw:q} "
+        "--bit-depth {params.bit_depth} --predict {params.predict:q} --classes {params.classes:q} "
+        "--instances {params.instances:q} --out {output:q} --log {log:q}"
 
 
 rule test_metrics:

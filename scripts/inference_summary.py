@@ -32,7 +32,7 @@ with logged(args.log, "inference_summary") as log:
              or "integrated_intensity" not in pd.read_csv(Path(d) / "objects.csv", nrows=0).columns]
     if older:
         raise SystemExit(f"{older[0]} was segmented by an earlier snakeseg (its objects.csv is missing or lacks "
-                         "integrated_intensity): run snakemake --forcerun predict_new")
+                         "integrated_intensity): run snakemake --forcerun postprocess_new")
     summary = gather([pd.read_csv(Path(d) / "summary.csv", dtype={"id": str, "shard": str}) for d in args.shards],
                      COLUMNS)
     ignored = pd.DataFrame([{"id": "", "files": u["file"], "reason": u["reason"]}

@@ -1,5 +1,5 @@
-"""Rules predict and predict_test: masks at the original size and contour overlays of merged shards,
-by one fold's model (out-of-fold) or every fold's (the ensemble, on a test set)."""
+"""Rules predict and predict_test: masks and foreground probabilities at the original size of merged
+shards, by one fold's model (out-of-fold) or every fold's (the ensemble, on a test set)."""
 import argparse
 import json
 import sys
@@ -9,7 +9,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from snakeseg import atomic  # noqa: E402
 from snakeseg.data.items import iter_items  # noqa: E402
-from snakeseg.inference.outputs import PredictionWriter  # noqa: E402
+from snakeseg.inference.outputs import NetworkOutputs  # noqa: E402
 from snakeseg.inference.predict import batched  # noqa: E402
 from snakeseg.workflow.cli import logged  # noqa: E402
 
@@ -20,10 +20,9 @@ ap.add_argument("--raw", nargs="+", required=True, help="the same shards' staged
 ap.add_argument("--recipe", required=True, help="the experiment's prediction recipe (mode, image_size, normalize, scale), as JSON")
 ap.add_argument("--predict", required=True, help="the config's predict section, as JSON")
 ap.add_argument("--classes", required=True, help="foreground class names, as a JSON list")
-ap.add_argument("--instances", required=True, help="the config's instances section (enabled resolved), as JSON")
 ap.add_argument("--threads", type=int, default=0)
 ap.add_argument("--batch-size", type=int, required=True, help="images (or windows) per model call: predict.batch_size")
-ap.add_argument("--out", required=True, help="folder of masks/, probabilities/, overlays/ and instances/")
+ap.add_argument("--out", required=True, help="folder of masks/ and probabilities/ (rules postprocess, postprocess_test)")
 ap.add_argument("--log", required=True)
 args = ap.parse_args()
 
@@ -35,10 +34,10 @@ with logged(args.log, "predict") as log:
     predictor = load_predictor(args.models, recipe, cfg, args.threads)
     n = 0
     with atomic.atomic_dir(args.out) as out:
-        writer = PredictionWriter(out, cfg, json.loads(args.instances), n_classes)
+        network = NetworkOutputs(out, n_classes)
         for batch in batched(iter_items(args.merged, args.raw, recipe["bit_depth"]), cfg["batch_size"]):
             segmented = predictor.segment([img for _, img, _ in batch], cfg["threshold"])
-            for (item, image, truth), (labels, fg) in zip(batch, segmented):
-                writer.write(item["id"], image, labels, fg, truth)
+            for (item, _, _), (labels, fg) in zip(batch, segmented):
+                network.write(item["id"], labels, fg)
                 n += 1
     log.info("%d images predicted by %d model(s)", n, len(args.models))

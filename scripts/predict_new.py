@@ -1,4 +1,5 @@
-"""Rule predict_new: one shard of new images segmented by an experiment's fold ensemble."""
+"""Rule predict_new: one shard of new images predicted by an experiment's fold ensemble (masks and
+foreground probabilities; rule postprocess_new makes the rest), and the images set aside."""
 import argparse
 import json
 import sys
@@ -6,10 +7,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import pandas as pd  # noqa: E402
+
 from snakeseg import atomic  # noqa: E402
 from snakeseg.data.staging import Pack  # noqa: E402
-from snakeseg.inference.newimages import segment_pack, write_tables  # noqa: E402
-from snakeseg.inference.outputs import PredictionWriter  # noqa: E402
+from snakeseg.inference.newimages import ASIDE_COLUMNS, predict_pack  # noqa: E402
+from snakeseg.inference.outputs import NetworkOutputs  # noqa: E402
 from snakeseg.workflow.cli import logged  # noqa: E402
 
 ap = argparse.ArgumentParser(description=__doc__)
@@ -18,10 +21,9 @@ ap.add_argument("--raw", required=True, help="the shard's staged images (rule un
 ap.add_argument("--recipe", required=True, help="the experiment's prediction recipe (mode, image_size, normalize, scale), as JSON")
 ap.add_argument("--predict", required=True, help="the config's predict section, as JSON")
 ap.add_argument("--classes", required=True, help="foreground class names, as a JSON list")
-ap.add_argument("--instances", required=True, help="the config's instances section (enabled resolved), as JSON")
 ap.add_argument("--threads", type=int, default=0)
 ap.add_argument("--batch-size", type=int, required=True, help="images (or windows) per model call: predict.batch_size")
-ap.add_argument("--out", required=True, help="folder of masks/, overlays/, probabilities/, instances/, summary.csv, objects.csv and set_aside.csv")
+ap.add_argument("--out", required=True, help="folder of masks/, probabilities/ and set_aside.csv")
 ap.add_argument("--log", required=True)
 args = ap.parse_args()
 
@@ -32,11 +34,10 @@ with logged(args.log, "predict_new") as log:
     recipe = json.loads(args.recipe)
     predictor = load_predictor(args.models, recipe, cfg, args.threads)
     with Pack(args.raw) as pack, atomic.atomic_dir(args.out) as out:
-        writer = PredictionWriter(out, {**cfg, "overlay_truth": False}, json.loads(args.instances), n_classes,
-                                  probabilities=cfg["save_probabilities"])
-        tables = segment_pack(pack, predictor, writer, cfg["threshold"], cfg["batch_size"], recipe["bit_depth"])
-        write_tables(out, tables)
-    aside = tables["aside"]
-    log.info("shard %s: %d images segmented, %d set aside", pack.manifest["shard"], len(tables["summary"]), len(aside))
+        aside = predict_pack(pack, predictor, NetworkOutputs(out, n_classes), cfg["threshold"], cfg["batch_size"],
+                             recipe["bit_depth"])
+        atomic.write_csv(out / "set_aside.csv", pd.DataFrame(aside, columns=ASIDE_COLUMNS))
+    log.info("shard %s: %d images predicted, %d set aside", pack.manifest["shard"],
+             len(list((Path(args.out) / "masks").iterdir())), len(aside))
     for row in aside:
         log.warning("set aside %s: %s", row["id"], row["reason"])

@@ -8,7 +8,7 @@ import pytest
 
 from snakeseg.data.imageio import encode_png, read_mask
 from snakeseg.evaluation.scoring import image_scores
-from snakeseg.inference.outputs import PredictionWriter
+from snakeseg.inference.outputs import NetworkOutputs, Postprocessor, link_network_outputs, read_network_outputs
 
 PREDICT = {"overlay_truth": True, "overlay_thickness": 1}
 INSTANCES = {"enabled": True, "split": "watershed", "min_size": 10}
@@ -22,11 +22,21 @@ def two_touching_discs(size=64):
     return ids, (ids > 0).astype(np.uint8)
 
 
-def test_writer_splits_touching_objects_and_writes_every_output(tmp_path):
+def write_both_steps(predicted, out, image, labels, fg, instances=INSTANCES, n_classes=1, probabilities=True,
+                     truth=None):
+    """What rules predict and postprocess write for one image: the network's outputs in ``predicted``,
+    read back and post-processed into ``out`` with them linked. Returns the object ids."""
+    NetworkOutputs(predicted, n_classes).write("a", labels, fg)
+    post = Postprocessor(out, PREDICT, instances, n_classes)
+    ids = post.write("a", image, *read_network_outputs(predicted, "a", n_classes), truth=truth)
+    link_network_outputs(predicted, out, probabilities)
+    return ids
+
+
+def test_postprocessing_splits_touching_objects_and_writes_every_output(tmp_path):
     ids, fg = two_touching_discs()
     image = np.dstack([fg * 200] * 3).astype(np.uint8)
-    writer = PredictionWriter(tmp_path, PREDICT, INSTANCES, n_classes=1)
-    predicted = writer.write("a", image, fg, fg * 255, truth=fg)
+    predicted = write_both_steps(tmp_path / "net", tmp_path, image, fg, fg * 255, truth=fg)
     assert predicted.max() == 2
     assert read_mask(tmp_path / "masks" / "a.png").max() == 255
     assert np.array_equal(read_mask(tmp_path / "instances" / "a.png"), predicted)
@@ -38,13 +48,25 @@ def test_writer_splits_touching_objects_and_writes_every_output(tmp_path):
     assert yellow[32, 29:32].any()
 
 
-def test_writer_without_instances_for_multiclass_or_disabled(tmp_path):
+def test_postprocessing_without_instances_for_multiclass_or_disabled(tmp_path):
     _, fg = two_touching_discs()
     image = np.zeros((*fg.shape, 3), np.uint8)
-    writer = PredictionWriter(tmp_path, PREDICT, {**INSTANCES, "enabled": False}, n_classes=1, probabilities=False)
-    assert writer.write("a", image, fg, fg * 255) is None
-    assert not (tmp_path / "instances").exists() and not (tmp_path / "probabilities").exists()
-    assert PredictionWriter(tmp_path / "m", PREDICT, INSTANCES, n_classes=2).instances is None
+    out = tmp_path / "out"
+    assert write_both_steps(tmp_path / "net", out, image, fg, fg * 255, {**INSTANCES, "enabled": False},
+                            probabilities=False) is None
+    assert not (out / "instances").exists() and not (out / "probabilities").exists()
+    assert np.array_equal(read_mask(out / "masks" / "a.png"), fg * 255)
+    assert Postprocessor(tmp_path / "m", PREDICT, INSTANCES, n_classes=2).instances is None
+
+
+def test_network_outputs_read_back_as_written(tmp_path):
+    """Post-processing sees exactly the prediction job's label map and probability, multi-class too."""
+    labels = np.random.default_rng(0).integers(0, 3, (20, 30)).astype(np.uint8)
+    fg = np.random.default_rng(1).integers(0, 256, (20, 30)).astype(np.uint8)
+    for n_classes, expected in ((1, labels > 0), (2, labels)):
+        NetworkOutputs(tmp_path / str(n_classes), n_classes).write("a", (labels > 0).astype(np.uint8) if n_classes == 1 else labels, fg)
+        got_labels, got_fg = read_network_outputs(tmp_path / str(n_classes), "a", n_classes)
+        assert np.array_equal(got_labels, expected) and np.array_equal(got_fg, fg)
 
 
 def test_image_scores_with_and_without_splitting(tmp_path):
@@ -53,8 +75,7 @@ def test_image_scores_with_and_without_splitting(tmp_path):
     merged.mkdir()
     cv2.imwrite(str(merged / "a.png"), fg)
     cv2.imwrite(str(merged / "a.instances.png"), ids)
-    writer = PredictionWriter(predicted, PREDICT, INSTANCES, n_classes=1)
-    writer.write("a", np.zeros((*fg.shape, 3), np.uint8), fg, fg * 255)
+    write_both_steps(tmp_path / "net", predicted, np.zeros((*fg.shape, 3), np.uint8), fg, fg * 255)
     item = {"id": "a", "instances": True}
     s = image_scores(item, fg, merged, predicted, ["foreground"], mean_iou_threshold=0.4, min_size=10)
     assert s["dice"] == 1.0 and s["mean_iou_2class"] == 1.0 and s["fw_iou"] == 1.0
@@ -73,9 +94,9 @@ def test_mean_iou_threshold_applies_to_the_probability(tmp_path):
     merged, predicted = tmp_path / "merged", tmp_path / "pred"
     merged.mkdir()
     cv2.imwrite(str(merged / "a.png"), fg)
-    writer = PredictionWriter(predicted, PREDICT, {"enabled": False}, n_classes=1)
     # Probability 0.45 everywhere in the foreground: above a 0.4 threshold, below 0.5.
-    writer.write("a", np.zeros((*fg.shape, 3), np.uint8), fg, (fg * 115).astype(np.uint8))
+    write_both_steps(tmp_path / "net", predicted, np.zeros((*fg.shape, 3), np.uint8), fg, (fg * 115).astype(np.uint8),
+                     {"enabled": False})
     low = image_scores({"id": "a"}, fg, merged, predicted, ["foreground"], mean_iou_threshold=0.4)
     high = image_scores({"id": "a"}, fg, merged, predicted, ["foreground"], mean_iou_threshold=0.5)
     assert low["mean_iou_2class"] == 1.0
@@ -91,8 +112,8 @@ def test_past_65535_objects_the_instances_are_a_32_bit_tiff_that_scoring_reads(t
     truth_ids = np.zeros(fg.shape, np.uint16)
     truth_ids[0, 0:6:2] = [1, 2, 3]
     cv2.imwrite(str(merged / "a.instances.png"), truth_ids)
-    writer = PredictionWriter(predicted, PREDICT, {**INSTANCES, "split": "none", "min_size": 1}, n_classes=1)
-    ids = writer.write("a", np.zeros((*fg.shape, 3), np.uint8), fg, fg * 255)
+    ids = write_both_steps(tmp_path / "net", predicted, np.zeros((*fg.shape, 3), np.uint8), fg, fg * 255,
+                           {**INSTANCES, "split": "none", "min_size": 1})
     assert ids.max() == 260 * 260 and not (predicted / "instances" / "a.png").exists()
     assert np.array_equal(cv2.imread(str(predicted / "instances" / "a.tif"), cv2.IMREAD_UNCHANGED), ids)
     s = image_scores({"id": "a", "instances": True}, fg, merged, predicted, ["foreground"], min_size=1)

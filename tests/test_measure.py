@@ -35,7 +35,7 @@ def test_without_instances_the_objects_are_the_foregrounds_8_connected_component
 
 
 class _Pack:
-    """A staged shard of in-memory files, as segment_pack reads one."""
+    """A staged shard of in-memory files, as predict_pack and postprocess_pack read one."""
 
     def __init__(self, files: dict[str, bytes]):
         self.files = files
@@ -59,8 +59,8 @@ def test_object_intensities_are_in_the_images_stored_values(tmp_path):
     bits it uses, so the two look alike to the model, but their objects' intensities keep the camera's
     values (CellProfiler's, comparable across images); an 8-bit image measures as read."""
     from snakeseg.data.imageio import encode_png
-    from snakeseg.inference.newimages import segment_pack
-    from snakeseg.inference.outputs import PredictionWriter
+    from snakeseg.inference.newimages import postprocess_pack, predict_pack
+    from snakeseg.inference.outputs import NetworkOutputs, Postprocessor
 
     nucleus = np.zeros((32, 32), np.uint16)
     nucleus[8:16, 8:20] = 1000  # 96 pixels
@@ -69,9 +69,9 @@ def test_object_intensities_are_in_the_images_stored_values(tmp_path):
     eight = (nucleus // 8).astype(np.uint8)  # 125: not foreground to the model; the nucleus set to 200 below
     eight[8:16, 8:20] = 200
     pack = _Pack({"dim.png": encode_png(nucleus), "bright.png": encode_png(bright), "eight.png": encode_png(eight)})
-    writer = PredictionWriter(tmp_path, {"overlay_truth": False, "overlay_thickness": 1}, {"enabled": False}, 1,
-                              probabilities=False)
-    tables = segment_pack(pack, _ThresholdModel(), writer, 0.5, 8, "auto")
+    aside = predict_pack(pack, _ThresholdModel(), NetworkOutputs(tmp_path / "net", 1), 0.5, 8, "auto")
+    post = Postprocessor(tmp_path, {"overlay_truth": False, "overlay_thickness": 1}, {"enabled": False}, 1)
+    tables = postprocess_pack(pack, tmp_path / "net", post, 1, "auto", aside)
     objects = {table["id"].iloc[0]: table.iloc[0] for table in tables["objects"]}
     assert len(tables["summary"]) == 3 and not tables["aside"]
     assert objects["dim"]["area"] == objects["bright"]["area"] == objects["eight"]["area"] == 96

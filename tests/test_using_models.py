@@ -39,21 +39,29 @@ def test_new_images_and_a_test_set_through_the_ensemble(tmp_path, tiny_demo_run)
         shutil.copyfile(new / "new0.png", new / f"new{i}.png")
     touched = {shards.shard_name(shards.shard_of(f"new{i}", 4)) for i in (4, 5)}
     counts = job_counts(snakemake(work, *targets, "-n", configfile=cfg).stdout)
-    assert counts == {"unzip_new": len(touched), "predict_new": len(touched), "inference_summary": 1,
-                      "new_images_overview": 1}, counts
+    assert counts == {"unzip_new": len(touched), "predict_new": len(touched), "postprocess_new": len(touched),
+                      "inference_summary": 1, "new_images_overview": 1}, counts
     snakemake(work, *targets, configfile=cfg)
     assert len(pd.read_csv(work / "results" / "inference" / "main" / "summary.csv")) == 6
     assert len(list((work / "results" / "inference" / "main" / "masks").glob("*.png"))) == 6
-    # A predict key reruns only the predictions that use it; the batch size reruns none.
+    # A predict key reruns only the predictions that use it; the batch size reruns none; what is applied
+    # after the network reruns only the post-processing and the tables after it.
     n_new, n_test = (len(list((work / "results" / kind / "main" / "shards").iterdir())) for kind in ("inference", "test"))
-    for change, expected in [("batch_size: 2", {}),
-                             ("save_probabilities: true", {"predict_new": n_new, "inference_summary": 1,
-                                                           "new_images_overview": 1}),
-                             ("overlay_truth: false", {"predict": 2, "metrics": 1, "predict_test": n_test,
-                                                       "test_metrics": 1, "compare": 1})]:
-        cfg.write_text(f"predict_input: {new}\ntest_input: {archive}\npredict: {{{change}}}\n")
+    after_new = {"postprocess_new": n_new, "inference_summary": 1, "new_images_overview": 1}
+    after_test = {"postprocess": 2, "metrics": 1, "postprocess_test": n_test, "test_metrics": 1, "compare": 1}
+    for change, expected in [("predict: {batch_size: 2}", {}),
+                             ("predict: {save_probabilities: true}", after_new),
+                             ("predict: {overlay_truth: false}", after_test),
+                             ("predict: {overlay_thickness: 2}", {**after_new, **after_test}),
+                             ("instances: {min_size: 30}", {**after_new, **after_test})]:
+        cfg.write_text(f"predict_input: {new}\ntest_input: {archive}\n{change}\n")
         counts = job_counts(snakemake(work, *targets, "-n", configfile=cfg).stdout)
         assert counts == expected, (change, counts)
+    # The objects change with instances.min_size, from the same saved masks, without the network.
+    before = pd.read_csv(work / "results" / "inference" / "main" / "objects.csv")
+    snakemake(work, *targets, configfile=cfg)
+    after = pd.read_csv(work / "results" / "inference" / "main" / "objects.csv")
+    assert after["area"].min() >= 30 and len(after) == (before["area"] >= 30).sum() > 0
 
 
 def check_models_folder_alone(work, new, tmp_path):

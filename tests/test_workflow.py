@@ -212,15 +212,17 @@ def test_jobs_ask_for_the_memory_of_the_images_they_hold(tmp_path):
         base = train0[w]
         largest = max(i["height"] * i["width"] for m in merged if shards.fold_of(int(m["shard"]), 2) == fold
                       for i in m["items"])
-        # 3x the decoded image, the network's activations on it (predicted whole), and the demo data
-        # have instances: 30 bytes a pixel for their split.
-        assert int(_resources(out, "predict")[w]["mem_mb"]) == math.ceil(base + (9 + 30 + 350) * largest / 1e6)
+        # 3x the decoded image and the network's activations on it (predicted whole); post-processing:
+        # 1000 MB, the image again and, as the demo data have instances, 30 bytes a pixel for their split.
+        assert int(_resources(out, "predict")[w]["mem_mb"]) == math.ceil(base + (9 + 350) * largest / 1e6)
+        assert int(_resources(out, "postprocess")[w]["mem_mb"]) == math.ceil(1000 + (9 + 30) * largest / 1e6)
 
 
 def test_test_set_and_new_image_jobs_ask_for_their_largest_image(tmp_path):
-    """predict_test's mem_mb is the base plus 3x its shard's largest decoded image and the instance
-    split's maps, as predict's; predict_new's too, and merge_masks_test's 1000 MB plus 12 bytes a pixel
-    of it, both with the sizes read from the staged files' headers (nothing has decoded them yet)."""
+    """predict_test's mem_mb is the base plus 3x its shard's largest decoded image and the network's
+    activations on it, as predict's; predict_new's too; their post-processing 1000 MB plus the image
+    and the instance split's maps; merge_masks_test's 1000 MB plus 12 bytes a pixel of it; the new
+    images' sizes read from the staged files' headers (nothing has decoded them yet)."""
     new = tmp_path / "new"
     new.mkdir()
     sizes = {"small": (40, 56), "tall": (1500, 120), "wide": (90, 2400), "square": (1000, 1000)}
@@ -237,9 +239,11 @@ def test_test_set_and_new_image_jobs_ask_for_their_largest_image(tmp_path):
     snakemake(tmp_path, "--until", "unzip_new", "merge_masks_test", configfile=cfg)
     out = snakemake(tmp_path, "-n", configfile=cfg).stdout
     base = int(_resources(out, "train_fold")["exp=main, fold=0"]["mem_mb"])  # cache_mb 0: the model's alone
-    # instance data: their split too; and the network's activations on an image up to 2048^2 pixels
-    check_memory(_resources(out, "predict_new"), sizes, base, 9 + 30, whole_bytes_per_pixel=350)
-    check_memory(_resources(out, "predict_test"), test_sizes, base, 9 + 30, whole_bytes_per_pixel=350)
+    # the network's activations on an image up to 2048^2 pixels; instance data: their split too
+    check_memory(_resources(out, "predict_new"), sizes, base, 9, whole_bytes_per_pixel=350)
+    check_memory(_resources(out, "predict_test"), test_sizes, base, 9, whole_bytes_per_pixel=350)
+    check_memory(_resources(out, "postprocess_new"), sizes, 1000, 9 + 30)
+    check_memory(_resources(out, "postprocess_test"), test_sizes, 1000, 9 + 30)
 
 
 def check_memory(jobs, images, base, bytes_per_pixel, whole_bytes_per_pixel=0):

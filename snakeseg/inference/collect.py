@@ -24,12 +24,12 @@ def collect(shard_dirs: list[str | os.PathLike], out_dirs: list[str | os.PathLik
             n = 0
             for source in sources:
                 for file in sorted(source.iterdir()):
-                    _link_or_copy(file, tmp / file.name)
+                    link_or_copy(file, tmp / file.name)
                     n += 1
     return n
 
 
-def _link_or_copy(source: Path, target: Path) -> None:
+def link_or_copy(source: Path, target: Path) -> None:
     try:
         os.link(source, target)
     except OSError:

@@ -1,11 +1,12 @@
-"""Segmenting staged images without masks (rule predict_new, ``python -m snakeseg segment``): each
-image's outputs, and its rows of the summary, objects and set-aside tables."""
+"""Segmenting staged images without masks (rules predict_new and postprocess_new, ``python -m snakeseg
+segment``): each image's outputs, and its rows of the summary, objects and set-aside tables."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +16,7 @@ from ..data import listing, shards, zipmember, zipread
 from ..data.imageio import decode_image_info, stored_intensity
 from ..errors import InputError
 from .measure import OBJECT_COLUMNS, foreground_objects, measure_objects
-from .outputs import PredictionWriter
+from .outputs import NetworkOutputs, Postprocessor, link_network_outputs, read_network_outputs
 from .predictor import load_predictor
 from .predict import batched
 from .summary import COLUMNS, describe
@@ -25,32 +26,47 @@ ASIDE_COLUMNS = ["id", "files", "reason"]
 log = logging.getLogger("snakeseg")
 
 
-def segment_pack(pack, predictor, writer, threshold: float, batch_size: int, bit_depth) -> dict[str, list]:
-    """Segment every image of a staged shard (``pack``) with ``predictor``, writing its outputs with
-    ``writer``; unreadable images are set aside. Returns the ``summary``, ``objects`` and ``aside`` rows."""
+def predict_pack(pack, predictor, network, threshold: float, batch_size: int, bit_depth) -> list[dict]:
+    """Predict every image of a staged shard (``pack``) with ``predictor``, writing its mask and
+    probability with ``network`` (:class:`~.outputs.NetworkOutputs`). Returns the set-aside rows:
+    the manifest's, and the images that cannot be decoded."""
     manifest = pack.manifest
-    tables = {"summary": [], "objects": [], "aside": [{"id": i, "files": " ".join(e["files"]), "reason": e["reason"]}
-                                                       for i, e in manifest["set_aside"].items()]}
+    aside = [{"id": i, "files": " ".join(e["files"]), "reason": e["reason"]} for i, e in manifest["set_aside"].items()]
     readable = []
     for image_id, entry in manifest["items"].items():
         source = entry["image"]["name"]
         try:
-            image, info = decode_image_info(pack.read(source), source, bit_depth)
-            readable.append((image_id, source, image, info["dtype"] == "uint8"))
+            readable.append((image_id, decode_image_info(pack.read(source), source, bit_depth)[0]))
         except InputError as err:
-            tables["aside"].append({"id": image_id, "files": source, "reason": f"{err.path}: {err.problem}"})
+            aside.append({"id": image_id, "files": source, "reason": f"{err.path}: {err.problem}"})
+    done = 0
     for batch in batched(readable, batch_size):
-        segmented = predictor.segment([image for _, _, image, _ in batch], threshold)
-        for (image_id, source, image, eight_bit), (labels, fg) in zip(batch, segmented):
-            ids = writer.write(image_id, image, labels, fg)
-            tables["summary"].append({"id": image_id, "source": source, "shard": manifest["shard"],
-                                      **describe(labels, ids)})
-            # Intensities in the stored values: 16-bit and float images are read again, unconverted.
-            values = image if eight_bit else stored_intensity(pack.read(source), source)
-            objects = foreground_objects(labels) if ids is None else ids
-            tables["objects"].append(measure_objects(image_id, objects, values))
-            log.info("%d/%d %s: %d x %d px, %d objects", len(tables["summary"]), len(readable), image_id,
-                     *labels.shape, objects.max(initial=0))
+        for (image_id, _), (labels, fg) in zip(batch, predictor.segment([image for _, image in batch], threshold)):
+            network.write(image_id, labels, fg)
+        done += len(batch)
+        log.info("%d/%d images predicted", done, len(readable))
+    return aside
+
+
+def postprocess_pack(pack, predicted: Path, post, n_classes: int, bit_depth, aside: list[dict]) -> dict[str, list]:
+    """Post-process the images of ``pack`` that :func:`predict_pack` predicted into ``predicted``,
+    writing their outputs with ``post`` (:class:`~.outputs.Postprocessor`). Returns the ``summary``,
+    ``objects`` and ``aside`` rows."""
+    manifest = pack.manifest
+    tables = {"summary": [], "objects": [], "aside": aside}
+    done = [i for i in manifest["items"] if (Path(predicted) / "masks" / f"{i}.png").exists()]
+    for image_id in done:
+        source = manifest["items"][image_id]["image"]["name"]
+        image, info = decode_image_info(pack.read(source), source, bit_depth)
+        labels, fg = read_network_outputs(predicted, image_id, n_classes)
+        ids = post.write(image_id, image, labels, fg)
+        tables["summary"].append({"id": image_id, "source": source, "shard": manifest["shard"], **describe(labels, ids)})
+        # Intensities in the stored values: 16-bit and float images are read again, unconverted.
+        values = image if info["dtype"] == "uint8" else stored_intensity(pack.read(source), source)
+        objects = foreground_objects(labels) if ids is None else ids
+        tables["objects"].append(measure_objects(image_id, objects, values))
+        log.info("%d/%d %s: %d x %d px, %d objects", len(tables["summary"]), len(done), image_id,
+                 *labels.shape, objects.max(initial=0))
     return tables
 
 
@@ -102,10 +118,14 @@ def segment_folder(models_dir: str, source: str, out: str, tta: str | None = Non
     manifest = shards.build_manifests(inventory, 1)["0000"]
     out.mkdir(parents=True, exist_ok=True)
     predictor = load_predictor(models, settings["recipe"], cfg, threads)
-    with Unstaged(source, manifest) as images:
-        writer = PredictionWriter(out, {**cfg, "overlay_truth": False}, settings["instances"],
-                                  len(settings["classes"]), probabilities=cfg["save_probabilities"])
-        tables = segment_pack(images, predictor, writer, cfg["threshold"], batch_size, settings["recipe"]["bit_depth"])
+    n_classes, bit_depth = len(settings["classes"]), settings["recipe"]["bit_depth"]
+    with Unstaged(source, manifest) as images, tempfile.TemporaryDirectory(dir=out) as predicted:
+        # The workflow's two steps (rules predict_new, postprocess_new) in one process.
+        aside = predict_pack(images, predictor, NetworkOutputs(predicted, n_classes), cfg["threshold"], batch_size,
+                             bit_depth)
+        post = Postprocessor(out, {**cfg, "overlay_truth": False}, settings["instances"], n_classes)
+        tables = postprocess_pack(images, Path(predicted), post, n_classes, bit_depth, aside)
+        link_network_outputs(predicted, out, cfg["save_probabilities"])
     tables["aside"] += [{"id": "", "files": name, "reason": reason} for name, reason in inventory.unassigned]
     summary, objects = write_tables(out, tables)
     write_overview(out, summary, objects, f"New images, {models_dir.name}")
