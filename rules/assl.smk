@@ -93,7 +93,7 @@ rule predict_pool:
         models=expand(f"{RESULTS}/models/{ASSL_EXP}/fold-{{fold}}/model.h5", fold=FOLDS),
         raw=f"{WORK}/assl/pool/raw/shard-{{shard}}",
     output:
-        directory(f"{RESULTS}/assl/round-{{round}}/shards/shard-{{shard}}"),
+        directory(f"{WORK}/assl/round-{{round}}/predicted/shard-{{shard}}"),
     log:
         "logs/predict_pool/round-{round}/shard-{shard}.log",
     benchmark:
@@ -111,13 +111,41 @@ rule predict_pool:
     params:
         script=SCRIPTS / "predict_new.py",
         recipe=prediction_recipe(ASSL_EXP),
-        predict=prediction_settings("overlay_thickness", save_probabilities=False),
+        predict=prediction_settings(),
+        classes=json.dumps(CLASSES),
+    shell:
+        "python {params.script:q} --models {input.models:q} --raw {input.raw:q} --recipe {params.recipe:q} "
+        "--predict {params.predict:q} --classes {params.classes:q} "
+        "--threads {threads} --batch-size {resources.batch_size} --out {output:q} --log {log:q}"
+
+
+# The pool's masks with overlays and the summary table the review starts from (as rule postprocess_new).
+rule postprocess_pool:
+    input:
+        predicted=f"{WORK}/assl/round-{{round}}/predicted/shard-{{shard}}",
+        raw=f"{WORK}/assl/pool/raw/shard-{{shard}}",
+    output:
+        directory(f"{RESULTS}/assl/round-{{round}}/shards/shard-{{shard}}"),
+    log:
+        "logs/postprocess_pool/round-{round}/shard-{shard}.log",
+    wildcard_constraints:
+        round=str(ROUND),
+    conda:
+        "../envs/snakeseg.yaml"
+    resources:
+        mem_mb=staged_postprocess_mem_mb,
+        runtime=30,
+    params:
+        script=SCRIPTS / "postprocess_new.py",
+        bit_depth=config["data"]["bit_depth"],
+        channels=CHANNELS,
+        predict=postprocess_settings("overlay_thickness", save_probabilities=False),
         classes=json.dumps(CLASSES),
         instances=json.dumps({"enabled": False}),
     shell:
-        "python {params.script:q} --models {input.models:q} --raw {input.raw:q} --recipe {params.recipe:q} "
-        "--predict {params.predict:q} --classes {params.classes:q} --instances {params.instances:q} "
-        "--threads {threads} --batch-size {resources.batch_size} --out {output:q} --log {log:q}"
+        "python {params.script:q} --predicted {input.predicted:q} --raw {input.raw:q} --bit-depth {params.bit_depth} "
+        "--channels {params.channels:q} --predict {params.predict:q} --classes {params.classes:q} "
+        "--instances {params.instances:q} --out {output:q} --log {log:q}"
 
 
 # The round's review folder: images, masks and overlays of every pool image not accepted before, the
@@ -146,11 +174,13 @@ rule assl_round:
         script=SCRIPTS / "assl_round.py",
         n_labelled=PLAN.n_usable,
         bit_depth=config["data"]["bit_depth"],
+        channels=CHANNELS,
     shell:
         "python {params.script:q} --round {wildcards.round} --shards {input.shards:q} --raw {input.raw:q} "
         "--metrics {input.metrics:q} --accepted-indexes {input.accepted:q} --labelled {params.n_labelled} "
         "--responses {input.responses:q} --images {output.images:q} --masks {output.masks:q} --overlays {output.overlays:q} "
-        "--review {output.review:q} --record {output.record:q} --bit-depth {params.bit_depth} --log {log:q}"
+        "--review {output.review:q} --record {output.record:q} --bit-depth {params.bit_depth} --channels {params.channels:q} "
+        "--log {log:q}"
 
 
 # One row per round (trained on, accepted, rejected, pending, out-of-fold Dice on the hand-labelled

@@ -145,6 +145,9 @@ def prediction_folders(probabilities):
 NEW_OUTPUT_FOLDERS = prediction_folders(config["predict"]["save_probabilities"])
 TEST_OUTPUT_FOLDERS = prediction_folders(True)  # rule postprocess_test always links the probabilities
 
+# data.channels, as every rule that decodes images passes it to its script.
+CHANNELS = json.dumps(config["data"]["channels"])
+
 ROUND = config["assl"]["round"]
 EXPS = list(EXPERIMENTS)
 
@@ -167,6 +170,7 @@ def prediction_recipe(exp):
         "polarity": e["data"]["polarity"],
         "scale": config["data"]["scale"],
         "bit_depth": config["data"]["bit_depth"],
+        "channels": config["data"]["channels"],
     }
     return json.dumps(recipe, sort_keys=True)
 
@@ -177,9 +181,9 @@ def prediction_recipe(exp):
 PREDICTION_KEYS = ("threshold", "max_side", "overlap", "tta", "mixed_precision")
 
 
-def postprocess_settings(*keys):
-    """The predict block's ``keys`` a post-processing rule uses, as JSON (its params)."""
-    return json.dumps({k: config["predict"][k] for k in keys}, sort_keys=True)
+def postprocess_settings(*keys, **fixed):
+    """The predict block's ``keys`` a post-processing rule uses, and ``fixed`` values, as JSON (its params)."""
+    return json.dumps({**{k: config["predict"][k] for k in keys}, **fixed}, sort_keys=True)
 
 
 def prediction_settings(*extra, **fixed):

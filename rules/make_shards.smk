@@ -22,7 +22,8 @@ rule make_shards:
         scale=config["data"]["scale"],
         max_tile=config["data"]["max_tile"],
         bit_depth=config["data"]["bit_depth"],
+        channels=CHANNELS,
     shell:
         "python {params.script:q} --merged {input.merged:q} --raw {input.raw:q} --tfrecord {output.tfrecord:q} "
         "--index {output.index:q} --scale {params.scale} --max-tile {params.max_tile} --bit-depth {params.bit_depth} "
-        "--log {log:q}"
+        "--channels {params.channels:q} --log {log:q}"

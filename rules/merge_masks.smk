@@ -17,5 +17,7 @@ rule merge_masks:
     params:
         script=SCRIPTS / "merge_masks.py",
         masks=json.dumps(config["masks"], sort_keys=True),
+        channels=CHANNELS,
     shell:
-        "python {params.script:q} --raw {input:q} --out {output:q} --masks {params.masks:q} --log {log:q}"
+        "python {params.script:q} --raw {input:q} --out {output:q} --masks {params.masks:q} --channels {params.channels:q} "
+        "--log {log:q}"

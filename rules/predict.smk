@@ -53,10 +53,11 @@ rule postprocess:
     params:
         script=SCRIPTS / "postprocess.py",
         bit_depth=config["data"]["bit_depth"],
+        channels=CHANNELS,
         predict=postprocess_settings("overlay_thickness", "overlay_truth"),
         classes=json.dumps(CLASSES),
         instances=instance_settings(),
     shell:
         "python {params.script:q} --predicted {input.predicted:q} --merged {input.merged:q} --raw {input.raw:q} "
-        "--bit-depth {params.bit_depth} --predict {params.predict:q} --classes {params.classes:q} "
+        "--bit-depth {params.bit_depth} --channels {params.channels:q} --predict {params.predict:q} --classes {params.classes:q} "
         "--instances {params.instances:q} --out {output:q} --log {log:q}"

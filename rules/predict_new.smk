@@ -68,12 +68,13 @@ rule postprocess_new:
     params:
         script=SCRIPTS / "postprocess_new.py",
         bit_depth=config["data"]["bit_depth"],
+        channels=CHANNELS,
         predict=postprocess_settings("overlay_thickness", "save_probabilities"),
         classes=json.dumps(CLASSES),
         instances=instance_settings(),
     shell:
         "python {params.script:q} --predicted {input.predicted:q} --raw {input.raw:q} --bit-depth {params.bit_depth} "
-        "--predict {params.predict:q} --classes {params.classes:q} --instances {params.instances:q} --out {output:q} --log {log:q}"
+        "--channels {params.channels:q} --predict {params.predict:q} --classes {params.classes:q} --instances {params.instances:q} --out {output:q} --log {log:q}"
 
 
 # One table per experiment (id, source, shard, size, foreground fraction, connected components), one

@@ -34,8 +34,10 @@ rule merge_masks_test:
     params:
         script=SCRIPTS / "merge_masks.py",
         masks=json.dumps(config["masks"], sort_keys=True),
+        channels=CHANNELS,
     shell:
-        "python {params.script:q} --raw {input:q} --out {output:q} --masks {params.masks:q} --log {log:q}"
+        "python {params.script:q} --raw {input:q} --out {output:q} --masks {params.masks:q} --channels {params.channels:q} "
+        "--log {log:q}"
 
 
 rule predict_test:
@@ -89,12 +91,13 @@ rule postprocess_test:
     params:
         script=SCRIPTS / "postprocess.py",
         bit_depth=config["data"]["bit_depth"],
+        channels=CHANNELS,
         predict=postprocess_settings("overlay_thickness", "overlay_truth"),
         classes=json.dumps(CLASSES),
         instances=instance_settings(),
     shell:
         "python {params.script:q} --predicted {input.predicted:q} --merged {input.merged:q} --raw {input.raw:q} "
-        "--bit-depth {params.bit_depth} --predict {params.predict:q} --classes {params.classes:q} "
+        "--bit-depth {params.bit_depth} --channels {params.channels:q} --predict {params.predict:q} --classes {params.classes:q} "
         "--instances {params.instances:q} --out {output:q} --log {log:q}"
 
 

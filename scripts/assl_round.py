@@ -27,6 +27,7 @@ ap.add_argument("--responses", nargs="*", default=[], help="earlier rounds' resp
 for name in ("images", "masks", "overlays", "review", "record"):
     ap.add_argument(f"--{name}", required=True)
 ap.add_argument("--bit-depth", default="auto", help="data.bit_depth: how 16-bit images become 8-bit (auto or 9..16)")
+ap.add_argument("--channels", default="null", help="data.channels: the image channels to read, as JSON (null: grey or RGB)")
 ap.add_argument("--log", required=True)
 args = ap.parse_args()
 
@@ -43,7 +44,7 @@ with logged(args.log, "assl_round") as log:
                     if image_id not in wanted:
                         continue
                     source = entry["image"]["name"]
-                    image = decode_image(pack.read(source), source, args.bit_depth)
+                    image = decode_image(pack.read(source), source, args.bit_depth, json.loads(args.channels))
                     atomic.write_bytes(images / f"{image_id}.png", encode_png(image))
                     shutil.copyfile(Path(shard) / "masks" / f"{image_id}.png", masks / f"{image_id}.png")
                     shutil.copyfile(Path(shard) / "overlays" / f"{image_id}.png", overlays / f"{image_id}.png")

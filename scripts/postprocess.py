@@ -17,6 +17,7 @@ ap.add_argument("--predicted", required=True, help="the shards' masks/ and proba
 ap.add_argument("--merged", nargs="+", required=True, help="the predicted shards (rule merge_masks)")
 ap.add_argument("--raw", nargs="+", required=True, help="the same shards' staged files (rule unzip)")
 ap.add_argument("--bit-depth", required=True, help="data.bit_depth: how 16-bit images are read")
+ap.add_argument("--channels", default="null", help="data.channels: the image channels to read, as JSON (null: grey or RGB)")
 ap.add_argument("--predict", required=True, help="the predict section's overlay_thickness and overlay_truth, as JSON")
 ap.add_argument("--classes", required=True, help="foreground class names, as a JSON list")
 ap.add_argument("--instances", required=True, help="the config's instances section (enabled resolved), as JSON")
@@ -29,7 +30,7 @@ with logged(args.log, "postprocess") as log:
     n = 0
     with atomic.atomic_dir(args.out) as out:
         post = Postprocessor(out, json.loads(args.predict), json.loads(args.instances), n_classes)
-        for item, image, truth in iter_items(args.merged, args.raw, args.bit_depth):
+        for item, image, truth in iter_items(args.merged, args.raw, args.bit_depth, json.loads(args.channels)):
             post.write(item["id"], image, *read_network_outputs(args.predicted, item["id"], n_classes), truth)
             n += 1
         link_network_outputs(args.predicted, out)

@@ -19,6 +19,7 @@ ap = argparse.ArgumentParser(description=__doc__)
 ap.add_argument("--predicted", required=True, help="the shard's masks/, probabilities/ and set_aside.csv (rule predict_new)")
 ap.add_argument("--raw", required=True, help="the shard's staged images (rule unzip_new)")
 ap.add_argument("--bit-depth", required=True, help="data.bit_depth: how 16-bit images are read")
+ap.add_argument("--channels", default="null", help="data.channels: the image channels to read, as JSON (null: grey or RGB)")
 ap.add_argument("--predict", required=True, help="the predict section's overlay_thickness and save_probabilities, as JSON")
 ap.add_argument("--classes", required=True, help="foreground class names, as a JSON list")
 ap.add_argument("--instances", required=True, help="the config's instances section (enabled resolved), as JSON")
@@ -31,7 +32,8 @@ with logged(args.log, "postprocess_new") as log:
     aside = pd.read_csv(Path(args.predicted) / "set_aside.csv", dtype=str, keep_default_na=False).to_dict("records")
     with Pack(args.raw) as pack, atomic.atomic_dir(args.out) as out:
         post = Postprocessor(out, {**cfg, "overlay_truth": False}, json.loads(args.instances), n_classes)
-        tables = postprocess_pack(pack, Path(args.predicted), post, n_classes, args.bit_depth, aside)
+        tables = postprocess_pack(pack, Path(args.predicted), post, n_classes, args.bit_depth, aside,
+                                  json.loads(args.channels))
         link_network_outputs(args.predicted, out, cfg["save_probabilities"])
         write_tables(out, tables)
     log.info("shard %s: %d images post-processed, %d set aside", pack.manifest["shard"], len(tables["summary"]), len(aside))

@@ -35,7 +35,7 @@ with logged(args.log, "predict_new") as log:
     predictor = load_predictor(args.models, recipe, cfg, args.threads)
     with Pack(args.raw) as pack, atomic.atomic_dir(args.out) as out:
         aside = predict_pack(pack, predictor, NetworkOutputs(out, n_classes), cfg["threshold"], cfg["batch_size"],
-                             recipe["bit_depth"])
+                             recipe["bit_depth"], recipe["channels"])
         atomic.write_csv(out / "set_aside.csv", pd.DataFrame(aside, columns=ASIDE_COLUMNS))
     log.info("shard %s: %d images predicted, %d set aside", pack.manifest["shard"],
              len(list((Path(args.out) / "masks").iterdir())), len(aside))

@@ -55,7 +55,7 @@ with logged(args.log, "quantize") as log:
         runners = {"keras": traced([network])[0]}
         runners.update({c.variant: TFLiteModel(c.content, threads=args.threads).predict
                         for c in conversions if c.content})
-        items = iter_items(args.merged, args.raw, recipe["bit_depth"])
+        items = iter_items(args.merged, args.raw, recipe["bit_depth"], recipe["channels"])
         per_image, seconds = evaluate.score_models(runners, items, recipe, whole, args.threshold, classes, args.fold,
                                                    args.batch_size)
         variants = evaluate.variant_records(args.fold, conversions, runners, Path(args.model).stat().st_size, side,

@@ -17,6 +17,18 @@ def image_size(stream: BinaryIO) -> tuple[int, int] | None:
             width, height = image.size
         return height, width
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-        return None
+        return _tiff_size(stream)  # Pillow opens no TIFF of 16-bit samples beyond RGBA
     finally:
         Image.MAX_IMAGE_PIXELS = limit
+
+
+def _tiff_size(stream: BinaryIO) -> tuple[int, int] | None:
+    import tifffile
+
+    try:
+        stream.seek(0)
+        with tifffile.TiffFile(stream) as tif:
+            page = tif.pages.first
+            return int(page.imagelength), int(page.imagewidth)
+    except Exception:  # noqa: BLE001 - not a TIFF either
+        return None

@@ -20,21 +20,27 @@ JPEG_FLAGS = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH
 PALETTE = 3  # PNG colour type of a palette image
 
 
-def decode_image(data: bytes, name: str, bit_depth: int | str = "auto") -> np.ndarray:
+def decode_image(data: bytes, name: str, bit_depth: int | str = "auto", channels: list[int] | None = None) -> np.ndarray:
     """Decode an image file's bytes to an RGB uint8 array (H, W, 3).
 
     Grey images are replicated to three channels, an alpha channel is dropped, 16-bit images are
     scaled to 8 bits by :func:`to_8_bits` (``data.bit_depth``) and float or signed ones by
-    :func:`stretch_to_8_bits`.
+    :func:`stretch_to_8_bits`. ``channels`` (``data.channels``) builds the image from those channels
+    of the file instead (:func:`chosen_channels`).
     """
-    return decode_image_info(data, name, bit_depth)[0]
+    return decode_image_info(data, name, bit_depth, channels)[0]
 
 
-def decode_image_info(data: bytes, name: str, bit_depth: int | str = "auto") -> tuple[np.ndarray, dict]:
+def decode_image_info(data: bytes, name: str, bit_depth: int | str = "auto",
+                      channels: list[int] | None = None) -> tuple[np.ndarray, dict]:
     """Like :func:`decode_image`, plus the stored channels and dtype (for the QA table; a 16-bit
     image's with the bits its values use)."""
-    arr = _stored_image(data, name)
-    info = {"channels": 1 if arr.ndim == 2 else int(arr.shape[2]), "dtype": str(arr.dtype)}
+    if channels is None:
+        arr = _stored_image(data, name)
+        info = {"channels": 1 if arr.ndim == 2 else int(arr.shape[2]), "dtype": str(arr.dtype)}
+    else:
+        arr, stored = chosen_channels(data, name, channels)
+        info = {"channels": stored, "dtype": str(arr.dtype)}
     if arr.dtype == np.uint16:
         used = bits_used(arr)
         info["dtype"] = f"uint16 ({used} bits used)"
@@ -46,15 +52,46 @@ def decode_image_info(data: bytes, name: str, bit_depth: int | str = "auto") -> 
         raise InputError(name, f"has unsupported pixel type {arr.dtype}", "save it as 8- or 16-bit")
     if arr.ndim == 2:
         return cv2.cvtColor(arr, cv2.COLOR_GRAY2RGB), info
+    if channels is not None:  # already in RGB order
+        return arr, info
     if arr.shape[2] == 4:
         return cv2.cvtColor(arr, cv2.COLOR_BGRA2RGB), info
     return cv2.cvtColor(arr, cv2.COLOR_BGR2RGB), info
 
 
-def stored_intensity(data: bytes, name: str) -> np.ndarray:
+def chosen_channels(data: bytes, name: str, channels: list[int]) -> tuple[np.ndarray, int]:
+    """(the image built from ``channels`` of the file, its stored channel count). Channels count from
+    0 in the file's order (RGB(A) for PNG and JPEG; a TIFF's samples, or an ImageJ hyperstack's
+    channels), as Cellpose's ``--chan`` and CellProfiler's ColorToGray pick them: one channel gives a
+    grey image, two fill red and green (blue 0), three red, green and blue."""
+    if tiff.is_tiff(data):
+        arr = tiff.read_channels(data, name)
+    else:
+        arr = _stored_image(data, name)
+        if arr.ndim == 3:  # OpenCV's BGR(A) to the file's RGB(A)
+            arr = arr[..., [2, 1, 0] + ([3] if arr.shape[2] == 4 else [])]
+    stored = 1 if arr.ndim == 2 else arr.shape[2]
+    missing = [c for c in channels if c >= stored]
+    if missing:
+        raise InputError(name, f"has {stored} channel(s) (0 to {stored - 1}), and data.channels asks for channel "
+                         f"{missing[0]}", "set data.channels to channels every image has, or remove the image")
+    planes = [arr if arr.ndim == 2 else arr[..., c] for c in channels]
+    if len(planes) == 1:
+        return np.ascontiguousarray(planes[0]), stored
+    if len(planes) == 2:
+        planes.append(np.zeros_like(planes[0]))
+    return np.dstack(planes), stored
+
+
+def stored_intensity(data: bytes, name: str, channels: list[int] | None = None) -> np.ndarray:
     """The image's values as stored, as one float32 plane (the mean of its colour channels, alpha
-    aside): a 12-bit camera's 0..4095, a float TIFF's own units. Per-object intensities measured on it
-    compare across images, which their conversions to 8 bits (by each image's bits or range) do not."""
+    aside, or of ``channels``): a 12-bit camera's 0..4095, a float TIFF's own units. Per-object
+    intensities measured on it compare across images, which their conversions to 8 bits (by each
+    image's bits or range) do not."""
+    if channels is not None:
+        arr = chosen_channels(data, name, channels)[0]
+        arr = arr[..., :len(channels)] if arr.ndim == 3 else arr  # without a padded blue channel
+        return arr.mean(axis=2, dtype=np.float32) if arr.ndim == 3 else arr.astype(np.float32)
     arr = _stored_image(data, name)
     return arr[..., :3].mean(axis=2, dtype=np.float32) if arr.ndim == 3 else arr.astype(np.float32)
 

@@ -34,13 +34,15 @@ def truth_instances(merged_dir: str | Path, item: dict) -> np.ndarray | None:
 
 
 def iter_items(merged_dirs: list[str], raw_dirs: list[str],
-               bit_depth: int | str = "auto") -> Iterator[tuple[dict, np.ndarray, np.ndarray]]:
+               bit_depth: int | str = "auto", channels: list[int] | None = None
+               ) -> Iterator[tuple[dict, np.ndarray, np.ndarray]]:
     """(index entry, RGB image, truth label map) for every usable image; ``raw_dirs[i]`` is the staged
-    shard (rule unzip) of ``merged_dirs[i]``; 16-bit images read as ``data.bit_depth``."""
+    shard (rule unzip) of ``merged_dirs[i]``; 16-bit images read as ``data.bit_depth``, the channels
+    ``data.channels`` names."""
     if len(merged_dirs) != len(raw_dirs):
         raise ValueError(f"{len(merged_dirs)} merged shards but {len(raw_dirs)} staged ones")
     for merged, raw in zip(merged_dirs, raw_dirs):
         with Pack(raw) as pack:
             for item, truth in iter_truth([merged]):
-                image = decode_image(pack.read_at(*item["image_at"], what=item["source"]), item["source"], bit_depth)
+                image = decode_image(pack.read_at(*item["image_at"], what=item["source"]), item["source"], bit_depth, channels)
                 yield item, image, truth

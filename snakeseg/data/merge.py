@@ -15,10 +15,11 @@ from .masks import IGNORE, MaskSpec, instance_image, merge_instances, normalise,
 from .staging import Pack
 
 
-def label_map(entry: dict, pack: Pack, spec: MaskSpec) -> tuple[np.ndarray, dict, np.ndarray | None]:
+def label_map(entry: dict, pack: Pack, spec: MaskSpec,
+              channels: list[int] | None = None) -> tuple[np.ndarray, dict, np.ndarray | None]:
     """Decode an item's image and masks; (label map, QA record, object ids or None when the masks
     do not tell objects apart). Raises InputError naming the file."""
-    image, info = decode_image_info(pack.read(entry["image"]["name"]), entry["image"]["name"])
+    image, info = decode_image_info(pack.read(entry["image"]["name"]), entry["image"]["name"], channels=channels)
     maps, records, ids = [], [], None
     for m in entry["masks"]:
         raw = decode_mask(pack.read(m["name"]), m["name"])
@@ -57,7 +58,7 @@ def label_map(entry: dict, pack: Pack, spec: MaskSpec) -> tuple[np.ndarray, dict
     return labels, qa, ids
 
 
-def merge_shard(raw_dir: str, out_dir: str, spec: MaskSpec | None = None) -> dict:
+def merge_shard(raw_dir: str, out_dir: str, spec: MaskSpec | None = None, channels: list[int] | None = None) -> dict:
     """One label map per image in ``out_dir/<id>.png`` (0 background, 1..n classes, 255 ignored) and,
     for masks that tell objects apart, their ids in ``<id>.instances.png`` (16-bit, 0 background; a
     32-bit ``.tif`` past 65,535 objects).
@@ -66,7 +67,7 @@ def merge_shard(raw_dir: str, out_dir: str, spec: MaskSpec | None = None) -> dic
     ``index.json``: per usable image its id, source file, the image's place in the shard's pack
     (``image_at``) and its QA record; images that cannot be used (unreadable file, size mismatch,
     stray values under ``strict``) are set aside with the reason, next to those the manifest already
-    set aside. Returns the index.
+    set aside. Images are read as ``data.channels`` says (``channels``). Returns the index.
     """
     spec = MaskSpec() if spec is None else spec
     with Pack(raw_dir) as pack, atomic.atomic_dir(out_dir) as tmp:
@@ -74,7 +75,7 @@ def merge_shard(raw_dir: str, out_dir: str, spec: MaskSpec | None = None) -> dic
         index = {"shard": manifest["shard"], "items": [], "set_aside": dict(manifest["set_aside"])}
         for image_id, entry in manifest["items"].items():
             try:
-                labels, qa, ids = label_map(entry, pack, spec)
+                labels, qa, ids = label_map(entry, pack, spec, channels)
             except InputError as err:
                 files = [entry["image"]["name"]] + [m["name"] for m in entry["masks"]]
                 index["set_aside"][image_id] = {"reason": f"{err.path}: {err.problem}", "files": files}

@@ -51,17 +51,17 @@ def tiles(image, mask, max_tile: int):
             yield f"@{y},{x}", image[y:y + max_tile, x:x + max_tile], mask[y:y + max_tile, x:x + max_tile]
 
 
-def _examples(item: dict, image_bytes: bytes, mask_bytes: bytes, scale: float, max_tile: int, bit_depth):
+def _examples(item: dict, image_bytes: bytes, mask_bytes: bytes, scale: float, max_tile: int, bit_depth, channels):
     """``(id, image PNG, mask PNG, height, width)`` records of one pair. 8-bit PNGs needing neither
     rescaling nor tiling are stored as they are (no OpenCV or NumPy import); others are decoded,
     rescaled, tiled and encoded again."""
     h, w = item["height"], item["width"]
-    if scale == 1 and max(h, w) <= max_tile and is_plain_png(image_bytes, w, h):
+    if scale == 1 and max(h, w) <= max_tile and channels is None and is_plain_png(image_bytes, w, h):
         yield item["id"], image_bytes, mask_bytes, h, w
         return
     from .imageio import decode_image, decode_mask, encode_png
 
-    image, mask = decode_image(image_bytes, item["source"], bit_depth), decode_mask(mask_bytes, item["id"])
+    image, mask = decode_image(image_bytes, item["source"], bit_depth, channels), decode_mask(mask_bytes, item["id"])
     if scale != 1:
         image, mask = scale_pair(image, mask, scale)
     parts = tiles(image, mask, max_tile) if max(image.shape[:2]) > max_tile else [("", image, mask)]
@@ -70,7 +70,7 @@ def _examples(item: dict, image_bytes: bytes, mask_bytes: bytes, scale: float, m
 
 
 def make_shard(merged_dir: str, raw_dir: str, out_tfrecord: str, out_index: str, scale: float = 1.0,
-               max_tile: int = 2048, bit_depth: int | str = "auto") -> dict:
+               max_tile: int = 2048, bit_depth: int | str = "auto", channels: list[int] | None = None) -> dict:
     """Write a shard's pairs as a TFRecord and a JSON index of its records (count, sizes, pixels:
     training gets its steps, patch size and memory from it without reading the data). A tile's id
     is its image's id with ``@row,column``; all tiles of an image are in its shard, so in one fold."""
@@ -81,7 +81,7 @@ def make_shard(merged_dir: str, raw_dir: str, out_tfrecord: str, out_index: str,
         for item in index["items"]:
             image_bytes = pack.read_at(*item["image_at"], what=item["source"])
             mask_bytes = (merged / f"{item['id']}.png").read_bytes()
-            examples = _examples(item, image_bytes, mask_bytes, scale, max_tile, bit_depth)
+            examples = _examples(item, image_bytes, mask_bytes, scale, max_tile, bit_depth, channels)
             for rec_id, image_png, mask_png, h, w in examples:
                 writer.write(tfrecord.encode_example({
                     "id": rec_id, "image": image_png, "mask": mask_png, "height": h, "width": w,

@@ -1,6 +1,7 @@
 """TIFF files that OpenCV would read in part or wrongly: stacks (it reads the first page) and pages of
 other than one or three channels besides alpha (two-channel and 16-bit multi-channel microscopy
-images lose channels, five or more are refused as unreadable). Such files are refused, naming why."""
+images lose channels, five or more are refused as unreadable). Such files are refused, naming why,
+unless ``data.channels`` says which channels to read (:func:`read_channels`)."""
 
 from __future__ import annotations
 
@@ -42,8 +43,34 @@ def check_layout(data: bytes, name: str) -> None:
     if pages > 1:
         raise InputError(name, f"is a TIFF of {pages} images (a stack, or channels stored as pages), of which "
                          "only the first would be read",
-                         "save the image or channel to segment as a file of its own (channels as an RGB composite)")
+                         "if its pages are channels, set data.channels to those to segment (0 for the first); "
+                         "else save each image as a file of its own")
     if channels not in (1, 3):
         raise InputError(name, f"has {channels} channels, where snakeseg reads grey (1) or RGB (3), with or "
-                         "without alpha", "save the channel(s) to segment as a grey or RGB image (Fiji: Image > "
-                         "Color > Stack to RGB, or one channel by itself)")
+                         "without alpha", "set data.channels to the one to three channels to segment (0 for the first), "
+                         "or save them as a grey or RGB image")
+
+
+PLANE_AXES = "CSIQ"  # axes read as channels: channels, samples, and pages of unknown meaning
+
+
+def read_channels(data: bytes, name: str):
+    """A TIFF's first image as H x W or H x W x C in the file's channel order, whether its channels are
+    samples of a page or pages (an ImageJ or OME hyperstack's C axis): what ``data.channels`` picks
+    from. A stack of planes (Z, time) or of several images is refused, naming the file."""
+    import numpy as np
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(io.BytesIO(data)) as tif:
+            series = tif.series[0]
+            arr, axes = series.asarray(), series.axes
+    except Exception as err:  # noqa: BLE001 - any file tifffile cannot read
+        raise InputError(name, f"cannot be read as a TIFF ({err})", "save it again as a TIFF, PNG or JPEG") from None
+    keep = [i for i, a in enumerate(axes) if arr.shape[i] > 1 or a in "YX"]
+    arr, axes = arr.reshape([arr.shape[i] for i in keep]), "".join(axes[i] for i in keep)
+    others = [a for a in axes if a not in "YX"]
+    if len(others) > 1 or (others and others[0] not in PLANE_AXES) or "Y" not in axes or "X" not in axes:
+        raise InputError(name, f"is a TIFF of axes {axes} (shape {arr.shape}), where data.channels reads one "
+                         "plane of channels (axes YX with C or S)", "save one plane (one z, one time point) per file")
+    return arr if not others else np.moveaxis(arr, axes.index(others[0]), -1)

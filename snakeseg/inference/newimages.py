@@ -26,7 +26,8 @@ ASIDE_COLUMNS = ["id", "files", "reason"]
 log = logging.getLogger("snakeseg")
 
 
-def predict_pack(pack, predictor, network, threshold: float, batch_size: int, bit_depth) -> list[dict]:
+def predict_pack(pack, predictor, network, threshold: float, batch_size: int, bit_depth,
+                 channels: list[int] | None = None) -> list[dict]:
     """Predict every image of a staged shard (``pack``) with ``predictor``, writing its mask and
     probability with ``network`` (:class:`~.outputs.NetworkOutputs`). Returns the set-aside rows:
     the manifest's, and the images that cannot be decoded."""
@@ -36,7 +37,7 @@ def predict_pack(pack, predictor, network, threshold: float, batch_size: int, bi
     for image_id, entry in manifest["items"].items():
         source = entry["image"]["name"]
         try:
-            readable.append((image_id, decode_image_info(pack.read(source), source, bit_depth)[0]))
+            readable.append((image_id, decode_image_info(pack.read(source), source, bit_depth, channels)[0]))
         except InputError as err:
             aside.append({"id": image_id, "files": source, "reason": f"{err.path}: {err.problem}"})
     done = 0
@@ -48,7 +49,8 @@ def predict_pack(pack, predictor, network, threshold: float, batch_size: int, bi
     return aside
 
 
-def postprocess_pack(pack, predicted: Path, post, n_classes: int, bit_depth, aside: list[dict]) -> dict[str, list]:
+def postprocess_pack(pack, predicted: Path, post, n_classes: int, bit_depth, aside: list[dict],
+                     channels: list[int] | None = None) -> dict[str, list]:
     """Post-process the images of ``pack`` that :func:`predict_pack` predicted into ``predicted``,
     writing their outputs with ``post`` (:class:`~.outputs.Postprocessor`). Returns the ``summary``,
     ``objects`` and ``aside`` rows."""
@@ -57,12 +59,13 @@ def postprocess_pack(pack, predicted: Path, post, n_classes: int, bit_depth, asi
     done = [i for i in manifest["items"] if (Path(predicted) / "masks" / f"{i}.png").exists()]
     for image_id in done:
         source = manifest["items"][image_id]["image"]["name"]
-        image, info = decode_image_info(pack.read(source), source, bit_depth)
+        image, info = decode_image_info(pack.read(source), source, bit_depth, channels)
         labels, fg = read_network_outputs(predicted, image_id, n_classes)
         ids = post.write(image_id, image, labels, fg)
         tables["summary"].append({"id": image_id, "source": source, "shard": manifest["shard"], **describe(labels, ids)})
         # Intensities in the stored values: 16-bit and float images are read again, unconverted.
-        values = image if info["dtype"] == "uint8" else stored_intensity(pack.read(source), source)
+        eight_bit_as_read = info["dtype"] == "uint8" and channels is None
+        values = image if eight_bit_as_read else stored_intensity(pack.read(source), source, channels)
         objects = foreground_objects(labels) if ids is None else ids
         tables["objects"].append(measure_objects(image_id, objects, values))
         log.info("%d/%d %s: %d x %d px, %d objects", len(tables["summary"]), len(done), image_id,
@@ -119,12 +122,13 @@ def segment_folder(models_dir: str, source: str, out: str, tta: str | None = Non
     out.mkdir(parents=True, exist_ok=True)
     predictor = load_predictor(models, settings["recipe"], cfg, threads)
     n_classes, bit_depth = len(settings["classes"]), settings["recipe"]["bit_depth"]
+    channels = settings["recipe"].get("channels")  # absent from the settings of earlier versions
     with Unstaged(source, manifest) as images, tempfile.TemporaryDirectory(dir=out) as predicted:
         # The workflow's two steps (rules predict_new, postprocess_new) in one process.
         aside = predict_pack(images, predictor, NetworkOutputs(predicted, n_classes), cfg["threshold"], batch_size,
-                             bit_depth)
+                             bit_depth, channels)
         post = Postprocessor(out, {**cfg, "overlay_truth": False}, settings["instances"], n_classes)
-        tables = postprocess_pack(images, Path(predicted), post, n_classes, bit_depth, aside)
+        tables = postprocess_pack(images, Path(predicted), post, n_classes, bit_depth, aside, channels)
         link_network_outputs(predicted, out, cfg["save_probabilities"])
     tables["aside"] += [{"id": "", "files": name, "reason": reason} for name, reason in inventory.unassigned]
     summary, objects = write_tables(out, tables)

@@ -22,7 +22,7 @@ STRIDE = 32  # every architecture's input must be a multiple of this
 #: else sliding windows of ``patch_size`` with ``overlap``) or resize (``image_size`` squares), after
 #: rescaling by ``scale`` and with the per-image normalisation ``normalize`` and ``polarity``.
 DEFAULT_RECIPE = {"mode": "resize", "image_size": 128, "patch_size": 128, "normalize": "none", "polarity": "keep",
-                  "scale": 1.0, "max_side": 2048, "overlap": 0.5, "bit_depth": "auto"}
+                  "scale": 1.0, "max_side": 2048, "overlap": 0.5, "bit_depth": "auto", "channels": None}
 
 
 class Predictor:
