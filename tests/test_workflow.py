@@ -261,3 +261,20 @@ def check_memory(jobs, images, base, bytes_per_pixel, whole_bytes_per_pixel=0):
         image_bytes = bytes_per_pixel * by_shard.get(shard, 0) + whole_bytes_per_pixel * whole.get(shard, 0)
         assert int(resources["mem_mb"]) == math.ceil(base + image_bytes / 1e6), wildcards
 
+
+
+def test_data_channels_reach_every_job_that_decodes_an_image(tmp_path):
+    """data.channels is passed to the data, prediction and post-processing jobs (their scripts read the
+    images by it: tests/test_channels.py), and to the networks' recipe, which settings.json keeps."""
+    cfg = tmp_path / "channels.yaml"
+    cfg.write_text("data: {channels: [1]}\n")
+    out = snakemake(tmp_path, "-n", "-p", configfile=cfg).stdout
+    commands = {}
+    for block in out.split("\n\n"):
+        rule = next((line[5:-1] for line in block.splitlines() if line.startswith("rule ")), None)
+        if rule and "Shell command:" in block:
+            commands.setdefault(rule, []).append(block.split("Shell command:", 1)[1])
+    for rule in ("merge_masks", "make_shards", "postprocess"):
+        assert commands[rule] and all("--channels '[1]'" in c for c in commands[rule]), rule
+    for rule in ("predict", "quantize", "model_settings"):
+        assert commands[rule] and all('"channels": [1]' in c for c in commands[rule]), rule
