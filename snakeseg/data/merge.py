@@ -78,7 +78,7 @@ def merge_shard(raw_dir: str, out_dir: str, spec: MaskSpec | None = None, channe
                 labels, qa, ids = label_map(entry, pack, spec, channels)
             except InputError as err:
                 files = [entry["image"]["name"]] + [m["name"] for m in entry["masks"]]
-                index["set_aside"][image_id] = {"reason": f"{err.path}: {err.problem}", "files": files}
+                index["set_aside"][image_id] = {"reason": str(err), "files": files}  # with its fix
                 continue
             atomic.write_bytes(tmp / f"{image_id}.png", encode_png(labels, rgb=False), fsync=False)
             if ids is not None:

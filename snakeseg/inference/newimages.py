@@ -39,7 +39,7 @@ def predict_pack(pack, predictor, network, threshold: float, batch_size: int, bi
         try:
             readable.append((image_id, decode_image_info(pack.read(source), source, bit_depth, channels)[0]))
         except InputError as err:
-            aside.append({"id": image_id, "files": source, "reason": f"{err.path}: {err.problem}"})
+            aside.append({"id": image_id, "files": source, "reason": str(err)})  # with its fix
     done = 0
     for batch in batched(readable, batch_size):
         for (image_id, _), (labels, fg) in zip(batch, predictor.segment([image for _, image in batch], threshold)):
