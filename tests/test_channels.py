@@ -9,7 +9,7 @@ import tifffile
 from test_shard_stages import first_example
 
 from snakeseg.data import listing, shards, staging
-from snakeseg.data.imageio import decode_image, decode_image_info, stored_intensity
+from snakeseg.data.imageio import decode_image, decode_image_info, file_channels
 from snakeseg.data.items import iter_items
 from snakeseg.data.merge import merge_shard
 from snakeseg.data.records import make_shard
@@ -59,7 +59,7 @@ def test_compressed_tiffs_are_read():
     """Microscope software often saves LZW or deflate TIFFs (tifffile reads them with imagecodecs)."""
     for compression in ("lzw", "zlib"):
         data = tif(five_channels(), photometric="minisblack", planarconfig="contig", compression=compression)
-        assert (stored_intensity(data, "c.tif", [2]) == 300).all()
+        assert (file_channels(data, "c.tif")[..., 2] == 300).all()
 
 
 def test_a_missing_channel_or_a_stack_of_planes_names_the_file():
@@ -71,10 +71,25 @@ def test_a_missing_channel_or_a_stack_of_planes_names_the_file():
     assert "one z, one time point" in err.value.fix
 
 
-def test_object_intensities_are_the_chosen_channels_stored_values():
-    data = tif(five_channels(), photometric="minisblack", planarconfig="contig")
-    assert (stored_intensity(data, "five.tif", [3]) == 400).all()
-    assert (stored_intensity(data, "five.tif", [0, 2]) == 200).all()  # their mean, not the padded blue
+def test_objects_measure_the_chosen_channels_and_every_channel_on_its_own(tmp_path):
+    """A nucleus segmented on channel 1 of a 3-channel 16-bit image: its mean_intensity is channel 1's
+    stored value, and each channel's own mean is a column (a marker's level per nucleus)."""
+    from test_measure import _Pack, _ThresholdModel
+
+    from snakeseg.inference.newimages import postprocess_pack, predict_pack
+    from snakeseg.inference.outputs import NetworkOutputs, Postprocessor
+
+    planes = np.zeros((32, 32, 3), np.uint16)
+    planes[..., 0] = 50  # background stain everywhere
+    planes[8:16, 8:20, 1] = 3000  # the nucleus (96 px) on channel 1
+    planes[8:16, 8:14, 2] = 1000  # a marker in half of it
+    pack = _Pack({"a.tif": tif(planes, photometric="rgb")})
+    aside = predict_pack(pack, _ThresholdModel(), NetworkOutputs(tmp_path / "net", 1), 0.5, 8, "auto", [1])
+    post = Postprocessor(tmp_path, {"overlay_truth": False, "overlay_thickness": 1}, {"enabled": False}, 1)
+    table = postprocess_pack(pack, tmp_path / "net", post, 1, "auto", aside, [1])["objects"][0]
+    assert len(table) == 1 and table["area"][0] == 96
+    assert table["mean_intensity"][0] == 3000 and table["integrated_intensity"][0] == 3000 * 96
+    assert [table[f"mean_intensity_ch{k}"][0] for k in range(3)] == [50, 3000, 500]
 
 
 def test_merge_shard_and_predict_read_the_chosen_channels(tmp_path):

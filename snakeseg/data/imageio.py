@@ -64,12 +64,7 @@ def chosen_channels(data: bytes, name: str, channels: list[int]) -> tuple[np.nda
     0 in the file's order (RGB(A) for PNG and JPEG; a TIFF's samples, or an ImageJ hyperstack's
     channels), as Cellpose's ``--chan`` and CellProfiler's ColorToGray pick them: one channel gives a
     grey image, two fill red and green (blue 0), three red, green and blue."""
-    if tiff.is_tiff(data):
-        arr = tiff.read_channels(data, name)
-    else:
-        arr = _stored_image(data, name)
-        if arr.ndim == 3:  # OpenCV's BGR(A) to the file's RGB(A)
-            arr = arr[..., [2, 1, 0] + ([3] if arr.shape[2] == 4 else [])]
+    arr = file_channels(data, name)
     stored = 1 if arr.ndim == 2 else arr.shape[2]
     missing = [c for c in channels if c >= stored]
     if missing:
@@ -83,15 +78,19 @@ def chosen_channels(data: bytes, name: str, channels: list[int]) -> tuple[np.nda
     return np.dstack(planes), stored
 
 
-def stored_intensity(data: bytes, name: str, channels: list[int] | None = None) -> np.ndarray:
+def file_channels(data: bytes, name: str) -> np.ndarray:
+    """The image as stored, H x W or H x W x C in the file's channel order (RGB(A) for PNG and JPEG;
+    a TIFF's samples or hyperstack channels, :func:`tiff.read_channels`)."""
+    if tiff.is_tiff(data):
+        return tiff.read_channels(data, name)
+    arr = _stored_image(data, name)
+    return arr[..., [2, 1, 0] + ([3] if arr.shape[2] == 4 else [])] if arr.ndim == 3 else arr  # BGR(A) to RGB(A)
+
+
+def stored_intensity(data: bytes, name: str) -> np.ndarray:
     """The image's values as stored, as one float32 plane (the mean of its colour channels, alpha
-    aside, or of ``channels``): a 12-bit camera's 0..4095, a float TIFF's own units. Per-object
-    intensities measured on it compare across images, which their conversions to 8 bits (by each
-    image's bits or range) do not."""
-    if channels is not None:
-        arr = chosen_channels(data, name, channels)[0]
-        arr = arr[..., :len(channels)] if arr.ndim == 3 else arr  # without a padded blue channel
-        return arr.mean(axis=2, dtype=np.float32) if arr.ndim == 3 else arr.astype(np.float32)
+    aside): a 12-bit camera's 0..4095, a float TIFF's own units. Per-object intensities measured on it
+    compare across images, which their conversions to 8 bits (by each image's bits or range) do not."""
     arr = _stored_image(data, name)
     return arr[..., :3].mean(axis=2, dtype=np.float32) if arr.ndim == 3 else arr.astype(np.float32)
 

@@ -22,11 +22,14 @@ def foreground_objects(labels: np.ndarray) -> np.ndarray:
     return cv2.connectedComponents((labels > 0).astype(np.uint8), connectivity=8, ltype=cv2.CV_32S)[1]
 
 
-def measure_objects(image_id: str, objects: np.ndarray, image: np.ndarray) -> pd.DataFrame:
+def measure_objects(image_id: str, objects: np.ndarray, image: np.ndarray,
+                    channels: np.ndarray | None = None) -> pd.DataFrame:
     """One row per object of an id map (0 background): area, centroid and bounding box (bottom and right
     exclusive) in pixels, the diameter of a disc of its area, eccentricity, solidity (area over its
     convex hull's), and the mean and sum (CellProfiler's integrated intensity) of ``image`` over it:
-    a plane of values (:func:`snakeseg.data.imageio.stored_intensity`), or an image's channels' mean."""
+    a plane of values (:func:`snakeseg.data.imageio.stored_intensity`), or an image's channels' mean.
+    With ``channels`` (H x W or H x W x C), also each channel's mean over the object, as
+    ``mean_intensity_ch<k>``: a marker's level per nucleus in a multi-channel image."""
     from skimage.measure import regionprops_table
 
     grey = image.mean(axis=2, dtype=np.float32) if image.ndim == 3 else image.astype(np.float32, copy=False)
@@ -37,4 +40,11 @@ def measure_objects(image_id: str, objects: np.ndarray, image: np.ndarray) -> pd
     for column in ("centroid_y", "centroid_x", "equivalent_diameter", "mean_intensity"):
         table[column] = table[column].round(2)
     table[["eccentricity", "solidity"]] = table[["eccentricity", "solidity"]].round(4)
-    return table.reindex(columns=OBJECT_COLUMNS)
+    table = table.reindex(columns=OBJECT_COLUMNS)
+    if channels is not None:
+        planes = channels[..., None] if channels.ndim == 2 else channels
+        index, area = objects.ravel(), table["area"].to_numpy()
+        for k in range(planes.shape[2]):
+            sums = np.bincount(index, weights=planes[..., k].ravel().astype(np.float64), minlength=objects.max() + 1)
+            table[f"mean_intensity_ch{k}"] = (sums[table["object"].to_numpy()] / area).round(2)
+    return table

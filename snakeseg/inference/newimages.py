@@ -9,11 +9,12 @@ import os
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .. import atomic
 from ..data import listing, shards, zipmember, zipread
-from ..data.imageio import decode_image_info, stored_intensity
+from ..data.imageio import decode_image_info, file_channels, stored_intensity
 from ..errors import InputError
 from .measure import OBJECT_COLUMNS, foreground_objects, measure_objects
 from .outputs import NetworkOutputs, Postprocessor, link_network_outputs, read_network_outputs
@@ -63,11 +64,15 @@ def postprocess_pack(pack, predicted: Path, post, n_classes: int, bit_depth, asi
         labels, fg = read_network_outputs(predicted, image_id, n_classes)
         ids = post.write(image_id, image, labels, fg)
         tables["summary"].append({"id": image_id, "source": source, "shard": manifest["shard"], **describe(labels, ids)})
-        # Intensities in the stored values: 16-bit and float images are read again, unconverted.
-        eight_bit_as_read = info["dtype"] == "uint8" and channels is None
-        values = image if eight_bit_as_read else stored_intensity(pack.read(source), source, channels)
+        # Intensities in the stored values: 16-bit and float images are read again, unconverted; with
+        # data.channels, the chosen channels' mean and each stored channel's own (QuPath's per channel).
+        stored = None if channels is None else file_channels(pack.read(source), source)
+        if stored is not None:
+            values = stored if stored.ndim == 2 else stored[..., channels].mean(axis=2, dtype=np.float32)
+        else:
+            values = image if info["dtype"] == "uint8" else stored_intensity(pack.read(source), source)
         objects = foreground_objects(labels) if ids is None else ids
-        tables["objects"].append(measure_objects(image_id, objects, values))
+        tables["objects"].append(measure_objects(image_id, objects, values, stored))
         log.info("%d/%d %s: %d x %d px, %d objects", len(tables["summary"]), len(done), image_id,
                  *labels.shape, objects.max(initial=0))
     return tables
