@@ -40,6 +40,13 @@ def test_one_channel_is_read_as_grey_two_fill_red_and_green_three_rgb():
     assert decode_image(data, "five.tif", "auto", [2, 1, 0])[0, 0].tolist() == [150, 100, 50]  # 300: 9 bits used
 
 
+def test_a_float_image_is_stretched_by_its_chosen_channels_range_alone():
+    """Two float channels of values 100..200: stretched from 100, not from the blank blue's 0."""
+    planes = np.stack([np.linspace(100, 200, 24 * 32, dtype=np.float32).reshape(24, 32)] * 2, axis=-1)
+    image = decode_image(tif(planes, photometric="minisblack", planarconfig="contig"), "f.tif", channels=[0, 1])
+    assert image[0, 0].tolist() == [0, 0, 0] and image[-1, -1].tolist() == [255, 255, 0]
+
+
 def test_channels_count_in_the_files_order_for_png_and_hyperstacks():
     """OpenCV stores a PNG as BGR; channel 0 is still the file's red. An ImageJ hyperstack's channels
     are pages: channel 1 is the second page."""

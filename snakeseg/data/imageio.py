@@ -52,15 +52,15 @@ def decode_image_info(data: bytes, name: str, bit_depth: int | str = "auto",
         raise InputError(name, f"has unsupported pixel type {arr.dtype}", "save it as 8- or 16-bit")
     if arr.ndim == 2:
         return cv2.cvtColor(arr, cv2.COLOR_GRAY2RGB), info
-    if channels is not None:  # already in RGB order
-        return arr, info
+    if channels is not None:  # already in RGB order; two channels: blue 0 (after the range above)
+        return (np.dstack([arr, np.zeros_like(arr[..., 0])]) if arr.shape[2] == 2 else arr), info
     if arr.shape[2] == 4:
         return cv2.cvtColor(arr, cv2.COLOR_BGRA2RGB), info
     return cv2.cvtColor(arr, cv2.COLOR_BGR2RGB), info
 
 
 def chosen_channels(data: bytes, name: str, channels: list[int]) -> tuple[np.ndarray, int]:
-    """(the image built from ``channels`` of the file, its stored channel count). Channels count from
+    """(``channels`` of the file, H x W or H x W x k, its stored channel count). Channels count from
     0 in the file's order (RGB(A) for PNG and JPEG; a TIFF's samples, or an ImageJ hyperstack's
     channels), as Cellpose's ``--chan`` and CellProfiler's ColorToGray pick them: one channel gives a
     grey image, two fill red and green (blue 0), three red, green and blue."""
@@ -71,11 +71,7 @@ def chosen_channels(data: bytes, name: str, channels: list[int]) -> tuple[np.nda
         raise InputError(name, f"has {stored} channel(s) (0 to {stored - 1}), and data.channels asks for channel "
                          f"{missing[0]}", "set data.channels to channels every image has, or remove the image")
     planes = [arr if arr.ndim == 2 else arr[..., c] for c in channels]
-    if len(planes) == 1:
-        return np.ascontiguousarray(planes[0]), stored
-    if len(planes) == 2:
-        planes.append(np.zeros_like(planes[0]))
-    return np.dstack(planes), stored
+    return (np.ascontiguousarray(planes[0]) if len(planes) == 1 else np.dstack(planes)), stored
 
 
 def file_channels(data: bytes, name: str) -> np.ndarray:
