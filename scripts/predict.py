@@ -35,7 +35,8 @@ with logged(args.log, "predict") as log:
     n = 0
     with atomic.atomic_dir(args.out) as out:
         network = NetworkOutputs(out, n_classes)
-        for batch in batched(iter_items(args.merged, args.raw, recipe["bit_depth"], recipe["channels"]), cfg["batch_size"]):
+        images = iter_items(args.merged, args.raw, recipe["bit_depth"], recipe["channels"], truth=False)
+        for batch in batched(images, cfg["batch_size"]):
             segmented = predictor.segment([img for _, img, _ in batch], cfg["threshold"])
             for (item, _, _), (labels, fg) in zip(batch, segmented):
                 network.write(item["id"], labels, fg)

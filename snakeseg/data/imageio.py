@@ -26,7 +26,7 @@ def decode_image(data: bytes, name: str, bit_depth: int | str = "auto", channels
     Grey images are replicated to three channels, an alpha channel is dropped, 16-bit images are
     scaled to 8 bits by :func:`to_8_bits` (``data.bit_depth``) and float or signed ones by
     :func:`stretch_to_8_bits`. ``channels`` (``data.channels``) builds the image from those channels
-    of the file instead (:func:`chosen_channels`).
+    of the file instead (:func:`channels_image`).
     """
     return decode_image_info(data, name, bit_depth, channels)[0]
 
@@ -35,43 +35,52 @@ def decode_image_info(data: bytes, name: str, bit_depth: int | str = "auto",
                       channels: list[int] | None = None) -> tuple[np.ndarray, dict]:
     """Like :func:`decode_image`, plus the stored channels and dtype (for the QA table; a 16-bit
     image's with the bits its values use)."""
-    if channels is None:
-        arr = _stored_image(data, name)
-        info = {"channels": 1 if arr.ndim == 2 else int(arr.shape[2]), "dtype": str(arr.dtype)}
-    else:
-        arr, stored = chosen_channels(data, name, channels)
-        info = {"channels": stored, "dtype": str(arr.dtype)}
-    if arr.dtype == np.uint16:
-        used = bits_used(arr)
-        info["dtype"] = f"uint16 ({used} bits used)"
-        arr = to_8_bits(arr, used if bit_depth == "auto" else int(bit_depth))
-    elif arr.dtype.kind in "fi":  # 32-bit float TIFFs (deconvolution, ImageJ), signed integers
-        arr, low, high = stretch_to_8_bits(arr)
-        info["dtype"] += f" (values {low:.4g} to {high:.4g})"
-    elif arr.dtype != np.uint8:
-        raise InputError(name, f"has unsupported pixel type {arr.dtype}", "save it as 8- or 16-bit")
+    if channels is not None:
+        return channels_image(file_channels(data, name), name, bit_depth, channels)
+    arr = _stored_image(data, name)
+    info = {"channels": 1 if arr.ndim == 2 else int(arr.shape[2]), "dtype": str(arr.dtype)}
+    arr = _as_8_bits(arr, name, bit_depth, info)
     if arr.ndim == 2:
         return cv2.cvtColor(arr, cv2.COLOR_GRAY2RGB), info
-    if channels is not None:  # already in RGB order; two channels: blue 0 (after the range above)
-        return (np.dstack([arr, np.zeros_like(arr[..., 0])]) if arr.shape[2] == 2 else arr), info
     if arr.shape[2] == 4:
         return cv2.cvtColor(arr, cv2.COLOR_BGRA2RGB), info
     return cv2.cvtColor(arr, cv2.COLOR_BGR2RGB), info
 
 
-def chosen_channels(data: bytes, name: str, channels: list[int]) -> tuple[np.ndarray, int]:
-    """(``channels`` of the file, H x W or H x W x k, its stored channel count). Channels count from
-    0 in the file's order (RGB(A) for PNG and JPEG; a TIFF's samples, or an ImageJ hyperstack's
-    channels), as Cellpose's ``--chan`` and CellProfiler's ColorToGray pick them: one channel gives a
-    grey image, two fill red and green (blue 0), three red, green and blue."""
-    arr = file_channels(data, name)
-    stored = 1 if arr.ndim == 2 else arr.shape[2]
-    missing = [c for c in channels if c >= stored]
+def channels_image(stored: np.ndarray, name: str, bit_depth: int | str, channels: list[int]) -> tuple[np.ndarray, dict]:
+    """The RGB uint8 image of ``channels`` of an image as :func:`file_channels` gives it, with the
+    info of :func:`decode_image_info`. Channels count from 0 in the file's order (RGB(A) for PNG and
+    JPEG; a TIFF's samples, or an ImageJ hyperstack's channels), as Cellpose's ``--chan`` and
+    CellProfiler's ColorToGray pick them: one channel gives a grey image, two fill red and green
+    (blue 0), three red, green and blue."""
+    n_stored = 1 if stored.ndim == 2 else stored.shape[2]
+    missing = [c for c in channels if c >= n_stored]
     if missing:
-        raise InputError(name, f"has {stored} channel(s) (0 to {stored - 1}), and data.channels asks for channel "
+        raise InputError(name, f"has {n_stored} channel(s) (0 to {n_stored - 1}), and data.channels asks for channel "
                          f"{missing[0]}", "set data.channels to channels every image has, or remove the image")
-    planes = [arr if arr.ndim == 2 else arr[..., c] for c in channels]
-    return (np.ascontiguousarray(planes[0]) if len(planes) == 1 else np.dstack(planes)), stored
+    planes = [stored if stored.ndim == 2 else stored[..., c] for c in channels]
+    arr = np.ascontiguousarray(planes[0]) if len(planes) == 1 else np.dstack(planes)
+    info = {"channels": n_stored, "dtype": str(arr.dtype)}
+    arr = _as_8_bits(arr, name, bit_depth, info)  # two channels: their own range, before the blank blue
+    if arr.ndim == 2:
+        return cv2.cvtColor(arr, cv2.COLOR_GRAY2RGB), info
+    return (np.dstack([arr, np.zeros_like(arr[..., 0])]) if arr.shape[2] == 2 else arr), info
+
+
+def _as_8_bits(arr: np.ndarray, name: str, bit_depth: int | str, info: dict) -> np.ndarray:
+    """``arr`` as uint8: 16-bit by :func:`to_8_bits`, float or signed by :func:`stretch_to_8_bits`;
+    what was done goes into ``info["dtype"]``."""
+    if arr.dtype == np.uint16:
+        used = bits_used(arr)
+        info["dtype"] = f"uint16 ({used} bits used)"
+        return to_8_bits(arr, used if bit_depth == "auto" else int(bit_depth))
+    if arr.dtype.kind in "fi":  # 32-bit float TIFFs (deconvolution, ImageJ), signed integers
+        arr, low, high = stretch_to_8_bits(arr)
+        info["dtype"] += f" (values {low:.4g} to {high:.4g})"
+        return arr
+    if arr.dtype != np.uint8:
+        raise InputError(name, f"has unsupported pixel type {arr.dtype}", "save it as 8- or 16-bit")
+    return arr
 
 
 def file_channels(data: bytes, name: str) -> np.ndarray:

@@ -33,16 +33,19 @@ def truth_instances(merged_dir: str | Path, item: dict) -> np.ndarray | None:
     return decode_instances(instances_file(Path(merged_dir), f"{item['id']}.instances").read_bytes())
 
 
-def iter_items(merged_dirs: list[str], raw_dirs: list[str],
-               bit_depth: int | str = "auto", channels: list[int] | None = None
-               ) -> Iterator[tuple[dict, np.ndarray, np.ndarray]]:
-    """(index entry, RGB image, truth label map) for every usable image; ``raw_dirs[i]`` is the staged
-    shard (rule unzip) of ``merged_dirs[i]``; 16-bit images read as ``data.bit_depth``, the channels
-    ``data.channels`` names."""
+def iter_items(merged_dirs: list[str], raw_dirs: list[str], bit_depth: int | str = "auto",
+               channels: list[int] | None = None, truth: bool = True
+               ) -> Iterator[tuple[dict, np.ndarray, np.ndarray | None]]:
+    """(index entry with its ``shard``, RGB image, truth label map) for every usable image;
+    ``raw_dirs[i]`` is the staged shard (rule unzip) of ``merged_dirs[i]``; 16-bit images read as
+    ``data.bit_depth``, the channels ``data.channels`` names. ``truth=False``: None for the truth,
+    not read (prediction alone needs none)."""
     if len(merged_dirs) != len(raw_dirs):
         raise ValueError(f"{len(merged_dirs)} merged shards but {len(raw_dirs)} staged ones")
-    for merged, raw in zip(merged_dirs, raw_dirs):
+    for merged, raw in zip(map(Path, merged_dirs), raw_dirs):
+        index = read_index(merged)
         with Pack(raw) as pack:
-            for item, truth in iter_truth([merged]):
+            for item in index["items"]:
                 image = decode_image(pack.read_at(*item["image_at"], what=item["source"]), item["source"], bit_depth, channels)
-                yield item, image, truth
+                label_map = read_mask(merged / f"{item['id']}.png") if truth else None
+                yield {**item, "shard": index["shard"]}, image, label_map

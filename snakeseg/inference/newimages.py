@@ -14,7 +14,7 @@ import pandas as pd
 
 from .. import atomic
 from ..data import listing, shards, zipmember, zipread
-from ..data.imageio import decode_image_info, file_channels, stored_intensity
+from ..data.imageio import channels_image, decode_image_info, file_channels, stored_intensity
 from ..errors import InputError
 from .measure import OBJECT_COLUMNS, foreground_objects, measure_objects
 from .outputs import NetworkOutputs, Postprocessor, link_network_outputs, read_network_outputs
@@ -60,17 +60,19 @@ def postprocess_pack(pack, predicted: Path, post, n_classes: int, bit_depth, asi
     done = [i for i in manifest["items"] if (Path(predicted) / "masks" / f"{i}.png").exists()]
     for image_id in done:
         source = manifest["items"][image_id]["image"]["name"]
-        image, info = decode_image_info(pack.read(source), source, bit_depth, channels)
+        data = pack.read(source)
+        # Intensities in the stored values: 16-bit and float images are read again, unconverted; with
+        # data.channels, the chosen channels' mean and each stored channel's own (QuPath's per channel).
+        if channels is None:
+            image, info = decode_image_info(data, source, bit_depth)
+            values, stored = (image if info["dtype"] == "uint8" else stored_intensity(data, source)), None
+        else:
+            stored = file_channels(data, source)
+            image = channels_image(stored, source, bit_depth, channels)[0]
+            values = stored if stored.ndim == 2 else stored[..., channels].mean(axis=2, dtype=np.float32)
         labels, fg = read_network_outputs(predicted, image_id, n_classes)
         ids = post.write(image_id, image, labels, fg)
         tables["summary"].append({"id": image_id, "source": source, "shard": manifest["shard"], **describe(labels, ids)})
-        # Intensities in the stored values: 16-bit and float images are read again, unconverted; with
-        # data.channels, the chosen channels' mean and each stored channel's own (QuPath's per channel).
-        stored = None if channels is None else file_channels(pack.read(source), source)
-        if stored is not None:
-            values = stored if stored.ndim == 2 else stored[..., channels].mean(axis=2, dtype=np.float32)
-        else:
-            values = image if info["dtype"] == "uint8" else stored_intensity(pack.read(source), source)
         objects = foreground_objects(labels) if ids is None else ids
         tables["objects"].append(measure_objects(image_id, objects, values, stored))
         log.info("%d/%d %s: %d x %d px, %d objects", len(tables["summary"]), len(done), image_id,
@@ -79,7 +81,7 @@ def postprocess_pack(pack, predicted: Path, post, n_classes: int, bit_depth, asi
 
 
 def write_tables(out: Path, tables: dict[str, list]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``summary.csv``, ``objects.csv`` and ``set_aside.csv`` of :func:`segment_pack`'s rows in ``out``;
+    """``summary.csv``, ``objects.csv`` and ``set_aside.csv`` of :func:`postprocess_pack`'s rows in ``out``;
     returns the first two."""
     summary = pd.DataFrame(tables["summary"], columns=COLUMNS)
     objects = pd.concat(tables["objects"]) if tables["objects"] else pd.DataFrame(columns=OBJECT_COLUMNS)
@@ -153,8 +155,9 @@ def write_overview(out: Path, summary: pd.DataFrame, objects: pd.DataFrame, titl
 
 
 class Unstaged:
-    """A folder's or zip's images read where they are, as :func:`segment_pack` reads a staged shard
-    (``manifest``, ``read(name)``): a folder of slides is segmented without a copy of it first."""
+    """A folder's or zip's images read where they are, as :func:`predict_pack` and
+    :func:`postprocess_pack` read a staged shard (``manifest``, ``read(name)``): a folder of slides is
+    segmented without a copy of it first."""
 
     def __init__(self, source: str, manifest: dict):
         self.source, self.manifest = Path(source), manifest
