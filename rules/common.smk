@@ -133,16 +133,17 @@ POOL_SHARDS = sorted(POOL_PLAN.shards) if POOL_PLAN else []
 ACCEPTED_SHARDS = sorted(s for s, v in ACCEPTED_PLAN.shards.items() if v["items"]) if ACCEPTED_PLAN else []
 
 
-def prediction_folders(probabilities):
+def prediction_folders(probabilities, geojson=False):
     """The folders a post-processing job writes per shard (predicted and made), gathered per experiment."""
     return (
         ["masks", "overlays"]
         + ["probabilities"] * bool(probabilities)
         + ["instances"] * bool(INSTANCES and len(CLASSES) == 1)
+        + ["geojson"] * bool(geojson)
     )
 
 
-NEW_OUTPUT_FOLDERS = prediction_folders(config["predict"]["save_probabilities"])
+NEW_OUTPUT_FOLDERS = prediction_folders(config["predict"]["save_probabilities"], config["predict"]["geojson"])
 TEST_OUTPUT_FOLDERS = prediction_folders(True)  # rule postprocess_test always links the probabilities
 
 # data.channels, as every rule that decodes images passes it to its script.

@@ -69,7 +69,7 @@ rule postprocess_new:
         script=SCRIPTS / "postprocess_new.py",
         bit_depth=config["data"]["bit_depth"],
         channels=CHANNELS,
-        predict=postprocess_settings("overlay_thickness", "save_probabilities"),
+        predict=postprocess_settings("overlay_thickness", "save_probabilities", "geojson"),
         classes=json.dumps(CLASSES),
         instances=instance_settings(),
     shell:

@@ -55,7 +55,7 @@ rule model_settings:
     params:
         script=SCRIPTS / "model_settings.py",
         recipe=lambda w: prediction_recipe(w.exp),
-        predict=prediction_settings("overlay_thickness", "save_probabilities"),
+        predict=prediction_settings("overlay_thickness", "save_probabilities", "geojson"),
         classes=json.dumps(CLASSES),
         instances=instance_settings(),
     shell:

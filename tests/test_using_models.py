@@ -51,6 +51,7 @@ def test_new_images_and_a_test_set_through_the_ensemble(tmp_path, tiny_demo_run)
     after_test = {"postprocess": 2, "metrics": 1, "postprocess_test": n_test, "test_metrics": 1, "compare": 1}
     for change, expected in [("predict: {batch_size: 2}", {}),
                              ("predict: {save_probabilities: true}", after_new),
+                             ("predict: {geojson: false}", after_new),
                              ("predict: {overlay_truth: false}", after_test),
                              ("predict: {overlay_thickness: 2}", {**after_new, **after_test}),
                              ("instances: {min_size: 30}", {**after_new, **after_test})]:
@@ -80,6 +81,9 @@ def check_models_folder_alone(work, new, tmp_path):
                 for d in (out, work / "results" / "inference" / "main"))
         assert (a == b).mean() > 0.999
     assert len(pd.read_csv(out / "objects.csv")) == ours["objects"].sum()
+    for image_id in ours["id"]:  # the same outlines for QuPath
+        a, b = ((d / "geojson" / f"{image_id}.geojson").read_bytes() for d in (out, work / "results" / "inference" / "main"))
+        assert a == b
     assert cv2.imread(str(out / "overview.png")) is not None
     assert sorted(pd.read_csv(out / "set_aside.csv", dtype=str)["files"]) == [".DS_Store", "broken.png"]
     check_quantize_folder_alone(work, new, out, tmp_path)
@@ -143,11 +147,16 @@ def check_new_images(out, new):
         shard = summary.set_index("id").loc[row.id, "shard"]
         ids = cv2.imread(str(out / "shards" / f"shard-{shard}" / "instances" / f"{row.id}.png"), cv2.IMREAD_UNCHANGED)
         assert row.area == (ids == row.object).sum()
-    # Every shard's masks, overlays and object ids are also in one folder each.
-    for kind in ("masks", "overlays", "instances"):
+    # Every shard's masks, overlays, object ids and outlines are also in one folder each.
+    for kind, suffix in (("masks", "png"), ("overlays", "png"), ("instances", "png"), ("geojson", "geojson")):
         collected = {p.name: p.read_bytes() for p in (out / kind).iterdir() if not p.name.startswith(".")}
         in_shards = {p.name: p.read_bytes() for p in out.glob(f"shards/shard-*/{kind}/*")}
-        assert sorted(collected) == sorted(f"{i}.png" for i in summary["id"]) and collected == in_shards
+        assert sorted(collected) == sorted(f"{i}.{suffix}" for i in summary["id"]) and collected == in_shards
+    # One QuPath detection per object, outlined where its object ids are.
+    for row in summary.itertuples():
+        features = json.loads((out / "geojson" / f"{row.id}.geojson").read_text())["features"]
+        assert len(features) == row.objects
+        assert all(f["properties"]["classification"]["name"] == "foreground" for f in features)
     aside = pd.read_csv(out / "set_aside.csv", dtype=str, keep_default_na=False)
     assert "broken.png: cannot be decoded" in dict(zip(aside["files"], aside["reason"]))["broken.png"]
     assert ".DS_Store" in set(aside["files"])

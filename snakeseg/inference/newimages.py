@@ -75,6 +75,7 @@ def postprocess_pack(pack, predicted: Path, post, n_classes: int, bit_depth, asi
         tables["summary"].append({"id": image_id, "source": source, "shard": manifest["shard"], **describe(labels, ids)})
         objects = foreground_objects(labels) if ids is None else ids
         tables["objects"].append(measure_objects(image_id, objects, values, stored))
+        post.write_outlines(image_id, objects, tables["objects"][-1], labels)
         log.info("%d/%d %s: %d x %d px, %d objects", len(tables["summary"]), len(done), image_id,
                  *labels.shape, objects.max(initial=0))
     return tables
@@ -134,7 +135,8 @@ def segment_folder(models_dir: str, source: str, out: str, tta: str | None = Non
         # The workflow's two steps (rules predict_new, postprocess_new) in one process.
         aside = predict_pack(images, predictor, NetworkOutputs(predicted, n_classes), cfg["threshold"], batch_size,
                              bit_depth, channels)
-        post = Postprocessor(out, {**cfg, "overlay_truth": False}, settings["instances"], n_classes)
+        post = Postprocessor(out, {**cfg, "overlay_truth": False}, settings["instances"], n_classes,
+                             settings["classes"] if cfg.get("geojson", True) else None)  # absent before 2026-12-07
         tables = postprocess_pack(images, Path(predicted), post, n_classes, bit_depth, aside, channels)
         link_network_outputs(predicted, out, cfg["save_probabilities"])
     tables["aside"] += [{"id": "", "files": name, "reason": reason} for name, reason in inventory.unassigned]

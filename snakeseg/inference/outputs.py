@@ -12,6 +12,7 @@ from .. import atomic
 from ..data.imageio import encode_png, read_mask
 from ..data.labelmaps import encode_instances
 from .collect import link_or_copy
+from .geojson import encode_geojson, object_features
 from .instances import split_instances
 from .overlay import overlay
 from .predict import mask_png, read_prediction
@@ -52,13 +53,21 @@ def link_network_outputs(predicted: str | Path, out: str | Path, probabilities: 
 
 class Postprocessor:
     """Writes ``overlays/`` and, for one-class data with instances on, ``instances/`` (object ids: 16-bit
-    PNG, 32-bit TIFF past 65,535) under ``out`` from an image's mask and foreground probability."""
+    PNG, 32-bit TIFF past 65,535) under ``out`` from an image's mask and foreground probability; given
+    the class names ``outlines``, also ``geojson/`` (:meth:`write_outlines`)."""
 
-    def __init__(self, out: Path, predict_cfg: dict, instances_cfg: dict, n_classes: int):
-        self.out, self.cfg = Path(out), predict_cfg
+    def __init__(self, out: Path, predict_cfg: dict, instances_cfg: dict, n_classes: int,
+                 outlines: list[str] | None = None):
+        self.out, self.cfg, self.outlines = Path(out), predict_cfg, outlines
         self.instances = instances_cfg if instances_cfg.get("enabled") and n_classes == 1 else None
-        for name in ["overlays"] + ["instances"] * bool(self.instances):
+        for name in ["overlays"] + ["instances"] * bool(self.instances) + ["geojson"] * bool(outlines):
             (self.out / name).mkdir(parents=True, exist_ok=True)
+
+    def write_outlines(self, image_id: str, objects: np.ndarray, table, labels: np.ndarray) -> None:
+        """The objects (id map) and their measurements (``table``) as ``geojson/<id>.geojson``, for QuPath."""
+        if self.outlines:
+            features = object_features(objects, table, labels, self.outlines)
+            atomic.write_bytes(self.out / "geojson" / f"{image_id}.geojson", encode_geojson(features))
 
     def write(self, image_id: str, image: np.ndarray, labels: np.ndarray, fg: np.ndarray,
               truth: np.ndarray | None = None) -> np.ndarray | None:
