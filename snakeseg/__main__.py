@@ -1,6 +1,7 @@
 """Command line: ``python -m snakeseg review results/assl/round-N [--host H] [--port P] [--responses FILE]``,
 ``python -m snakeseg demo-pool FOLDER`` (unannotated demo images for active-learning rounds),
-``python -m snakeseg rle-masks CSV IMAGES OUT`` (run-length-encoded masks as mask images) and
+``python -m snakeseg rle-masks CSV IMAGES OUT`` (run-length-encoded masks as mask images),
+``python -m snakeseg geojson-masks GEOJSON IMAGES OUT`` (QuPath's polygons as mask images) and
 ``python -m snakeseg segment MODELS INPUT OUT`` (new images segmented by a models folder alone)."""
 
 from __future__ import annotations
@@ -24,6 +25,30 @@ def _rle_masks(args) -> int:
     for key, what in (("no_image", "ids without an image"), ("no_rows", "images without a row (no mask written)")):
         if done[key]:
             print(f"{len(done[key])} {what}: {' '.join(done[key][:10])}{' ...' if len(done[key]) > 10 else ''}")
+    return 0
+
+
+def _geojson_masks(args) -> int:
+    from .data.polygons import write_masks
+
+    classes = args.classes.split(",") if args.classes else None
+    try:
+        done = write_masks(args.geojson, args.images, args.out, classes)
+    except InputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    if classes:
+        print(f"{len(done['classes'])} class-index masks written to {args.out} (set masks.format: index and "
+              f"masks.classes: [{', '.join(classes)}])")
+    else:
+        print(f"{len(done['binary'])} binary masks and {len(done['objects'])} object-id masks (several objects an "
+              f"image: set masks.instances: true) written to {args.out}")
+    for key, what in (("no_image", "GeoJSON files without an image"),
+                      ("no_geojson", "images without a GeoJSON file (no mask written)")):
+        if done[key]:
+            print(f"{len(done[key])} {what}: {' '.join(done[key][:10])}{' ...' if len(done[key]) > 10 else ''}")
+    for what, n in done["skipped"].items():
+        print(f"{n} features left out: {what}")
     return 0
 
 
@@ -70,6 +95,15 @@ def main(argv: list[str] | None = None) -> int:
                           "DSB2018, HuBMAP; default), C left to right, then top to bottom (Sartorius, Carvana)")
     rle.add_argument("--id-column", help="default: the first column")
     rle.add_argument("--rle-column", help="default: the second column")
+    polygons = commands.add_parser("geojson-masks", help="write the polygons of GeoJSON files (QuPath's File > "
+                                   "Export objects as GeoJSON, HuBMAP) as mask images beside their images")
+    polygons.add_argument("geojson", help="the folder of <image stem>.geojson (or .json) files, one per image")
+    polygons.add_argument("images", help="the folder of the images they outline")
+    polygons.add_argument("out", help="the folder to write the masks to: <images>_masks beside the images folder "
+                                      "(or masks/ beside images/) pairs by itself")
+    polygons.add_argument("--classes", help="comma-separated class names (QuPath's classifications): write class "
+                                            "indices 1..k in this order; other classes are left out. Default: "
+                                            "every polygon is an object of one class")
     segment = commands.add_parser("segment", help="segment a folder or zip of images with an experiment's fold "
                                   "models alone (results/models/<exp>, copied anywhere), as predict_input would")
     segment.add_argument("models", help="the experiment's models folder (fold-*/model.h5) or quantize folder "
@@ -89,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         return _segment(args)
     if args.command == "rle-masks":
         return _rle_masks(args)
+    if args.command == "geojson-masks":
+        return _geojson_masks(args)
     if args.command == "demo-pool":
         from .data.demo import write_demo_pool
 

@@ -35,7 +35,7 @@ def decode_rle(text, shape: tuple[int, int], order: str = "F") -> np.ndarray:
     return flat.reshape(width, height).T if order == "F" else flat.reshape(height, width)
 
 
-def _images_by_key(images_dir: Path) -> dict[str, Path]:
+def images_by_key(images_dir: Path) -> dict[str, Path]:
     """The image files of a folder by file name and by stem (CSV ids are either)."""
     files = sorted(p for p in images_dir.iterdir() if p.is_file() and not p.name.startswith("."))
     return {key: p for p in files for key in (p.stem, p.name)}
@@ -55,7 +55,7 @@ def write_masks(csv_path: str, images_dir: str, out_dir: str, order: str = "F",
         if column not in table.columns:
             raise InputError(csv_path, f"has no column {column!r} (columns: {', '.join(table.columns)})",
                              "name the id and encoding columns with --id-column and --rle-column")
-    images = _images_by_key(Path(images_dir))
+    images = images_by_key(Path(images_dir))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     done = {"binary": [], "objects": [], "no_image": [], "no_rows": []}

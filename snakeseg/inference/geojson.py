@@ -1,6 +1,6 @@
 """Predicted objects as GeoJSON outlines, which QuPath opens by drag and drop (File > Import objects):
 each object a detection with its class and the measurements of ``objects.csv``, in pixel coordinates
-of the image (x right, y down, a pixel's centre at +0.5, as QuPath places it)."""
+of the image (x right, y down, pixel (r, c) the square from (c, r) to (c + 1, r + 1), as in QuPath)."""
 
 from __future__ import annotations
 
@@ -18,30 +18,46 @@ from .overlay import PRED_COLOURS
 _NOT_MEASUREMENTS = {"id", "object", "centroid_y", "centroid_x", "bbox_top", "bbox_left", "bbox_bottom", "bbox_right"}
 
 
-def object_rings(mask: np.ndarray, left: int, top: int) -> list[list[list[list[float]]]]:
+def object_rings(mask: np.ndarray, left: int, top: int) -> list[list[list[list[int]]]]:
     """The polygons of a binary crop whose top-left pixel is (``left``, ``top``) of the image: per
-    8-connected part, its outline then its holes, each a closed ring through the centres of the
-    edge pixels. A part one pixel wide or tall is outlined by its pixels' edges instead."""
-    contours, hierarchy = cv2.findContours(mask.astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    8-connected part, its outline then its holes, each a closed ring along the pixels' edges (integer
+    corners), so that its area is the object's pixel count, as QuPath traces a label image."""
+    grid = _corner_grid(mask)
+    contours, hierarchy = cv2.findContours(grid, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
     polygons = []
     for k, contour in enumerate(contours):
         if hierarchy[0][k][3] != -1:
             continue  # a hole: added to its outer ring below
-        rings, child = [_ring(contour, left, top)], hierarchy[0][k][2]
+        rings, child = [_ring(contour, grid, left, top)], hierarchy[0][k][2]
         while child != -1:
-            if len(contours[child]) >= 3:
-                rings.append(_ring(contours[child], left, top))
+            rings.append(_ring(contours[child], grid, left, top))
             child = hierarchy[0][child][0]
         polygons.append(rings)
     return polygons
 
 
-def _ring(contour: np.ndarray, left: int, top: int) -> list[list[float]]:
-    points = contour[:, 0, :].astype(np.float64) + (left + 0.5, top + 0.5)
-    if len(points) < 3:  # a dot or a line of pixels: the rectangle of their edges
-        (x0, y0), (x1, y1) = points.min(axis=0) - 0.5, points.max(axis=0) + 0.5
-        points = np.array([(x0, y0), (x1, y0), (x1, y1), (x0, y1)])
-    return [[round(x, 1), round(y, 1)] for x, y in points] + [[round(points[0][0], 1), round(points[0][1], 1)]]
+def _corner_grid(mask: np.ndarray) -> np.ndarray:
+    """The mask on a grid of pixel corners and centres (pixel (r, c) covers rows 2r+1..2r+3 and columns
+    2c+1..2c+3), so that the outline OpenCV traces on it runs along the pixels' edges."""
+    grid = np.zeros((2 * mask.shape[0] + 3, 2 * mask.shape[1] + 3), np.uint8)
+    grid[2:-1:2, 2:-1:2] = mask
+    return cv2.dilate(grid, np.ones((3, 3), np.uint8))
+
+
+def _ring(contour: np.ndarray, grid: np.ndarray, left: int, top: int) -> list[list[int]]:
+    points = contour[:, 0, :]
+    following = np.roll(points, -1, axis=0)
+    # OpenCV's 8-connected tracing cuts a concave corner diagonally: put the corner back.
+    diagonal = (points != following).all(axis=1)
+    corner = np.where(grid[following[:, 1], points[:, 0]][:, None] > 0,
+                      np.stack([points[:, 0], following[:, 1]], axis=1), np.stack([following[:, 0], points[:, 1]], axis=1))
+    path = np.insert(points, np.flatnonzero(diagonal) + 1, corner[diagonal], axis=0)
+    path = path[(path % 2 == 1).all(axis=1)] // 2  # the pixels' corners only
+    before, after = np.roll(path, 1, axis=0), np.roll(path, -1, axis=0)
+    (dx0, dy0), (dx1, dy1) = (path - before).T, (after - path).T
+    turns = dx0 * dy1 != dy0 * dx1  # keep the corners where the outline turns
+    ring = (path[turns] + (left, top)).tolist()
+    return ring + ring[:1]
 
 
 def object_features(objects: np.ndarray, table: pd.DataFrame, labels: np.ndarray, classes: list[str]) -> list[dict]:
