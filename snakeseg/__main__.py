@@ -22,10 +22,15 @@ def _rle_masks(args) -> int:
         return 1
     print(f"{len(done['binary'])} binary masks and {len(done['objects'])} object-id masks (several rows an image: "
           f"set masks.instances: true) written to {args.out}")
-    for key, what in (("no_image", "ids without an image"), ("no_rows", "images without a row (no mask written)")):
+    _print_left_out(done, {"no_image": "ids without an image", "no_rows": "images without a row (no mask written)"})
+    return 0
+
+
+def _print_left_out(done: dict, lists: dict[str, str]) -> None:
+    """One line per non-empty list of ``done`` that ``lists`` names: its count, what it is, its first ten."""
+    for key, what in lists.items():
         if done[key]:
             print(f"{len(done[key])} {what}: {' '.join(done[key][:10])}{' ...' if len(done[key]) > 10 else ''}")
-    return 0
 
 
 def _geojson_masks(args) -> int:
@@ -43,10 +48,8 @@ def _geojson_masks(args) -> int:
     else:
         print(f"{len(done['binary'])} binary masks and {len(done['objects'])} object-id masks (several objects an "
               f"image: set masks.instances: true) written to {args.out}")
-    for key, what in (("no_image", "GeoJSON files without an image"),
-                      ("no_geojson", "images without a GeoJSON file (no mask written)")):
-        if done[key]:
-            print(f"{len(done[key])} {what}: {' '.join(done[key][:10])}{' ...' if len(done[key]) > 10 else ''}")
+    _print_left_out(done, {"no_image": "GeoJSON files without an image",
+                           "no_geojson": "images without a GeoJSON file (no mask written)"})
     for what, n in done["skipped"].items():
         print(f"{n} features left out: {what}")
     return 0
