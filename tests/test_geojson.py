@@ -125,6 +125,7 @@ def test_polygons_by_class_and_what_is_left_out(tmp_path):
                 "properties": {"classification": {"name": name}}}
 
     features = [square(1, 1, "glomerulus"), square(10, 10, "vessel"), square(20, 1, "tissue"),
+                square(40, 40, "vessel"), square(28, -2, "vessel"),  # outside the image; over its corner
                 {"type": "Feature", "geometry": {"type": "Point", "coordinates": [3, 3]}, "properties": {}}]
     (tmp_path / "json").mkdir()
     (tmp_path / "json" / "slide.png.json").write_text(json.dumps(features))  # an image's file name + .json, a list
@@ -132,7 +133,7 @@ def test_polygons_by_class_and_what_is_left_out(tmp_path):
     done = write_masks(tmp_path / "json", tmp_path / "images", tmp_path / "masks", ["glomerulus", "vessel"])
     assert done["classes"] == ["slide"] and done["skipped"] == {"class 'tissue'": 1, "class None": 1}
     mask = cv2.imread(str(tmp_path / "masks" / "slide.png"), cv2.IMREAD_UNCHANGED)
-    assert (mask == 1).sum() == (mask == 2).sum() == 16 and mask[12, 12] == 2 and mask.max() == 2
+    assert (mask == 1).sum() == 16 and (mask == 2).sum() == 16 + 2 * 2 and mask[12, 12] == 2 and mask.max() == 2
     done = write_masks(tmp_path / "json", tmp_path / "images", tmp_path / "binary")
     assert done["objects"] == ["slide"] and done["skipped"] == {"Point geometry": 1}
     (tmp_path / "json" / "slide.png.json").write_text("{not json")

@@ -55,7 +55,7 @@ def fill_geometry(canvas: np.ndarray, geometry: dict, value: int) -> bool:
         (left, top), (right, bottom) = np.vstack(rings).min(axis=0), np.vstack(rings).max(axis=0)
         left, top = max(int(left), 0), max(int(top), 0)
         right, bottom = min(int(np.ceil(right)), canvas.shape[1]), min(int(np.ceil(bottom)), canvas.shape[0])
-        for y0 in range(top, bottom, _STRIP):
+        for y0 in range(top, bottom, _STRIP) if right > left else ():  # none outside the image
             y1 = min(y0 + _STRIP, bottom)
             inside = _centres_inside(rings, left, y0, right - left, y1 - y0)
             canvas[y0:y1, left:right][inside] = value
