@@ -3,6 +3,7 @@ import json
 
 import cv2
 import numpy as np
+import pytest
 
 from snakeseg.inference.geojson import encode_geojson, object_features, object_rings
 from snakeseg.inference.measure import measure_objects
@@ -136,13 +137,13 @@ def test_polygons_by_class_and_what_is_left_out(tmp_path):
     assert (mask == 1).sum() == 16 and (mask == 2).sum() == 16 + 2 * 2 and mask[12, 12] == 2 and mask.max() == 2
     done = write_masks(tmp_path / "json", tmp_path / "images", tmp_path / "binary")
     assert done["objects"] == ["slide"] and done["skipped"] == {"Point geometry": 1}
-    (tmp_path / "json" / "slide.png.json").write_text("{not json")
-    try:
+    broken = {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [[1, 2]]}}
+    (tmp_path / "json" / "slide.png.json").write_text(json.dumps([broken]))
+    with pytest.raises(InputError, match="slide.png.json: has a geometry that is not a polygon's rings"):
         write_masks(tmp_path / "json", tmp_path / "images", tmp_path / "masks")
-    except InputError as err:
-        assert "slide.png.json: is not JSON" in str(err) and "Fix:" in str(err)
-    else:
-        raise AssertionError("a broken file was read")
+    (tmp_path / "json" / "slide.png.json").write_text("{not json")
+    with pytest.raises(InputError, match="slide.png.json: is not JSON .* Fix: export the objects again"):
+        write_masks(tmp_path / "json", tmp_path / "images", tmp_path / "masks")
 
 
 def test_geojson_masks_command(tmp_path, capsys):

@@ -96,7 +96,11 @@ def write_masks(geojson_dir: str, images_dir: str, out_dir: str, classes: list[s
             shape = image_size(fh)
         if shape is None:
             raise InputError(str(image), "has no image header Pillow can read", "replace it with a readable image")
-        kind, data, suffix = _mask(read_features(path), shape, classes, done["skipped"])
+        try:
+            kind, data, suffix = _mask(read_features(path), shape, classes, done["skipped"])
+        except (ValueError, TypeError, IndexError, KeyError) as err:  # coordinates that are not rings of points
+            raise InputError(str(path), f"has a geometry that is not a polygon's rings of [x, y] points ({err})",
+                             "fix or delete that object in QuPath and export again") from None
         atomic.write_bytes(out / f"{image.stem}{suffix}", data)
         done[kind].append(image.stem)
     done["no_geojson"] = sorted({p.name for p in images.values()} - named)
