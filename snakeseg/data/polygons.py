@@ -13,7 +13,7 @@ from .. import atomic
 from ..errors import InputError
 from .headers import image_size
 from .imageio import encode_png
-from .labelmaps import encode_instances
+from .labelmaps import PNG_LABELS, encode_instances
 from .rle import images_by_key
 
 SUFFIXES = (".geojson", ".json")
@@ -109,7 +109,7 @@ def write_masks(geojson_dir: str, images_dir: str, out_dir: str, classes: list[s
 
 def _mask(features: list[dict], shape: tuple[int, int], classes: list[str] | None, skipped: dict):
     """(kind, encoded mask, file suffix) of one image's features; counts what it leaves out in ``skipped``."""
-    labels = np.zeros(shape, np.int32)
+    labels = np.zeros(shape, np.uint16 if len(features) <= PNG_LABELS else np.int32)  # a slide's: 2 bytes a pixel
     n = 0
     for feature in features:
         name = class_name(feature)
