@@ -19,6 +19,15 @@ def test_objects_are_measured_in_pixels_of_the_image():
     assert rectangle["area"] == 200 and rectangle["equivalent_diameter"] == round(2 * np.sqrt(200 / np.pi), 2)
     assert rectangle["eccentricity"] > 0.8 and rectangle["mean_intensity"] == 60
     assert rectangle["integrated_intensity"] == 60 * 200
+    # Shape as CellProfiler gives it: the ellipse's axes, a perimeter, form factor 4 pi area / perimeter^2.
+    assert rectangle["major_axis_length"] > 1.9 * rectangle["minor_axis_length"]
+    assert square["major_axis_length"] == square["minor_axis_length"] and 36 <= square["perimeter"] <= 40
+    yy, xx = np.mgrid[:40, :50]
+    shapes = np.where((yy - 20) ** 2 + (xx - 20) ** 2 <= 100, 1, 0).astype(np.int32)
+    shapes[35, 45] = 2  # one pixel: no perimeter, no form factor
+    disc, dot = measure_objects("d", shapes, image).to_dict("records")
+    assert 0.85 < disc["form_factor"] <= 1.05 and rectangle["form_factor"] < disc["form_factor"] - 0.1
+    assert dot["perimeter"] == 0 and np.isnan(dot["form_factor"])
     ring = np.zeros((20, 20), np.int32)
     ring[2:18, 2:18] = 1
     ring[6:14, 6:14] = 0
