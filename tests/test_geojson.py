@@ -41,6 +41,11 @@ def test_holes_parts_and_single_pixels():
     parts = np.zeros((10, 10), bool)
     parts[1:4, 1:4] = parts[6:9, 6:9] = True
     assert len(object_rings(parts, 0, 0)) == 2
+    pinch = np.zeros((6, 6), bool)
+    pinch[1:3, 1:3] = pinch[3:5, 3:5] = True  # touching at one corner: two polygons, no ring crossing itself
+    assert [len(p) for p in object_rings(pinch, 0, 0)] == [1, 1]
+    assert np.array_equal(_filled(object_rings(pinch, 0, 0)[0], pinch.shape) | _filled(object_rings(pinch, 0, 0)[1],
+                                                                                       pinch.shape), pinch)
     dot = np.zeros((3, 3), bool)
     dot[1, 2] = True  # one pixel: the square of its edges, x 2..3 and y 1..2 (+5 and +7 from the crop)
     (rings,) = object_rings(dot, left=5, top=7)

@@ -20,8 +20,13 @@ _NOT_MEASUREMENTS = {"id", "object", "centroid_y", "centroid_x", "bbox_top", "bb
 
 def object_rings(mask: np.ndarray, left: int, top: int) -> list[list[list[list[int]]]]:
     """The polygons of a binary crop whose top-left pixel is (``left``, ``top``) of the image: per
-    8-connected part, its outline then its holes, each a closed ring along the pixels' edges (integer
-    corners), so that its area is the object's pixel count, as QuPath traces a label image."""
+    4-connected part (parts touching at a corner are two polygons, so that no outline crosses
+    itself: valid geometries for QuPath's JTS and shapely), its outline then its holes, each a closed
+    ring along the pixels' edges (integer corners), so that its area is the object's pixel count, as
+    QuPath traces a label image."""
+    n, parts = cv2.connectedComponents(mask.astype(np.uint8), connectivity=4)
+    if n > 2:
+        return [polygon for k in range(1, n) for polygon in object_rings(parts == k, left, top)]
     grid = _corner_grid(mask)
     contours, hierarchy = cv2.findContours(grid, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
     polygons = []
