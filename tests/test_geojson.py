@@ -64,6 +64,8 @@ def test_features_carry_the_objects_class_name_and_measurements():
     features = json.loads(encode_geojson(object_features(objects, table, labels, ["nucleus", "mitosis"])))["features"]
     assert [f["properties"]["name"] for f in features] == ["1", "2", "3"]
     assert [f["properties"]["classification"]["name"] for f in features] == ["nucleus", "mitosis", "nucleus"]
+    assert features[1]["properties"]["classification"]["color"] == [255, 0, 255]  # magenta, as in the overlays
+    assert features[1]["properties"]["classification"]["colorRGB"] == -65281  # QuPath before 0.4: packed ARGB
     assert [f["geometry"]["type"] for f in features] == ["Polygon", "Polygon", "MultiPolygon"]
     assert all(f["properties"]["objectType"] == "detection" for f in features)
     measured = features[1]["properties"]["measurements"]

@@ -79,10 +79,12 @@ def object_features(objects: np.ndarray, table: pd.DataFrame, labels: np.ndarray
         value = int(np.bincount(labels[top:bottom, left:right][mask].ravel()).argmax()) if len(classes) > 1 else 1
         measurements = {k: float(v) for k, v in row.items()
                         if k not in _NOT_MEASUREMENTS and isinstance(v, numbers.Real) and math.isfinite(v)}
+        r, g, b = PRED_COLOURS[(max(value, 1) - 1) % len(PRED_COLOURS)]
+        # The class colour as QuPath 0.4+ writes it, and as the packed ARGB int of earlier versions.
+        classification = {"name": classes[max(value, 1) - 1], "color": [r, g, b],
+                          "colorRGB": (255 << 24 | r << 16 | g << 8 | b) - (1 << 32)}
         features.append({"type": "Feature", "geometry": geometry, "properties": {
-            "objectType": "detection", "name": str(row["object"]),
-            "classification": {"name": classes[max(value, 1) - 1],
-                               "color": list(PRED_COLOURS[(max(value, 1) - 1) % len(PRED_COLOURS)])},
+            "objectType": "detection", "name": str(row["object"]), "classification": classification,
             "measurements": measurements}})
     return features
 
