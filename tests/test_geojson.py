@@ -132,7 +132,10 @@ def test_polygons_by_class_and_what_is_left_out(tmp_path):
         return {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
                 "properties": {"classification": {"name": name}}}
 
-    features = [square(1, 1, "glomerulus"), square(10, 10, "vessel"), square(20, 1, "tissue"),
+    collection = {"type": "Feature", "properties": {"classification": {"name": "vessel"}}, "geometry": {
+        "type": "GeometryCollection", "geometries": [square(20, 20, "")["geometry"],
+                                                     {"type": "LineString", "coordinates": [[0, 0], [5, 5]]}]}}
+    features = [square(1, 1, "glomerulus"), square(10, 10, "vessel"), square(20, 1, "tissue"), collection,
                 square(40, 40, "vessel"), square(28, -2, "vessel"),  # outside the image; over its corner
                 {"type": "Feature", "geometry": {"type": "Point", "coordinates": [3, 3]}, "properties": {}}]
     (tmp_path / "json").mkdir()
@@ -141,7 +144,8 @@ def test_polygons_by_class_and_what_is_left_out(tmp_path):
     done = write_masks(tmp_path / "json", tmp_path / "images", tmp_path / "masks", ["glomerulus", "vessel"])
     assert done["classes"] == ["slide"] and done["skipped"] == {"class 'tissue'": 1, "class None": 1}
     mask = cv2.imread(str(tmp_path / "masks" / "slide.png"), cv2.IMREAD_UNCHANGED)
-    assert (mask == 1).sum() == 16 and (mask == 2).sum() == 16 + 2 * 2 and mask[12, 12] == 2 and mask.max() == 2
+    assert (mask == 1).sum() == 16 and (mask == 2).sum() == 2 * 16 + 2 * 2 and mask[12, 12] == 2 and mask.max() == 2
+    assert mask[22, 22] == 2  # the collection's polygon
     done = write_masks(tmp_path / "json", tmp_path / "images", tmp_path / "binary")
     assert done["objects"] == ["slide"] and done["skipped"] == {"Point geometry": 1}
     broken = {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [[1, 2]]}}

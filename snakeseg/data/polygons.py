@@ -46,8 +46,12 @@ def class_name(feature: dict) -> str | None:
 def fill_geometry(canvas: np.ndarray, geometry: dict, value: int) -> bool:
     """Set the pixels of ``canvas`` whose centres a Polygon or MultiPolygon covers (holes left out;
     coordinates in pixels, pixel (r, c) the square from (c, r) to (c + 1, r + 1), as in QuPath) to
-    ``value``. False for other geometries (points, lines), which have no area."""
+    ``value``; a GeometryCollection's polygons alike. False for other geometries (points, lines), which
+    have no area."""
     kind = (geometry or {}).get("type")
+    if kind == "GeometryCollection":  # QuPath writes one for an outline with stray lines or points
+        filled = [fill_geometry(canvas, member, value) for member in geometry.get("geometries", [])]
+        return any(filled)
     if kind not in ("Polygon", "MultiPolygon"):
         return False
     for rings in [geometry["coordinates"]] if kind == "Polygon" else geometry["coordinates"]:
