@@ -38,7 +38,7 @@ def _geojson_masks(args) -> int:
 
     classes = args.classes.split(",") if args.classes else None
     try:
-        done = write_masks(args.geojson, args.images, args.out, classes)
+        done = write_masks(args.geojson, args.images, args.out, classes, args.nuclei)
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -107,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     polygons.add_argument("--classes", help="comma-separated class names (QuPath's classifications): write class "
                                             "indices 1..k in this order; other classes are left out. Default: "
                                             "every polygon is an object of one class")
+    polygons.add_argument("--nuclei", action="store_true", help="QuPath cells (cell detection, StarDist): their "
+                                                                "nucleus outlines instead of the cells'")
     segment = commands.add_parser("segment", help="segment a folder or zip of images with an experiment's fold "
                                   "models alone (results/models/<exp>, copied anywhere), as predict_input would")
     segment.add_argument("models", help="the experiment's models folder (fold-*/model.h5) or quantize folder "

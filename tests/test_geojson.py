@@ -173,3 +173,20 @@ def test_geojson_masks_command(tmp_path, capsys):
     assert main(["geojson-masks", str(tmp_path / "ann"), str(tmp_path / "images"), str(tmp_path / "c"),
                  "--classes", "ulcer"]) == 0
     assert "1 features left out: class 'wound'" in capsys.readouterr().out
+
+
+def test_qupath_cells_give_their_nuclei_on_request(tmp_path):
+    from snakeseg.data.polygons import write_masks
+
+    def ring(x0, y0, x1, y1):
+        return [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]]
+
+    cell = {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": ring(2, 2, 12, 12)},
+            "nucleusGeometry": {"type": "Polygon", "coordinates": ring(5, 5, 9, 9)},
+            "properties": {"objectType": "cell"}}
+    (tmp_path / "cells").mkdir()
+    (tmp_path / "cells" / "dapi.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": [cell]}))
+    _write_image(tmp_path / "images" / "dapi.png", (16, 16))
+    for nuclei, area in ((False, 100), (True, 16)):
+        write_masks(tmp_path / "cells", tmp_path / "images", tmp_path / f"m{nuclei}", nuclei=nuclei)
+        assert (cv2.imread(str(tmp_path / f"m{nuclei}" / "dapi.png"), cv2.IMREAD_UNCHANGED) > 0).sum() == area

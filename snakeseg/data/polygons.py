@@ -77,13 +77,15 @@ def _centres_inside(rings: list[np.ndarray], left: int, top: int, width: int, he
     return fine[1::3, 1::3] > 0
 
 
-def write_masks(geojson_dir: str, images_dir: str, out_dir: str, classes: list[str] | None = None) -> dict:
+def write_masks(geojson_dir: str, images_dir: str, out_dir: str, classes: list[str] | None = None,
+                nuclei: bool = False) -> dict:
     """A mask per image of ``images_dir`` that has a ``<stem>.geojson`` (or ``.json``, or the image's
     file name with that suffix) in ``geojson_dir``, in ``out_dir/<stem>.png``. Without ``classes``:
     0/255 for one polygon feature, object ids 1..n (16-bit PNG; a 32-bit TIFF past 65,535) for
     several, one object a feature; with ``classes``, class indices 1..k by each feature's class name
     (``masks.format: index``), features of other classes left out. Later features cover earlier
-    ones. Returns what was written and left out."""
+    ones. With ``nuclei``, a QuPath cell's nucleus outline (``nucleusGeometry``) stands for the cell.
+    Returns what was written and left out."""
     images = images_by_key(Path(images_dir))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -101,7 +103,7 @@ def write_masks(geojson_dir: str, images_dir: str, out_dir: str, classes: list[s
         if shape is None:
             raise InputError(str(image), "has no image header Pillow can read", "replace it with a readable image")
         try:
-            kind, data, suffix = _mask(read_features(path), shape, classes, done["skipped"])
+            kind, data, suffix = _mask(read_features(path), shape, classes, done["skipped"], nuclei)
         except (ValueError, TypeError, IndexError, KeyError) as err:  # coordinates that are not rings of points
             raise InputError(str(path), f"has a geometry that is not a polygon's rings of [x, y] points ({err})",
                              "fix or delete that object in QuPath and export again") from None
@@ -111,7 +113,8 @@ def write_masks(geojson_dir: str, images_dir: str, out_dir: str, classes: list[s
     return done
 
 
-def _mask(features: list[dict], shape: tuple[int, int], classes: list[str] | None, skipped: dict):
+def _mask(features: list[dict], shape: tuple[int, int], classes: list[str] | None, skipped: dict,
+          nuclei: bool = False):
     """(kind, encoded mask, file suffix) of one image's features; counts what it leaves out in ``skipped``."""
     labels = np.zeros(shape, np.uint16 if len(features) <= PNG_LABELS else np.int32)  # a slide's: 2 bytes a pixel
     n = 0
@@ -121,10 +124,11 @@ def _mask(features: list[dict], shape: tuple[int, int], classes: list[str] | Non
             skipped[f"class {name!r}"] = skipped.get(f"class {name!r}", 0) + 1
             continue
         value = classes.index(name) + 1 if classes is not None else n + 1
-        if fill_geometry(labels, feature["geometry"], value):
+        geometry = feature["nucleusGeometry"] if nuclei and "nucleusGeometry" in feature else feature["geometry"]
+        if fill_geometry(labels, geometry, value):
             n += 1
         else:
-            kind = (feature["geometry"] or {}).get("type")
+            kind = (geometry or {}).get("type")
             skipped[f"{kind} geometry"] = skipped.get(f"{kind} geometry", 0) + 1
     if classes is not None:
         return "classes", encode_png(labels.astype(np.uint8), rgb=False), ".png"
