@@ -50,6 +50,7 @@ def _corner_grid(mask: np.ndarray) -> np.ndarray:
 
 
 def _ring(contour: np.ndarray, grid: np.ndarray, left: int, top: int) -> list[list[int]]:
+    """A contour OpenCV traced on :func:`_corner_grid` as a closed ring of the image's pixel corners."""
     points = contour[:, 0, :]
     following = np.roll(points, -1, axis=0)
     # OpenCV's 8-connected tracing cuts a concave corner diagonally: put the corner back.
