@@ -41,6 +41,9 @@ def test_without_instances_the_objects_are_the_foregrounds_8_connected_component
     labels[6:8, 6:8] = 2
     objects = foreground_objects(labels)
     assert objects.max() == 2 and objects[1, 1] == objects[2, 2] != objects[6, 6]
+    labels[6:8, 8:10] = 1  # touching the class-2 square: another object, of its own class
+    objects = foreground_objects(labels)
+    assert objects.max() == 3 and objects[6, 6] != objects[6, 8] and len(set(objects[6:8, 8:10].ravel())) == 1
 
 
 class _Pack:

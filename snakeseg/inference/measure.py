@@ -19,8 +19,18 @@ _NAMES = {"label": "object", "centroid-0": "centroid_y", "centroid-1": "centroid
 
 
 def foreground_objects(labels: np.ndarray) -> np.ndarray:
-    """The 8-connected components of a predicted label map's foreground, as object ids 1..n."""
-    return cv2.connectedComponents((labels > 0).astype(np.uint8), connectivity=8, ltype=cv2.CV_32S)[1]
+    """The 8-connected components of a predicted label map's foreground, as object ids 1..n; with
+    several classes, of each class apart (touching regions of two classes are two objects)."""
+    def components(mask):
+        return cv2.connectedComponents(mask.astype(np.uint8), connectivity=8, ltype=cv2.CV_32S)
+
+    if labels.max(initial=0) <= 1:
+        return components(labels > 0)[1]
+    objects = np.zeros(labels.shape, np.int32)
+    for value in range(1, int(labels.max()) + 1):
+        n, parts = components(labels == value)
+        objects[parts > 0] = parts[parts > 0] + objects.max()
+    return objects
 
 
 def measure_objects(image_id: str, objects: np.ndarray, image: np.ndarray,
