@@ -18,12 +18,14 @@ def read_index(merged_dir: str | Path) -> dict:
     return json.loads((Path(merged_dir) / "index.json").read_text())
 
 
-def iter_truth(merged_dirs: list[str]) -> Iterator[tuple[dict, np.ndarray]]:
-    """(index entry with its ``shard``, truth label map) for every usable image of the given shards."""
+def iter_truth(merged_dirs: list[str], truth: bool = True) -> Iterator[tuple[dict, np.ndarray | None]]:
+    """(index entry with its ``shard``, truth label map) for every usable image of the given shards;
+    ``truth=False``: None for the label map, not read."""
     for merged in map(Path, merged_dirs):
         index = read_index(merged)
         for item in index["items"]:
-            yield {**item, "shard": index["shard"]}, read_mask(merged / f"{item['id']}.png")
+            label_map = read_mask(merged / f"{item['id']}.png") if truth else None
+            yield {**item, "shard": index["shard"]}, label_map
 
 
 def truth_instances(merged_dir: str | Path, item: dict) -> np.ndarray | None:
@@ -42,10 +44,8 @@ def iter_items(merged_dirs: list[str], raw_dirs: list[str], bit_depth: int | str
     not read (prediction alone needs none)."""
     if len(merged_dirs) != len(raw_dirs):
         raise ValueError(f"{len(merged_dirs)} merged shards but {len(raw_dirs)} staged ones")
-    for merged, raw in zip(map(Path, merged_dirs), raw_dirs):
-        index = read_index(merged)
+    for merged, raw in zip(merged_dirs, raw_dirs):
         with Pack(raw) as pack:
-            for item in index["items"]:
+            for item, label_map in iter_truth([merged], truth):
                 image = decode_image(pack.read_at(*item["image_at"], what=item["source"]), item["source"], bit_depth, channels)
-                label_map = read_mask(merged / f"{item['id']}.png") if truth else None
-                yield {**item, "shard": index["shard"]}, image, label_map
+                yield item, image, label_map

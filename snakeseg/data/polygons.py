@@ -56,7 +56,8 @@ def fill_geometry(canvas: np.ndarray, geometry: dict, value: int) -> bool:
         return False
     for rings in [geometry["coordinates"]] if kind == "Polygon" else geometry["coordinates"]:
         rings = [np.asarray(r, np.float64)[:, :2] for r in rings]
-        (left, top), (right, bottom) = np.vstack(rings).min(axis=0), np.vstack(rings).max(axis=0)
+        points = np.vstack(rings)
+        (left, top), (right, bottom) = points.min(axis=0), points.max(axis=0)
         left, top = max(int(left), 0), max(int(top), 0)
         right, bottom = min(int(np.ceil(right)), canvas.shape[1]), min(int(np.ceil(bottom)), canvas.shape[0])
         for y0 in range(top, bottom, _STRIP) if right > left else ():  # none outside the image

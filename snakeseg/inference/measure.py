@@ -26,10 +26,12 @@ def foreground_objects(labels: np.ndarray) -> np.ndarray:
 
     if labels.max(initial=0) <= 1:
         return components(labels > 0)[1]
-    objects = np.zeros(labels.shape, np.int32)
+    objects, found = np.zeros(labels.shape, np.int32), 0
     for value in range(1, int(labels.max()) + 1):
         n, parts = components(labels == value)
-        objects[parts > 0] = parts[parts > 0] + objects.max()
+        inside = parts > 0
+        objects[inside] = parts[inside] + found
+        found += n - 1
     return objects
 
 

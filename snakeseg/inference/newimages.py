@@ -136,7 +136,7 @@ def segment_folder(models_dir: str, source: str, out: str, tta: str | None = Non
         aside = predict_pack(images, predictor, NetworkOutputs(predicted, n_classes), cfg["threshold"], batch_size,
                              bit_depth, channels)
         post = Postprocessor(out, {**cfg, "overlay_truth": False}, settings["instances"], n_classes,
-                             settings["classes"] if cfg.get("geojson", True) else None)  # absent before 2026-12-07
+                             settings["classes"] if cfg.get("geojson", True) else None)  # absent from earlier settings
         tables = postprocess_pack(images, Path(predicted), post, n_classes, bit_depth, aside, channels)
         link_network_outputs(predicted, out, cfg["save_probabilities"])
     tables["aside"] += [{"id": "", "files": name, "reason": reason} for name, reason in inventory.unassigned]
