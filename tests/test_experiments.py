@@ -1,9 +1,12 @@
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from helpers import REPO
 from snakeseg.evaluation import plots
+from snakeseg.training.models import build_model
+from snakeseg.training.recipe import AUTO_PATCH_MAX
 from snakeseg.workflow import experiments
 from snakeseg.errors import InputError
 
@@ -44,6 +47,20 @@ def test_overrides_merge_key_by_key_over_the_base():
 def test_bad_experiments_name_the_key(override, match):
     with pytest.raises(InputError, match=match):
         experiments.expand({**BASE, "experiments": override}, SCHEMA)
+
+
+@pytest.mark.parametrize("example", sorted(p.name for p in (REPO / "examples").glob("*.yaml")))
+def test_every_model_of_an_example_config_builds_at_the_side_it_trains_on(example):
+    """The README's example commands: each experiment's network takes the patch (native) or square
+    (resize) side the example's config gives it on a CPU (PSPNet needs a multiple of 48)."""
+    config = experiments.deep_merge(yaml.safe_load((REPO / "config.yaml").read_text()),
+                                    yaml.safe_load((REPO / "examples" / example).read_text()))
+    for name, merged in experiments.expand(config, SCHEMA).items():
+        train = merged["train"]
+        side = config["image_size"] if train["mode"] == "resize" else train["patch_size"]
+        side = AUTO_PATCH_MAX["cpu"] if side == "auto" else side
+        key = "image_size" if train["mode"] == "resize" else "train.patch_size"
+        assert build_model(merged["model"], side, 1, key).output_shape[1:3] == (side, side), name
 
 
 def test_comparison_plot_shows_test_set_dice_only_when_a_test_set_was_scored(monkeypatch):

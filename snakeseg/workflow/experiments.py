@@ -1,7 +1,7 @@
 """Named experiments: several model/training configurations trained on the same folds.
 
 ``config["experiments"]`` maps a name to overrides of the top-level ``model`` and
-``train`` blocks and of ``data.normalize``, merged key by key over them; with no experiments
+``train`` blocks and of ``data.normalize`` and ``data.polarity``, merged key by key over them; with no experiments
 there is one, ``main``.
 """
 
