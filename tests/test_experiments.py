@@ -49,6 +49,19 @@ def test_bad_experiments_name_the_key(override, match):
         experiments.expand({**BASE, "experiments": override}, SCHEMA)
 
 
+def test_a_warm_up_without_an_encoder_is_refused_before_any_job_runs():
+    from snakeseg.training.models import NO_ENCODER
+
+    assert set(experiments.WITHOUT_ENCODER) == set(NO_ENCODER)
+    cfg = {**BASE, "train": {**BASE["train"], "warmup_epochs": 2},
+           "experiments": {"unet": {}, "small": {"model": {"arch": "simple_cnn"}}}}
+    with pytest.raises(InputError, match="experiments.small: train.warmup_epochs 2: model.arch simple_cnn has no "
+                                         "encoder .* Fix: set train.warmup_epochs: 0 for it"):
+        experiments.expand(cfg, SCHEMA)
+    cfg["experiments"]["small"]["train"] = {"warmup_epochs": 0}
+    assert experiments.expand(cfg, SCHEMA)["unet"]["train"]["warmup_epochs"] == 2
+
+
 @pytest.mark.parametrize("example", sorted(p.name for p in (REPO / "examples").glob("*.yaml")))
 def test_every_model_of_an_example_config_builds_at_the_side_it_trains_on(example):
     """The README's example commands: each experiment's network takes the patch (native) or square

@@ -172,7 +172,11 @@ def test_geojson_masks_command(tmp_path, capsys):
     assert set(np.unique(mask)) == {0, 255} and (mask == 255).sum() == 16
     assert main(["geojson-masks", str(tmp_path / "ann"), str(tmp_path / "images"), str(tmp_path / "c"),
                  "--classes", "ulcer"]) == 0
-    assert "1 features left out: class 'wound'" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "1 features left out: class 'wound'" in out and "cce_ignore" not in out
+    assert main(["geojson-masks", str(tmp_path / "ann"), str(tmp_path / "images"), str(tmp_path / "d"),
+                 "--classes", "ulcer,wound"]) == 0
+    assert "masks.classes: [ulcer, wound], and train.loss: cce_ignore)" in capsys.readouterr().out
 
 
 def test_qupath_cells_give_their_nuclei_on_request(tmp_path):

@@ -32,8 +32,8 @@ def write_index_dataset(root, n=12):
         img[y:y + 14, x:x + 14] = (60, 200, 60)
         lab[y:y + 14, x:x + 14] = 2
         lab[:, :3] = 9  # an unannotated strip
-        cv2.imwrite(str(root / "images" / f"m{i:02d}.png"), img)
-        cv2.imwrite(str(root / "labels" / f"m{i:02d}.png"), lab)
+        cv2.imwrite(str(root / "images" / f"{i:04d}.png"), img)  # numbered as FUSeg's photos: ids 0000, ...
+        cv2.imwrite(str(root / "labels" / f"{i:04d}.png"), lab)
     return root
 
 
@@ -43,7 +43,7 @@ def test_index_masks_with_ignore_value_train_and_score_per_class(tmp_path):
     cfg = tmp_path / "mc.yaml"
     cfg.write_text(CONFIG.format(input=data))
     snakemake(tmp_path, "results/metrics/main/summary.json", "results/quantized/main/per_image.csv",
-              "results/qa/dataset.csv", configfile=cfg)
+              "results/qa/dataset.csv", "results/plots/gallery.png", configfile=cfg)
     res = tmp_path / "results"
     # The ignore value became the internal 255 and never counts as a class.
     ex = first_example(next((tmp_path / "work" / "tfrecords").glob("*.tfrec")))
@@ -60,7 +60,8 @@ def test_index_masks_with_ignore_value_train_and_score_per_class(tmp_path):
     for fold in (0, 1):
         for mask in (res / "predictions" / "main" / f"fold-{fold}" / "masks").glob("*.png"):
             assert set(np.unique(cv2.imread(str(mask), cv2.IMREAD_UNCHANGED))) <= {0, 1, 2}
-    quant = pd.read_csv(res / "quantized" / "main" / "per_image.csv")
+    quant = pd.read_csv(res / "quantized" / "main" / "per_image.csv", dtype={"id": str})
     assert len(quant) == 12 and quant["dice_dynamic_range"].between(0, 1).all()
+    assert sorted(quant["id"]) == [f"{i:04d}" for i in range(12)]  # ids that look like numbers keep their zeros
     history = pd.read_csv(res / "models" / "main" / "fold-0" / "history.csv")
     assert "val_iou_score" in history.columns

@@ -16,6 +16,8 @@ import jsonschema
 from ..errors import InputError
 
 NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+#: Architectures with no encoder to freeze (training.models.NO_ENCODER, named here without TensorFlow).
+WITHOUT_ENCODER = ("custom_unet", "hrnet", "simple_cnn")
 
 
 def deep_merge(base: dict, override: dict) -> dict:
@@ -51,8 +53,18 @@ def expand(config: dict, schema_path: str) -> dict[str, dict]:
                 raise InputError(f"config experiments.{name}.{block}.{where}".rstrip("."), err.message,
                                  f"fix the value; allowed keys and values are in schemas/config.schema.json "
                                  f"under {block}") from None
+        _check_warmup(name, merged)
         out[name] = merged
     return out
+
+
+def _check_warmup(name: str, merged: dict) -> None:
+    """A frozen-encoder warm-up needs an encoder: refused at the start, not after the data stage."""
+    arch = merged["model"].get("arch")
+    if merged["train"].get("warmup_epochs") and arch in WITHOUT_ENCODER:
+        raise InputError(f"config experiments.{name}: train.warmup_epochs {merged['train']['warmup_epochs']}",
+                         f"model.arch {arch} has no encoder to freeze during a warm-up",
+                         "set train.warmup_epochs: 0 for it, or use Unet, FPN, Linknet, PSPNet or mobilenetv2_fcn")
 
 
 def check(config: dict) -> list[str]:
