@@ -144,6 +144,11 @@ def test_new_images_overview_shows_the_fewest_and_most_objects(tmp_path):
     _overlays(tmp_path, "x", summary.assign(fold=0).iloc[[4]])
     (tmp_path / "x" / "fold-0" / "overlays" / "n4.png").rename(overlays / "n4.png")
     new_images_overview(summary, objects, overlays, 2, str(tmp_path / "o.png"), "New images")
-    _check_png(tmp_path / "o.png", min_side=400)
+    plain = _check_png(tmp_path / "o.png", min_side=400)
+    # With the expected Dice, a first row of the least sure masks and its histogram.
+    sure = summary.assign(expected_dice=[0.9, None, 0.95, 0.5, 0.8, 0.99])
+    assert list(pick_gallery(sure, 2, "expected_dice")[0]["id"]) == ["n3", "n4"]
+    new_images_overview(sure, objects, overlays, 2, str(tmp_path / "s.png"), "New images")
+    assert _check_png(tmp_path / "s.png").shape[0] > plain.shape[0] + 150
     new_images_overview(summary.iloc[:0], objects.iloc[:0], overlays, 2, str(tmp_path / "empty.png"), "New images")
     _check_png(tmp_path / "empty.png")

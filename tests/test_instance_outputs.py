@@ -79,6 +79,7 @@ def test_image_scores_with_and_without_splitting(tmp_path):
     item = {"id": "a", "instances": True}
     s = image_scores(item, fg, merged, predicted, ["foreground"], mean_iou_threshold=0.4, min_size=10)
     assert s["dice"] == 1.0 and s["mean_iou_2class"] == 1.0 and s["fw_iou"] == 1.0
+    assert s["expected_dice"] == 1.0  # a probability of 0 or 1 everywhere: sure of its mask
     assert s["n_true"] == 2 and s["n_pred"] == 2 and s["count_error"] == 0
     assert s["map"] > 0.8  # the split follows the discs closely
     # As one component the pair overlaps each disc at IoU just over 0.5 (the discs share a lens): one

@@ -1,5 +1,6 @@
 """Per-object measurements of segmented new images."""
 import numpy as np
+import pytest
 
 from snakeseg.inference.measure import OBJECT_COLUMNS, foreground_objects, measure_objects
 
@@ -90,3 +91,22 @@ def test_object_intensities_are_in_the_images_stored_values(tmp_path):
     assert (objects["dim"]["mean_intensity"], objects["bright"]["mean_intensity"]) == (1000, 4000)
     assert objects["bright"]["integrated_intensity"] == 4000 * 96
     assert objects["eight"]["mean_intensity"] == 200 and objects["eight"]["integrated_intensity"] == 200 * 96
+
+
+def test_expected_dice_is_the_soft_dice_of_the_probability_against_its_mask():
+    """1 for a sure prediction, lower the more probability is uncertain around the mask; no value for
+    an empty mask; in describe's row (summary.csv) when the probability is given."""
+    from snakeseg.inference.summary import describe, expected_dice
+
+    labels = np.zeros((10, 10), np.uint8)
+    labels[2:6, 2:6] = 1  # 16 pixels
+    sure = labels * 255
+    assert expected_dice(labels, sure) == 1.0
+    unsure = sure.copy()
+    unsure[2:6, 2:4] = 153  # half the mask at 0.6
+    unsure[6:8, 2:6] = 102  # 8 pixels outside it at 0.4
+    # 2 * (8 + 8 * 0.6) / ((8 + 4.8 + 3.2) + 16) = 25.6 / 32
+    assert expected_dice(labels, unsure) == pytest.approx(0.8)
+    assert expected_dice(np.zeros_like(labels), unsure) is None
+    assert describe(labels, None, unsure)["expected_dice"] == pytest.approx(0.8)
+    assert describe(labels)["expected_dice"] is None

@@ -12,7 +12,7 @@ from ..data.masks import IGNORE
 SCORE_COLUMNS = ["iou", "dice", "precision", "recall"]
 # Summarised when the per-image table has them (snakeseg.evaluation.scoring.image_scores).
 EXTRA_COLUMNS = ["mean_iou_2class", "fw_iou", "map", "ap50", "obj_precision", "obj_recall", "obj_f1", "count_error",
-                 "map_nosplit", "count_error_nosplit"]
+                 "map_nosplit", "count_error_nosplit", "expected_dice"]
 
 
 def binary_scores(truth: np.ndarray, pred: np.ndarray, valid: np.ndarray | None = None) -> dict[str, float]:

@@ -1,6 +1,7 @@
-"""The report's look at a batch of new images (no truth to score): the overlays of the images with the
-fewest and the most objects, where a failed segmentation shows first, and the distributions of
-objects per image, object area and intensity."""
+"""The report's look at a batch of new images (no truth to score): the overlays of the images the models
+are least sure of (lowest expected Dice) and of those with the fewest and the most objects, where a
+failed segmentation shows first, and the distributions of objects per image, object area, intensity
+and expected Dice."""
 
 from __future__ import annotations
 
@@ -26,21 +27,29 @@ def count_column(summary: pd.DataFrame) -> tuple[str, str]:
 
 def new_images_overview(summary: pd.DataFrame, objects: pd.DataFrame, overlays: Path, n: int, path: str,
                         title: str) -> None:
-    """A figure of the ``n`` images with the fewest and the ``n`` with the most objects (their overlays
-    from ``overlays``), then histograms of objects per image, object area and mean intensity."""
+    """A figure of the ``n`` images of lowest expected Dice, the ``n`` with the fewest and the ``n`` with
+    the most objects (their overlays from ``overlays``), then histograms of objects per image, object
+    area, mean intensity and expected Dice."""
     column, what = count_column(summary)
     fewest, most = pick_gallery(summary, n, by=column)
     rows = [(f"fewest {what}", fewest), (f"most {what}", most)]
+    sure = "expected_dice" in summary and summary["expected_dice"].notna().any()
+    if sure:
+        rows.insert(0, ("lowest expected Dice: the models' least sure masks", pick_gallery(summary, n, "expected_dice")[0]))
     rows = [(label, [(r, load_overlay(str(overlays / f"{r['id']}.png"))) for _, r in picked.iterrows()])
             for label, picked in rows if len(picked)]
     fig = plt.figure(figsize=(max(2.6 * n, 9), 3.1 * len(rows) + 3.2), layout="constrained")
     subs = np.atleast_1d(fig.subfigures(len(rows) + 1, 1, height_ratios=[3.1] * len(rows) + [3.2]))
     draw_overlay_rows(subs, rows, n, lambda row: f"{str(row['id'])[:14]}\n{int(row[column])} {what}, "
-                                                 f"{100 * row['foreground_fraction']:.1f}% foreground")
+                                                 f"{100 * row['foreground_fraction']:.1f}% fg"
+                                                 + (f", exp. Dice {row['expected_dice']:.2f}"
+                                                    if sure and pd.notna(row['expected_dice']) else ""))
     histograms = [(summary[column], f"{what} per image", "images"),
                   (objects["area"], "object area (pixels)", "objects"),
                   (objects["mean_intensity"], "object mean intensity (stored values)", "objects")]
-    for ax, (values, label, unit) in zip(subs[-1].subplots(1, 3), histograms):
+    if sure:
+        histograms.append((summary["expected_dice"], "expected Dice per image", "images"))
+    for ax, (values, label, unit) in zip(subs[-1].subplots(1, len(histograms)), histograms):
         values = pd.to_numeric(values, errors="coerce").dropna()
         if values.empty:
             ax.text(0.5, 0.5, "none", ha="center", va="center", transform=ax.transAxes)

@@ -16,6 +16,7 @@ from ..data.masks import IGNORE
 from ..errors import InputError
 from ..inference.instances import split_instances
 from ..inference.predict import read_prediction
+from ..inference.summary import expected_dice
 from .instances import frequency_weighted_iou, instance_scores, two_class_mean_iou
 from .metrics import label_scores
 
@@ -32,10 +33,12 @@ def image_scores(item: dict, truth: np.ndarray, merged: Path, predicted: Path, c
     scores = label_scores(truth, pred, classes)
     scores["fw_iou"] = frequency_weighted_iou(np.where(valid, truth, 0), pred, len(classes), valid)
     prob_path = predicted / "probabilities" / f"{item['id']}.png"
-    scores["mean_iou_2class"] = math.nan
+    scores["mean_iou_2class"] = scores["expected_dice"] = math.nan
     if prob_path.exists():
-        fg = read_mask(prob_path) >= round(mean_iou_threshold * 255)
+        probability = read_mask(prob_path)
+        fg = probability >= round(mean_iou_threshold * 255)
         scores["mean_iou_2class"] = two_class_mean_iou((truth > 0) & valid, fg, valid)
+        scores["expected_dice"] = expected_dice(pred, probability)
     true_ids, inst_path = truth_instances(merged, item), instances_file(predicted / "instances", item["id"])
     if true_ids is not None and inst_path is not None:
         scores.update(instance_scores(true_ids, decode_instances(inst_path.read_bytes()), valid))

@@ -72,7 +72,7 @@ def postprocess_pack(pack, predicted: Path, post, n_classes: int, bit_depth, asi
             values = stored if stored.ndim == 2 else stored[..., channels].mean(axis=2, dtype=np.float32)
         labels, fg = read_network_outputs(predicted, image_id, n_classes)
         ids = post.write(image_id, image, labels, fg)
-        tables["summary"].append({"id": image_id, "source": source, "shard": manifest["shard"], **describe(labels, ids)})
+        tables["summary"].append({"id": image_id, "source": source, "shard": manifest["shard"], **describe(labels, ids, fg)})
         objects = foreground_objects(labels) if ids is None else ids
         tables["objects"].append(measure_objects(image_id, objects, values, stored))
         post.write_outlines(image_id, objects, tables["objects"][-1], labels)

@@ -6,17 +6,31 @@ import cv2
 import numpy as np
 import pandas as pd
 
-COLUMNS = ["id", "source", "shard", "height", "width", "foreground_fraction", "components", "objects"]
+COLUMNS = ["id", "source", "shard", "height", "width", "foreground_fraction", "components", "objects",
+           "expected_dice"]
 
 
-def describe(labels: np.ndarray, instances: np.ndarray | None = None) -> dict:
-    """Foreground fraction, connected components (8-connected) of a predicted label map and, with
-    instance outputs, its objects after splitting (empty otherwise)."""
+def expected_dice(labels: np.ndarray, probability: np.ndarray) -> float | None:
+    """The Dice the prediction expects of its own mask: the soft Dice of the foreground probability
+    (uint8, 0..255) against the mask, 1 where every pixel is sure, lower the more of the mask and its
+    surroundings is uncertain. None for an empty mask (nothing to score)."""
+    mask = labels > 0
+    if not mask.any():
+        return None
+    p = probability.astype(np.float64) / 255
+    return round(float(2 * p[mask].sum() / (p.sum() + mask.sum())), 4)
+
+
+def describe(labels: np.ndarray, instances: np.ndarray | None = None, probability: np.ndarray | None = None) -> dict:
+    """Foreground fraction, connected components (8-connected) of a predicted label map, with
+    instance outputs its objects after splitting (empty otherwise), and given the foreground
+    probability, its :func:`expected_dice`."""
     fg = (labels > 0).astype(np.uint8)
     return {"height": int(labels.shape[0]), "width": int(labels.shape[1]),
             "foreground_fraction": round(float(fg.mean()), 6),
             "components": int(cv2.connectedComponents(fg, connectivity=8)[0] - 1),
-            "objects": None if instances is None else int(instances.max())}
+            "objects": None if instances is None else int(instances.max()),
+            "expected_dice": None if probability is None else expected_dice(labels, probability)}
 
 
 def gather(tables: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
