@@ -8,12 +8,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import pandas as pd  # noqa: E402
 
 from snakeseg import atomic  # noqa: E402
 from snakeseg.assl import rounds  # noqa: E402
 from snakeseg.data.imageio import decode_image, encode_png  # noqa: E402
 from snakeseg.data.staging import Pack  # noqa: E402
+from snakeseg.tables import read_table  # noqa: E402
 from snakeseg.workflow.cli import logged  # noqa: E402
 
 ap = argparse.ArgumentParser(description=__doc__)
@@ -33,7 +33,7 @@ args = ap.parse_args()
 
 with logged(args.log, "assl_round") as log:
     skip = set(rounds.accepted_in(args.responses))
-    summaries = [pd.read_csv(Path(d) / "summary.csv", dtype={"id": str, "shard": str}) for d in args.shards]
+    summaries = [read_table(Path(d) / "summary.csv") for d in args.shards]
     review = rounds.review_rows(summaries, skip)
     wanted = set(review["id"])
     with atomic.atomic_dir(args.images) as images, atomic.atomic_dir(args.masks) as masks, \

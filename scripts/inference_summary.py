@@ -13,6 +13,7 @@ from snakeseg import atomic  # noqa: E402
 from snakeseg.inference.collect import collect  # noqa: E402
 from snakeseg.inference.measure import OBJECT_COLUMNS  # noqa: E402
 from snakeseg.inference.summary import COLUMNS, gather  # noqa: E402
+from snakeseg.tables import read_table  # noqa: E402
 from snakeseg.workflow.cli import logged  # noqa: E402
 
 ap = argparse.ArgumentParser(description=__doc__)
@@ -33,14 +34,14 @@ with logged(args.log, "inference_summary") as log:
     if older:
         raise SystemExit(f"{older[0]} was segmented by an earlier snakeseg (its objects.csv is missing or lacks "
                          "integrated_intensity): run snakemake --forcerun postprocess_new")
-    summary = gather([pd.read_csv(Path(d) / "summary.csv", dtype={"id": str, "shard": str}) for d in args.shards],
+    summary = gather([read_table(Path(d) / "summary.csv") for d in args.shards],
                      COLUMNS)
     ignored = pd.DataFrame([{"id": "", "files": u["file"], "reason": u["reason"]}
                             for u in json.loads(Path(args.unassigned).read_text())], columns=["id", "files", "reason"])
-    aside = gather([pd.read_csv(Path(d) / "set_aside.csv", dtype=str) for d in args.shards], ["id", "files", "reason"])
+    aside = gather([read_table(Path(d) / "set_aside.csv", dtype=str) for d in args.shards], ["id", "files", "reason"])
     aside = pd.concat([aside, ignored], ignore_index=True)
     atomic.write_csv(args.summary, summary)
-    objects = gather([pd.read_csv(Path(d) / "objects.csv", dtype={"id": str}) for d in args.shards], OBJECT_COLUMNS)
+    objects = gather([read_table(Path(d) / "objects.csv") for d in args.shards], OBJECT_COLUMNS)
     atomic.write_csv(args.objects, objects.sort_values(["id", "object"]))
     atomic.write_csv(args.set_aside, aside)
     n_files = collect(args.shards, args.collect)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import pandas as pd  # noqa: E402
 
+from snakeseg.tables import read_table  # noqa: E402
 from snakeseg.workflow.cli import logged  # noqa: E402
 
 ap = argparse.ArgumentParser(description=__doc__)
@@ -23,7 +23,7 @@ args = ap.parse_args()
 with logged(args.log, "new_images_overview") as log:
     from snakeseg.evaluation.overview import new_images_overview
 
-    summary = pd.read_csv(args.summary, dtype={"id": str})
-    objects = pd.read_csv(args.objects, dtype={"id": str})
+    summary = read_table(args.summary)
+    objects = read_table(args.objects)
     new_images_overview(summary, objects, Path(args.overlays), args.n, args.out, f"New images, {args.experiment}")
     log.info("overview of %d images and %d objects: %s", len(summary), len(objects), args.out)

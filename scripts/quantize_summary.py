@@ -9,6 +9,7 @@ import pandas as pd  # noqa: E402
 
 from snakeseg import atomic  # noqa: E402
 from snakeseg.deploy.tables import fold_summary  # noqa: E402
+from snakeseg.tables import read_table  # noqa: E402
 from snakeseg.workflow.cli import logged  # noqa: E402
 
 ap = argparse.ArgumentParser(description=__doc__)
@@ -23,8 +24,7 @@ with logged(args.log, "quantize_summary") as log:
     if stale:
         raise SystemExit(f"{', '.join(stale)}: made by an earlier snakeseg (no variants.csv); rerun its "
                          "quantize jobs with `snakemake -R quantize`, or delete the folder(s) and run again")
-    per_image = pd.concat([pd.read_csv(Path(p) / "per_image.csv", dtype={"id": str, "shard": str})
-                           for p in args.folds], ignore_index=True)
+    per_image = pd.concat([read_table(Path(p) / "per_image.csv") for p in args.folds], ignore_index=True)
     variants = pd.concat([pd.read_csv(Path(p) / "variants.csv", keep_default_na=False, na_values=[""])
                           for p in args.folds], ignore_index=True)
     summary = fold_summary(per_image, variants)

@@ -9,6 +9,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import pandas as pd  # noqa: E402
 
 from snakeseg.evaluation import gallery, plots  # noqa: E402
+from snakeseg.tables import read_table  # noqa: E402
 from snakeseg.workflow.cli import logged  # noqa: E402
 
 ap = argparse.ArgumentParser(description=__doc__)
@@ -24,12 +25,11 @@ ap.add_argument("--log", required=True)
 for name in ("curves", "dice", "comparison-plot", "quant", "qa", "gallery-plot", "counts"):
     ap.add_argument(f"--{name}", required=True, help="output PNG")
 args = ap.parse_args()
-TEXT = {"id": str, "shard": str}
 
 
 def with_experiment(paths):
-    """One frame from per-experiment CSVs (results/<kind>/<exp>/per_image.csv), ids as text (0241 stays 0241)."""
-    return pd.concat([pd.read_csv(p, dtype=TEXT).assign(experiment=Path(p).parent.name) for p in paths],
+    """One frame from per-experiment CSVs (results/<kind>/<exp>/per_image.csv), ids as written."""
+    return pd.concat([read_table(p).assign(experiment=Path(p).parent.name) for p in paths],
                      ignore_index=True)
 
 
@@ -40,7 +40,7 @@ with logged(args.log, "report"):
     plots.dice_histogram(with_experiment(args.per_image), args.dice)
     plots.comparison(with_experiment(args.per_image), pd.read_csv(args.comparison), args.comparison_plot)
     plots.quantization(with_experiment(args.quantized), args.quant)
-    plots.qa_summary(pd.read_csv(args.qa_dataset, dtype=TEXT), json.loads(Path(args.qa_summary).read_text()), args.qa)
+    plots.qa_summary(read_table(args.qa_dataset), json.loads(Path(args.qa_summary).read_text()), args.qa)
     folders = {(Path(p).parent.name, int(Path(p).name.split("-", 1)[1])): Path(p) for p in args.predictions}
     per_image = with_experiment(args.per_image)
     gallery.gallery({exp: t for exp, t in per_image.groupby("experiment")},

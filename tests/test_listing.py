@@ -94,3 +94,52 @@ def test_images_to_segment_are_read_where_they_are_in_a_folder_or_zip(tmp_path):
     with Unstaged(str(one.parent), manifest) as images:
         read = {i: images.read(e["image"]["name"]) for i, e in images.manifest["items"].items()}
     assert read == {"a": files["plate2/a.png"]}
+
+
+def test_a_folder_listing_follows_linked_folders_and_names_a_broken_link(tmp_path):
+    image, _ = good_item()
+    plates, folder = tmp_path / "storage" / "plate1", tmp_path / "batch"
+    plates.mkdir(parents=True)
+    folder.mkdir()
+    (plates / "A01.png").write_bytes(image)
+    (folder / "top.png").write_bytes(image)
+    (folder / "plate1").symlink_to(plates, target_is_directory=True)  # plates kept on another disk
+    (plates / "back").symlink_to(tmp_path / "storage", target_is_directory=True)  # a loop: listed once
+    assert sorted(listing.list_input(str(folder), "images").usable()) == ["plate1__A01", "top"]
+    (folder / "gone.png").symlink_to(tmp_path / "deleted.png")
+    with pytest.raises(InputError, match=r"gone.png: is a link to a file that does not exist\. Fix: remove the link"):
+        listing.list_input(str(folder), "images")
+
+
+def test_every_file_of_a_duplicate_id_is_named_with_the_fix(tmp_path):
+    image, _ = good_item()
+    archive = write_dsb_zip(tmp_path / "a.zip", {}, extra={"x.png": image, "x.tif": image, "x.jpg": image,
+                                                           "y.png": image})
+    inv = listing.list_input(str(archive), "images")
+    assert sorted(inv.usable()) == ["y"]
+    assert inv.items["x"].problem == "duplicate id: x.jpg, x.png, x.tif share the name 'x'; rename all but one " \
+                                     "(or move them into subfolders)"
+
+
+def test_a_zip_with_backslash_folders_is_refused_with_the_fix(tmp_path):
+    image, _ = good_item()
+    archive = write_dsb_zip(tmp_path / "win.zip", {}, extra={"batch\\0008.png": image})
+    with pytest.raises(InputError, match=r"member 'batch\\0008.png': uses '\\' as its folder separator.*Fix: unzip"):
+        listing.list_input(str(archive), "images")
+
+
+def test_segment_leaves_out_its_own_output_folder_and_names_a_file_it_cannot_read(tmp_path):
+    from snakeseg.inference.newimages import images_to_segment
+
+    image, _ = good_item()
+    (tmp_path / "batch" / "segmented" / "masks").mkdir(parents=True)
+    (tmp_path / "batch" / "sub").mkdir()
+    (tmp_path / "batch" / "sub" / "a.png").write_bytes(image)
+    (tmp_path / "batch" / "segmented" / "masks" / "a.png").write_bytes(image)  # a run before
+    inventory, source = images_to_segment(str(tmp_path / "batch"), tmp_path / "batch" / "segmented")
+    assert sorted(inventory.usable()) == ["a"] and inventory.unassigned == [] and source == str(tmp_path / "batch")
+    assert sorted(images_to_segment(str(tmp_path / "batch"), tmp_path / "elsewhere")[0].usable()) == [
+        "segmented__masks__a", "sub__a"]
+    (tmp_path / "pic.webp").write_bytes(b"RIFF....WEBP")
+    with pytest.raises(InputError, match="pic.webp: is neither an image snakeseg reads .* Fix: convert it to PNG"):
+        images_to_segment(str(tmp_path / "pic.webp"), tmp_path / "out")

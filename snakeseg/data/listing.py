@@ -138,22 +138,40 @@ def list_members(path: str, max_total_mb: float = 51200, max_ratio: float = 200,
     """The files of a zip or folder, refusing unsafe names and zip bombs. ``directory``: the zip's
     central directory when the caller has read it already."""
     if os.path.isdir(path):
-        members = []
-        for root, dirs, files in os.walk(path):
-            dirs.sort()
-            for fname in sorted(files):
-                full = os.path.join(root, fname)
-                st = os.stat(full)
-                members.append(Member(Path(full).relative_to(path).as_posix(), st.st_size, st.st_mtime_ns))
-        return members
+        return _folder_members(path)
     entries = zipread.read_index(path, directory)  # InputError naming the file when missing or unreadable
     members = []
     for entry in entries:
         if _is_unsafe(entry.name):
             check_member_name(entry.name, path)  # raises, naming the member
+        if "\\" in entry.name:
+            raise InputError(f"{path}: member '{entry.name}'", "uses '\\' as its folder separator, which zips must "
+                             "not (Windows PowerShell 5's Compress-Archive writes it)",
+                             "unzip it and give the folder, or repack it with 7-Zip or `zip -r`")
         if not entry.name.endswith("/"):
             members.append(Member(entry.name, entry.file_size, entry.crc))
     check_expansion(path, entries, max_total_mb, max_ratio)
+    return members
+
+
+def _folder_members(path: str) -> list[Member]:
+    """The files below a folder, linked subfolders followed (each real folder once)."""
+    members, seen = [], set()
+    for root, dirs, files in os.walk(path, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:  # a link back up the tree
+            dirs.clear()
+            continue
+        seen.add(real)
+        dirs.sort()
+        for fname in sorted(files):
+            full = os.path.join(root, fname)
+            try:
+                st = os.stat(full)
+            except OSError:
+                raise InputError(full, "is a link to a file that does not exist", "remove the link, or point it "
+                                 "at the file") from None
+            members.append(Member(Path(full).relative_to(path).as_posix(), st.st_size, st.st_mtime_ns))
     return members
 
 
@@ -308,24 +326,26 @@ def inventory_images(members: list[Member]) -> tuple[dict[str, Item], list[tuple
     folders = {_dir_of(m) for m in members if _is_image_name(_split(m.name)[1])}
     if not folders:
         raise InputError("images to segment", "found none (no PNG, JPEG, TIFF, BMP or GIF file)",
-                         "point predict_input at a folder or zip of images")
+                         "give a folder or zip of images (predict_input, or segment's images argument)")
     named = sorted(d for d in folders if PurePosixPath(d).name.lower() in IMAGE_DIR_NAMES)
     taken = {named[0]} if len(named) == 1 else folders
     paths = {d: () if d == "." else tuple(d.split("/")) for d in taken}
     below = len(os.path.commonprefix(list(paths.values())))  # the folder all images share
     where = named[0] if len(named) == 1 else "the folder"
     items: dict[str, Item] = {}
-    unassigned = []
+    unassigned, same_id = [], {}
     for m in members:
         folder, filename = _dir_of(m), _split(m.name)[1]
         if folder not in taken or not _is_image_name(filename):
             unassigned.append((m.name, f"not an image in {where}; ignored"))
             continue
         stem = "__".join(paths[folder][below:] + (_stem(filename),))
-        if stem in items:
-            items[stem].problem = f"duplicate id: {items[stem].image.name}, {m.name} share the name '{stem}'"
-        else:
-            items[stem] = Item(image=m, kind="image")
+        same_id.setdefault(stem, []).append(m.name)
+        items.setdefault(stem, Item(image=m, kind="image"))
+    for stem, names in same_id.items():
+        if len(names) > 1:
+            items[stem].problem = (f"duplicate id: {', '.join(sorted(names))} share the name '{stem}'; "
+                                   "rename all but one (or move them into subfolders)")
     return items, unassigned
 
 
@@ -343,20 +363,23 @@ def is_image_file(path: str) -> bool:
 
 
 def list_input(path: str, layout: str = "auto", paired: dict | None = None, limits: dict | None = None,
-               directory: zipread.CentralDirectory | None = None) -> Inventory:
+               directory: zipread.CentralDirectory | None = None, exclude: str | None = None) -> Inventory:
     """Inventory of a zip or folder in the DSB2018 or the paired-folders layout (``directory`` as
-    for :func:`list_members`)."""
+    for :func:`list_members`), leaving out the subfolder ``exclude`` (an output folder inside it)."""
     with gc_paused():
-        members, junk = _split_junk(list_members(path, **(limits or {}), directory=directory))
+        members = list_members(path, **(limits or {}), directory=directory)
+        if exclude:
+            members = [m for m in members if not m.name.startswith(exclude.rstrip("/") + "/")]
+        members, junk = _split_junk(members)
         if layout == "auto":
             layout = detect_layout(members)
-        if layout == "dsb2018":
-            items, unassigned = inventory_dsb2018(members)
-        elif layout == "images":
-            items, unassigned = inventory_images(members)
-        else:
-            try:
+        try:
+            if layout == "dsb2018":
+                items, unassigned = inventory_dsb2018(members)
+            elif layout == "images":
+                items, unassigned = inventory_images(members)
+            else:
                 items, unassigned = inventory_paired(members, **(paired or {}))
-            except InputError as err:
-                raise InputError(f"{path}: {err.path}", err.problem, err.fix) from None
+        except InputError as err:
+            raise InputError(f"{path}: {err.path}", err.problem, err.fix) from None
         return Inventory(layout=layout, items=dict(sorted(items.items())), unassigned=sorted(junk + unassigned))

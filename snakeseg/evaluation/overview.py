@@ -35,7 +35,8 @@ def new_images_overview(summary: pd.DataFrame, objects: pd.DataFrame, overlays: 
     rows = [(f"fewest {what}", fewest), (f"most {what}", most)]
     sure = "expected_dice" in summary and summary["expected_dice"].notna().any()
     if sure:
-        rows.insert(0, ("lowest expected Dice: the models' least sure masks", pick_gallery(summary, n, "expected_dice")[0]))
+        least_sure = pick_gallery(summary, n, "expected_dice")[0]
+        rows.insert(0, ("lowest expected Dice: the models' least sure masks", least_sure))
     rows = [(label, [(r, load_overlay(str(overlays / f"{r['id']}.png"))) for _, r in picked.iterrows()])
             for label, picked in rows if len(picked)]
     fig = plt.figure(figsize=(max(2.6 * n, 9), 3.1 * len(rows) + 3.2), layout="constrained")

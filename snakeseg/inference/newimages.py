@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -122,10 +123,7 @@ def segment_folder(models_dir: str, source: str, out: str, tta: str | None = Non
     settings = json.loads((models_dir / "settings.json").read_text())
     cfg = {**settings["predict"], "tta": tta or settings["predict"]["tta"], "batch_size": batch_size,
            "engine": engine}
-    if listing.is_image_file(source):  # one image: read from its folder, the only file listed
-        inventory, source = listing.one_image(Path(source)), str(Path(source).parent)
-    else:
-        inventory = listing.list_input(source, "images")
+    inventory, source = images_to_segment(source, out)
     manifest = shards.build_manifests(inventory, 1)["0000"]
     out.mkdir(parents=True, exist_ok=True)
     predictor = load_predictor(models, settings["recipe"], cfg, threads)
@@ -143,6 +141,20 @@ def segment_folder(models_dir: str, source: str, out: str, tta: str | None = Non
     summary, objects = write_tables(out, tables)
     write_overview(out, summary, objects, f"New images, {models_dir.name}")
     return tables
+
+
+def images_to_segment(source: str, out: Path) -> tuple[listing.Inventory, str]:
+    """The inventory of what ``segment`` reads, and the folder or zip it reads from: one image file,
+    or the images of a folder or zip, listed as ``predict_input`` is (an output folder inside the
+    images' folder left out, so a second run does not segment the first one's outputs)."""
+    if listing.is_image_file(source):  # one image: read from its folder, the only file listed
+        return listing.one_image(Path(source)), str(Path(source).parent)
+    if os.path.isfile(source) and not zipfile.is_zipfile(source):
+        raise InputError(source, "is neither an image snakeseg reads (PNG, JPEG, TIFF, BMP, GIF) nor a zip",
+                         "convert it to PNG or TIFF, or give the folder or zip of the images")
+    out, folder = Path(out).resolve(), Path(source).resolve()
+    inside = out.relative_to(folder).as_posix() if folder.is_dir() and out.is_relative_to(folder) else None
+    return listing.list_input(source, "images", exclude=inside), source
 
 
 def write_overview(out: Path, summary: pd.DataFrame, objects: pd.DataFrame, title: str) -> None:
