@@ -119,6 +119,7 @@ def test_every_file_of_a_duplicate_id_is_named_with_the_fix(tmp_path):
     assert sorted(inv.usable()) == ["y"]
     assert inv.items["x"].problem == "duplicate id: x.jpg, x.png, x.tif share the name 'x'; rename all but one " \
                                      "(or move them into subfolders)"
+    assert sorted(inv.items["x"].files()) == ["x.jpg", "x.png", "x.tif"]  # the set-aside table's files column
 
 
 def test_a_zip_with_backslash_folders_is_refused_with_the_fix(tmp_path):
@@ -143,3 +144,6 @@ def test_segment_leaves_out_its_own_output_folder_and_names_a_file_it_cannot_rea
     (tmp_path / "pic.webp").write_bytes(b"RIFF....WEBP")
     with pytest.raises(InputError, match="pic.webp: is neither an image snakeseg reads .* Fix: convert it to PNG"):
         images_to_segment(str(tmp_path / "pic.webp"), tmp_path / "out")
+    (tmp_path / "cut.zip").write_bytes(b"PK\x03\x04 truncated")  # a broken download keeps the zip's own message
+    with pytest.raises(InputError, match="cut.zip: is not a readable zip"):
+        images_to_segment(str(tmp_path / "cut.zip"), tmp_path / "out")

@@ -56,9 +56,10 @@ class Item:
     masks: list[Member] = field(default_factory=list)
     kind: str = "instances"  # "instances": one file per object (merged); "semantic": one mask file; "image": none
     problem: str | None = None
+    same_id: list[Member] = field(default_factory=list)  # other images of the same id (set aside with it)
 
     def files(self) -> list[str]:
-        return ([self.image.name] if self.image else []) + [m.name for m in self.masks]
+        return ([self.image.name] if self.image else []) + [m.name for m in self.masks + self.same_id]
 
 
 @dataclass
@@ -333,19 +334,21 @@ def inventory_images(members: list[Member]) -> tuple[dict[str, Item], list[tuple
     below = len(os.path.commonprefix(list(paths.values())))  # the folder all images share
     where = named[0] if len(named) == 1 else "the folder"
     items: dict[str, Item] = {}
-    unassigned, same_id = [], {}
+    unassigned = []
     for m in members:
         folder, filename = _dir_of(m), _split(m.name)[1]
         if folder not in taken or not _is_image_name(filename):
             unassigned.append((m.name, f"not an image in {where}; ignored"))
             continue
         stem = "__".join(paths[folder][below:] + (_stem(filename),))
-        same_id.setdefault(stem, []).append(m.name)
-        items.setdefault(stem, Item(image=m, kind="image"))
-    for stem, names in same_id.items():
-        if len(names) > 1:
-            items[stem].problem = (f"duplicate id: {', '.join(sorted(names))} share the name '{stem}'; "
-                                   "rename all but one (or move them into subfolders)")
+        if stem in items:
+            items[stem].same_id.append(m)
+        else:
+            items[stem] = Item(image=m, kind="image")
+    for stem, item in items.items():
+        if item.same_id:
+            item.problem = (f"duplicate id: {', '.join(sorted(item.files()))} share the name '{stem}'; "
+                            "rename all but one (or move them into subfolders)")
     return items, unassigned
 
 

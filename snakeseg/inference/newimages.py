@@ -149,7 +149,7 @@ def images_to_segment(source: str, out: Path) -> tuple[listing.Inventory, str]:
     images' folder left out, so a second run does not segment the first one's outputs)."""
     if listing.is_image_file(source):  # one image: read from its folder, the only file listed
         return listing.one_image(Path(source)), str(Path(source).parent)
-    if os.path.isfile(source) and not zipfile.is_zipfile(source):
+    if os.path.isfile(source) and not source.lower().endswith(".zip") and not zipfile.is_zipfile(source):
         raise InputError(source, "is neither an image snakeseg reads (PNG, JPEG, TIFF, BMP, GIF) nor a zip",
                          "convert it to PNG or TIFF, or give the folder or zip of the images")
     out, folder = Path(out).resolve(), Path(source).resolve()
