@@ -68,7 +68,7 @@ def _plan():
         config["n_shards"],
         PLAN_DIR,
     )
-    plan.check_folds(result, N_FOLDS)
+    plan.check_folds(result, N_FOLDS, PLAN_DIR)
     return result
 
 

@@ -136,3 +136,36 @@ def test_real_fuseg_sample_is_detected_as_paired_with_rgb_masks(tmp_path):
     inv = listing.list_input(str(SHARED_DATA / "fuseg-dev"))
     assert inv.layout == "paired" and len(inv.usable()) == 40
     assert inv.items[sorted(inv.items)[0]].masks[0].name.startswith("labels/")
+
+
+@pytest.mark.parametrize("suffix", ["_cp_masks", "_segmentation"])
+def test_cellpose_and_isic_mask_names_pair_by_themselves(tmp_path, suffix):
+    root = write_paired(tmp_path / "d", n=3, suffix=suffix)
+    assert sorted(listing.list_input(str(root)).usable()) == ["p00", "p01", "p02"]
+
+
+def test_the_top_images_folder_can_be_chosen_beside_a_nested_one(tmp_path):
+    root = write_paired(tmp_path / "d", n=3)
+    write_paired(root / "test", n=2)
+    with pytest.raises(InputError, match="is ambiguous"):
+        listing.list_input(str(root))
+    inv = listing.list_input(str(root), paired={"images_dir": "images", "masks_dir": "masks"})
+    assert inv.items["p00"].image.name == "images/p00.png" and len(inv.usable()) == 3
+
+
+def test_no_usable_image_names_a_reason_and_the_suffix_fix(tmp_path):
+    from snakeseg.data import plan
+
+    root = write_paired(tmp_path / "d", n=4, suffix="_annot")  # a suffix nothing detects
+    result = plan.plan(str(root), "auto", {}, {}, 4, tmp_path / "plan")
+    with pytest.raises(InputError, match=r"has no usable image; 8 set aside, e.g. p\d\d(_annot)?: (mask|image) without an? .*"
+                                         r"Fix: .*set paired.mask_suffix"):
+        plan.check_folds(result, 2, tmp_path / "plan")
+
+
+def test_a_float_colour_mask_with_channels_format_is_set_aside_with_the_fix():
+    from snakeseg.data.masks import normalise
+
+    spec = MaskSpec(format="channels", n_classes=2)
+    with pytest.raises(InputError, match="m.tif: is a float32 colour mask.*Fix: save the mask as an 8-bit RGB"):
+        normalise(np.ones((4, 4, 3), np.float32), "m.tif", spec)

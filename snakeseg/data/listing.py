@@ -31,7 +31,7 @@ JUNK_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini"}
 JUNK_DIRS = {"__MACOSX", ".ipynb_checkpoints"}
 MASK_DIR_NAMES = {"masks", "mask", "labels", "label", "annotations", "gt", "groundtruth", "ground_truth"}
 IMAGE_DIR_NAMES = {"images", "image", "imgs", "img"}
-MASK_SUFFIXES = ("", "_mask", "_masks", "_label", "_labels", "_seg", "_gt")
+MASK_SUFFIXES = ("", "_mask", "_masks", "_label", "_labels", "_seg", "_gt", "_cp_masks", "_segmentation")
 
 
 class Member(NamedTuple):
@@ -258,7 +258,8 @@ def _find_dirs(members: list[Member], images_dir: str | None, masks_dir: str | N
 
     def pick(wanted: str | None, test, what: str, key: str) -> str:
         if wanted:
-            hits = [d for d in counts if d == wanted.strip("/") or PurePosixPath(d).name == wanted.strip("/")]
+            hits = [d for d in counts if d == wanted.strip("/")] or [
+                d for d in counts if PurePosixPath(d).name == wanted.strip("/")]  # the path, else a folder's name
         else:
             hits = [d for d in counts if test(PurePosixPath(d).name.lower())]
         if len(hits) != 1:

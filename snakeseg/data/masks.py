@@ -88,6 +88,9 @@ def normalise(arr: np.ndarray, name: str, spec: MaskSpec) -> tuple[np.ndarray, d
         if arr.ndim != 3:
             raise InputError(name, "is single-channel but masks.format is 'channels'",
                              "use masks.format: index for index maps, or supply RGB masks")
+        if arr.dtype.kind not in "ui":
+            raise InputError(name, f"is a {arr.dtype} colour mask; masks.format 'channels' reads integer channels",
+                             "save the mask as an 8-bit RGB image (0/255 per class channel)")
         on = arr[..., :spec.n_classes] > (np.iinfo(arr.dtype).max // 2)
         labels = np.zeros(arr.shape[:2], np.uint8)
         for c in range(spec.n_classes):
