@@ -17,7 +17,7 @@ from typing import Iterator
 
 def _tmp_sibling(path: Path, directory: bool = False) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    prefix = f".{path.name}.tmp-"
+    prefix = f".{path.name[:40]}.tmp-"  # short: a final name near the file system's 255 bytes still fits
     if directory:
         name = tempfile.mkdtemp(prefix=prefix, dir=path.parent)
         os.chmod(name, 0o777 & ~_umask())

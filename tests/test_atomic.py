@@ -46,3 +46,9 @@ def test_atomic_files_get_umask_permissions_not_0600(tmp_path):
         pass
     assert (tmp_path / "f.txt").stat().st_mode & 0o777 == 0o666 & ~atomic._umask()
     assert (tmp_path / "d").stat().st_mode & 0o777 == 0o777 & ~atomic._umask()
+
+
+def test_a_file_name_near_the_file_systems_limit_is_written(tmp_path):
+    name = "L" * 240 + ".png"  # 244 bytes: its temporary sibling must not add the whole name again
+    atomic.write_bytes(tmp_path / name, b"x")
+    assert (tmp_path / name).read_bytes() == b"x" and [p.name for p in tmp_path.iterdir()] == [name]
