@@ -14,6 +14,8 @@ FG[1:4, 2:5] = True
     (np.repeat((FG.astype(np.uint8) * 255)[..., None], 3, axis=2), "8-bit R=G=B 0/255"),
     (FG.astype(np.uint16) * 65535, "16-bit 0/65535"),
     (FG.astype(np.uint16), "16-bit 0/1"),
+    (np.dstack([np.zeros((6, 6, 3), np.uint8), FG.astype(np.uint8) * 255]),  # drawn in transparency only
+     "8-bit alpha channel (one colour, drawn in transparency) 0/255"),
 ])
 def test_binary_encodings_give_the_same_labels(arr, encoding):
     labels, record = normalise(arr, "m.png", MaskSpec())

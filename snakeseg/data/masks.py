@@ -36,10 +36,13 @@ class MaskSpec:
 
 
 def _grey(arr: np.ndarray) -> tuple[np.ndarray, str]:
-    """Collapse a colour mask whose channels agree (R=G=B) to one channel."""
+    """Collapse a colour mask whose channels agree (R=G=B) to one channel; a mask drawn only in its
+    alpha channel (one colour throughout, the object opaque on a transparent ground) is its alpha."""
     if arr.ndim == 2:
         return arr, ""
     colour = arr[..., :3]
+    if arr.shape[2] == 4 and (colour == colour[:1, :1]).all() and arr[..., 3].min() < arr[..., 3].max():
+        return arr[..., 3], "alpha channel (one colour, drawn in transparency) "
     if (colour == colour[..., :1]).all():
         return colour[..., 0], "R=G=B "
     return colour.max(axis=2), "colour (max over channels) "
