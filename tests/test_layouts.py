@@ -75,8 +75,9 @@ def test_paired_problems_are_set_aside(tmp_path):
     cv2.imwrite(str(root / "images" / "p02.jpg"), np.zeros((4, 4), np.uint8))  # duplicate id
     inv = listing.list_input(str(root))
     assert "image without a mask in masks/" in inv.items["p01"].problem
-    assert inv.items["orphan"].problem == "mask without an image in images/"
-    assert "duplicate id" in inv.items["p02"].problem
+    assert inv.items["orphan"].problem == "mask without an image in images/; name it after its image (or remove it)"
+    assert "duplicate id" in inv.items["p02"].problem and "rename all but one" in inv.items["p02"].problem
+    assert sorted(inv.items["p02"].files()) == ["images/p02.jpg", "images/p02.png", "masks/p02.png"]
     assert sorted(inv.usable()) == ["p00"]
 
 

@@ -298,9 +298,9 @@ def inventory_paired(members: list[Member], images_dir: str | None = None, masks
     suffix = max(suffixes, key=lambda s: sum(1 for st in stems if st.endswith(s) and st[:len(st) - len(s)] in images))
     items: dict[str, Item] = {}
     for stem, found in images.items():
-        item = items[stem] = Item(image=found[0], kind="semantic")
+        item = items[stem] = Item(image=found[0], kind="semantic", same_id=found[1:])
         if len(found) > 1:
-            item.problem = f"duplicate id: {', '.join(m.name for m in found)} share the name '{stem}'"
+            item.problem = f"duplicate id: {', '.join(m.name for m in found)} share the name '{stem}'; rename all but one"
     for m, st in zip(masks, stems):
         key = st[:len(st) - len(suffix)] if suffix and st.endswith(suffix) else None if suffix else st
         item = items.get(key) if key is not None else None
@@ -312,9 +312,10 @@ def inventory_paired(members: list[Member], images_dir: str | None = None, masks
         if item.problem:
             continue
         if item.image is None:
-            item.problem = f"mask without an image in {img_dir}/"
+            item.problem = f"mask without an image in {img_dir}/; name it after its image (or remove it)"
         elif not item.masks:
-            item.problem = f"image without a mask in {mask_dir}/ (expected {stem}{suffix}.<ext>)"
+            item.problem = (f"image without a mask in {mask_dir}/ (expected {stem}{suffix}.<ext>); add its mask, "
+                            "or leave it to segment as a new image (predict_input)")
         elif len(item.masks) > 1:
             item.problem = f"duplicate id: several masks ({', '.join(m.name for m in item.masks)})"
     return items, unassigned
