@@ -170,3 +170,14 @@ def test_a_float_colour_mask_with_channels_format_is_set_aside_with_the_fix():
     spec = MaskSpec(format="channels", n_classes=2)
     with pytest.raises(InputError, match="m.tif: is a float32 colour mask.*Fix: save the mask as an 8-bit RGB"):
         normalise(np.ones((4, 4, 3), np.float32), "m.tif", spec)
+
+
+def test_names_in_either_unicode_form_pair(tmp_path):
+    """macOS writes 'café' as 'cafe' plus a combining accent (NFD), most other systems as one letter (NFC)."""
+    import unicodedata
+
+    root = write_paired(tmp_path / "d", n=2)
+    (root / "images" / "p00.png").rename(root / "images" / unicodedata.normalize("NFC", "café.png"))
+    (root / "masks" / "p00.png").rename(root / "masks" / unicodedata.normalize("NFD", "café.png"))
+    inv = listing.list_input(str(root))
+    assert sorted(inv.usable()) == [unicodedata.normalize("NFC", "café"), "p01"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -110,6 +111,11 @@ def _suffix(filename: str) -> str:
 def _stem(filename: str) -> str:
     i = filename.rfind(".")
     return filename[:i] if 0 < i < len(filename) - 1 else filename
+
+
+def _nfc(stem: str) -> str:
+    """A name in Unicode's composed form: a macOS zip spells 'café' with a combining accent."""
+    return unicodedata.normalize("NFC", stem) if not stem.isascii() else stem
 
 
 def _is_junk_name(name: str) -> bool:
@@ -288,12 +294,12 @@ def inventory_paired(members: list[Member], images_dir: str | None = None, masks
         filename = _split(m.name)[1]
         folder = _dir_of(m)
         if folder == img_dir and _is_image_name(filename):
-            images[_stem(filename)].append(m)
+            images[_nfc(_stem(filename))].append(m)
         elif folder == mask_dir and _is_image_name(filename):
             masks.append(m)
         else:
             unassigned.append((m.name, f"not an image in {img_dir}/ or a mask in {mask_dir}/; ignored"))
-    stems = [_stem(_split(m.name)[1]) for m in masks]
+    stems = [_nfc(_stem(_split(m.name)[1])) for m in masks]
     suffixes = [mask_suffix] if mask_suffix is not None else MASK_SUFFIXES
     suffix = max(suffixes, key=lambda s: sum(1 for st in stems if st.endswith(s) and st[:len(st) - len(s)] in images))
     items: dict[str, Item] = {}
