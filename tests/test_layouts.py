@@ -181,3 +181,9 @@ def test_names_in_either_unicode_form_pair(tmp_path):
     (root / "masks" / "p00.png").rename(root / "masks" / unicodedata.normalize("NFD", "café.png"))
     inv = listing.list_input(str(root))
     assert sorted(inv.usable()) == [unicodedata.normalize("NFC", "café"), "p01"]
+
+
+def test_class_subfolders_are_named_as_not_a_layout(tmp_path):
+    write_paired(tmp_path / "d" / "images", n=2, images="benign", masks="malignant")
+    with pytest.raises(InputError, match="masks folder: not found .*Fix: set paired.masks_dir .*one per class"):
+        listing.list_input(str(tmp_path / "d"))

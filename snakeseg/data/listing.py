@@ -270,9 +270,12 @@ def _find_dirs(members: list[Member], images_dir: str | None, masks_dir: str | N
             hits = [d for d in counts if test(PurePosixPath(d).name.lower())]
         if len(hits) != 1:
             found = ", ".join(sorted(counts)) or "none"
+            nested = sum("/" in d for d in counts) > 1  # e.g. one subfolder per class
             raise InputError(f"paired layout {what} folder", f"{'is ambiguous' if hits else 'not found'} "
                              f"(candidates: {', '.join(sorted(hits)) or 'none'}; folders with images: {found})",
-                             f"set {key} in the config to the folder's name")
+                             f"set {key} in the config to the folder's name" + (
+                                 "; images spread over several subfolders (one per class, say) are not a layout: "
+                                 "put all images in one folder and their masks in another" if nested else ""))
         return hits[0]
 
     masks = pick(masks_dir, lambda n: n in MASK_DIR_NAMES or n.endswith(("_masks", "_labels")), "masks",
