@@ -54,6 +54,10 @@ def test_index_and_channel_masks():
     rgb[2, 2, :2] = 255  # two classes at once
     labels, record = normalise(rgb, "c.png", MaskSpec("channels", 2))
     assert labels[0, 0] == 1 and labels[1, 1] == 2 and labels[2, 2] == IGNORE and record["stray_pixels"] == 1
+    # The same colour mask read as an index map would ignore every object: set aside with the fix.
+    with pytest.raises(InputError, match="c.png: is a colour mask whose colours are not class indices.*"
+                                         "Fix: set masks.format: channels"):
+        normalise(rgb, "c.png", MaskSpec("index", 2))
 
 
 def test_empty_mask_is_recorded():

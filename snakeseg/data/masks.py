@@ -108,6 +108,10 @@ def normalise(arr: np.ndarray, name: str, spec: MaskSpec) -> tuple[np.ndarray, d
     values, counts = _value_counts(grey, ignored, spec.ignore_value)
     if spec.format == "index":
         stray_px, stray = _stray(values, counts, set(range(spec.n_classes + 1)))
+        if stray_px and how.startswith("colour"):  # class colours, not indices: every object would be ignored
+            raise InputError(name, f"is a colour mask whose colours are not class indices (value:pixels {stray})",
+                             "set masks.format: channels (one class per colour channel), or save the class "
+                             "indices 0..n as a grey or palette PNG")
         action = _fail_or_record(name, stray_px, stray, spec, "ignore those pixels")
         labels = np.where(grey <= spec.n_classes, grey, IGNORE).astype(np.uint8)
         if ignored is not None:
