@@ -308,8 +308,8 @@ def inventory_paired(members: list[Member], images_dir: str | None = None, masks
     items: dict[str, Item] = {}
     for stem, found in images.items():
         item = items[stem] = Item(image=found[0], kind="semantic", same_id=found[1:])
-        if len(found) > 1:
-            item.problem = f"duplicate id: {', '.join(m.name for m in found)} share the name '{stem}'; rename all but one"
+        if item.same_id:
+            item.problem = _duplicate_id(stem, item)
     for m, st in zip(masks, stems):
         key = st[:len(st) - len(suffix)] if suffix and st.endswith(suffix) else None if suffix else st
         item = items.get(key) if key is not None else None
@@ -358,9 +358,13 @@ def inventory_images(members: list[Member]) -> tuple[dict[str, Item], list[tuple
             items[stem] = Item(image=m, kind="image")
     for stem, item in items.items():
         if item.same_id:
-            item.problem = (f"duplicate id: {', '.join(sorted(item.files()))} share the name '{stem}'; "
-                            "rename all but one (or move them into subfolders)")
+            item.problem = _duplicate_id(stem, item) + " (or move them into subfolders)"
     return items, unassigned
+
+
+def _duplicate_id(stem: str, item: Item) -> str:
+    """The set-aside reason of images sharing an id (``item.image`` and ``item.same_id``)."""
+    return f"duplicate id: {', '.join(sorted(item.files()))} share the name '{stem}'; rename all but one"
 
 
 def one_image(path: Path) -> Inventory:
@@ -383,7 +387,8 @@ def list_input(path: str, layout: str = "auto", paired: dict | None = None, limi
     with gc_paused():
         members = list_members(path, **(limits or {}), directory=directory)
         if exclude:
-            members = [m for m in members if not m.name.startswith(exclude.rstrip("/") + "/")]
+            below = exclude.rstrip("/") + "/"
+            members = [m for m in members if not m.name.startswith(below)]
         members, junk = _split_junk(members)
         if layout == "auto":
             layout = detect_layout(members)
