@@ -39,6 +39,7 @@ def test_two_rounds_add_only_the_accepted_images(tmp_path, tiny_demo_run):
     round0 = work / "results" / "assl" / "round-0"
     review = pd.read_csv(round0 / "review.csv", dtype={"id": str})
     assert sorted(review["id"]) == [f"pool{i}" for i in range(6)]
+    assert review["expected_dice"].dropna().is_monotonic_increasing  # the least sure proposals first
     for kind in ("images", "masks", "overlays"):
         assert sorted(p.stem for p in (round0 / kind).glob("*.png")) == sorted(review["id"])
     _review(work, 0, {"pool0": "yes", "pool1": "yes", "pool2": "no"})

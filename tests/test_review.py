@@ -7,9 +7,10 @@ import sys
 import threading
 import urllib.request
 
+import pandas as pd
 import pytest
 
-from snakeseg.assl import responses
+from snakeseg.assl import responses, rounds
 from snakeseg.assl.review import TOKEN_HEADER, create_app, serve
 from snakeseg.assl.roundfiles import make_round
 from snakeseg.errors import InputError
@@ -197,3 +198,23 @@ def _non_loopback_ipv4():
         if address and not address.startswith("127."):
             return address
     return None
+
+
+def test_the_least_sure_proposals_come_first_and_old_rounds_still_load(tmp_path):
+    shard_a = pd.DataFrame({"id": ["b", "a", "c"], "source": ["b.png", "a.png", "c.png"],
+                            "foreground_fraction": [0.1, 0.2, 0.0], "components": [1, 2, 0],
+                            "expected_dice": [0.95, 0.95, None]})
+    shard_b = pd.DataFrame({"id": ["d", "e"], "source": ["d.png", "e.png"], "foreground_fraction": [0.3, 0.1],
+                            "components": [3, 1], "expected_dice": [0.61, 0.99]})
+    review = rounds.review_rows([shard_a, shard_b], skip={"e"})
+    assert list(review["id"]) == ["c", "d", "a", "b"]  # empty mask, then lowest expected Dice; ties by id
+    old = pd.DataFrame({"id": ["z", "y"], "source": ["z.png", "y.png"], "foreground_fraction": [0.1, 0.2],
+                        "components": [1, 1]})  # a summary made before expected_dice
+    assert list(rounds.review_rows([old], skip=set())["id"]) == ["y", "z"]
+
+    # a round folder reviewed before review.csv had expected_dice still opens
+    make_round(tmp_path / "round-0", n=3, size=32)
+    table = pd.read_csv(tmp_path / "round-0" / "review.csv", dtype=str)
+    table.drop(columns="expected_dice").to_csv(tmp_path / "round-0" / "review.csv", index=False)
+    items = create_app(tmp_path / "round-0").test_client().get("/api/state").get_json()["items"]
+    assert [it["expected_dice"] for it in items] == ["", "", ""]

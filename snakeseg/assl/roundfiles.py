@@ -2,8 +2,9 @@
 
 ``results/assl/round-N/`` holds::
 
-    review.csv          the review manifest: columns id,source,foreground_fraction,components;
-                        one row per image to review, in the order to show them
+    review.csv          the review manifest: columns id,source,foreground_fraction,components and
+                        expected_dice (absent in rounds made before it); one row per image to review,
+                        in the order to show them
     overlays/<id>.png   the prediction drawn on the image (what the reviewer judges)
     images/<id>.png     the image itself
     masks/<id>.png      the predicted mask, 0 (background) or 255 (foreground)
@@ -27,7 +28,8 @@ from ..errors import InputError
 
 REVIEW_CSV = "review.csv"
 RESPONSE_CSV = "response.csv"
-REVIEW_COLUMNS = ["id", "source", "foreground_fraction", "components"]
+REVIEW_COLUMNS = ["id", "source", "foreground_fraction", "components", "expected_dice"]
+REQUIRED_COLUMNS = REVIEW_COLUMNS[:4]  # expected_dice is optional: rounds reviewed before it keep working
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}")
 
 
@@ -39,10 +41,11 @@ class Item:
     source: str
     foreground_fraction: str
     components: str
+    expected_dice: str = ""
 
     def as_dict(self) -> dict:
         return {"id": self.id, "source": self.source, "foreground_fraction": self.foreground_fraction,
-                "components": self.components}
+                "components": self.components, "expected_dice": self.expected_dice}
 
 
 def read_review(round_dir: str | Path) -> list[Item]:
@@ -56,11 +59,11 @@ def read_review(round_dir: str | Path) -> list[Item]:
                          "give the folder of a round (results/assl/round-N) made by the workflow") from None
     rows = csv.reader(text.splitlines())
     header = [h.strip() for h in next(rows, [])]
-    missing = [c for c in REVIEW_COLUMNS if c not in header]
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         raise InputError(path, f"header {','.join(header) or '(empty file)'} lacks {', '.join(missing)}",
                          f"the first line must name the columns {','.join(REVIEW_COLUMNS)}")
-    col = {c: header.index(c) for c in REVIEW_COLUMNS}
+    col = {c: header.index(c) for c in REVIEW_COLUMNS if c in header}
     items, seen = [], {}
     for line, row in enumerate(rows, start=2):
         if not any(cell.strip() for cell in row):
@@ -68,7 +71,7 @@ def read_review(round_dir: str | Path) -> list[Item]:
         if len(row) != len(header):
             raise InputError(f"{path}, line {line}", f"{len(row)} fields where the header has {len(header)}",
                              "write one value per column")
-        item = Item(*(row[col[c]].strip() for c in REVIEW_COLUMNS))
+        item = Item(**{c: row[k].strip() for c, k in col.items()})
         if not ID_PATTERN.fullmatch(item.id):
             raise InputError(f"{path}, line {line}", f"id {item.id!r} is not a plain file stem",
                              "use letters, digits, '.', '_' and '-' only, not starting with a dot")
@@ -114,7 +117,8 @@ def make_round(round_dir: str | Path, n: int = 9, size: int = 96, seed: int = 0)
             ok, data = cv2.imencode(".png", arr[..., ::-1] if arr.ndim == 3 else arr)
             (round_dir / sub / f"{item_id}.png").write_bytes(data.tobytes())
         n_components = cv2.connectedComponents((mask > 0).astype(np.uint8))[0] - 1
-        rows.append([item_id, f"pool/{item_id}.jpg", f"{(mask > 0).mean():.4f}", str(n_components)])
+        rows.append([item_id, f"pool/{item_id}.jpg", f"{(mask > 0).mean():.4f}", str(n_components),
+                     f"{rng.uniform(0.6, 1):.4f}"])
         ids.append(item_id)
     with open(round_dir / REVIEW_CSV, "w", newline="", encoding="utf-8") as fh:
         csv.writer(fh, lineterminator="\n").writerows([REVIEW_COLUMNS, *rows])

@@ -69,10 +69,14 @@ def build_accepted(results: str | Path, n: int, out: str | Path) -> int:
 
 
 def review_rows(summaries: list[pd.DataFrame], skip: set[str]) -> pd.DataFrame:
-    """The round's review manifest: every segmented pool image not accepted before, sorted by id."""
+    """The round's review manifest: every segmented pool image not accepted before, the least sure
+    first (lowest expected Dice, as Label Studio's uncertainty sampling orders its queue); empty
+    masks, which have no expected Dice and may be a missed object, before them; ties by id."""
     rows = pd.concat([s for s in summaries if len(s)] or [pd.DataFrame(columns=REVIEW_COLUMNS)], ignore_index=True)
-    rows = rows[~rows["id"].isin(skip)]
-    return rows[REVIEW_COLUMNS].sort_values("id").reset_index(drop=True)
+    rows = rows[~rows["id"].isin(skip)].reindex(columns=REVIEW_COLUMNS)  # summaries made before expected_dice
+    rows = rows.sort_values("id", kind="stable")
+    rows = rows.sort_values("expected_dice", kind="stable", na_position="first", key=lambda c: pd.to_numeric(c))
+    return rows.reset_index(drop=True)
 
 
 def round_record(n: int, n_labelled: int, n_accepted_before: int, n_review: int, oof_summary: dict) -> dict:
