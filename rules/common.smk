@@ -59,6 +59,7 @@ def _plan():
     archive = config.get("input")
     if not archive:
         archive = os.path.join(WORK, "demo", "stage1_train.zip")
+        inputlink.check_not_replaced_by_demo(f"{WORK}/input", archive)
         demo.ensure_demo_zip(archive, config["demo"]["n_images"], config["demo"]["seed"], config["demo"]["sizes"])
     result = plan.plan(
         archive,

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 
+from ..errors import InputError
+
 
 def point(link: str, target: str) -> str:
     """Make ``link`` a symbolic link to ``target`` (absolute), replacing an older one atomically."""
@@ -21,3 +23,19 @@ def point(link: str, target: str) -> str:
     os.symlink(target, tmp)
     os.replace(tmp, link)
     return link
+
+
+def check_not_replaced_by_demo(link: str, demo_archive: str) -> None:
+    """A run without ``input`` plans the demo data; refuse when ``link`` shows that the work folder
+    holds another input's shards, which that plan would replace (a report or a dry run run without
+    the run's ``--config`` would otherwise retrain everything on the next real run)."""
+    if not os.path.islink(link):
+        return
+    previous = os.readlink(link)
+    if previous != os.path.abspath(demo_archive):
+        raise InputError(
+            "config input",
+            f"is not set, so this run would plan the demo data over the shards of {previous} in {os.path.dirname(link)}/",
+            f"give the run's own --config input={previous} (or its --configfile), reports and dry runs too; "
+            f"to run the demo in this folder instead, delete {link} first",
+        )
