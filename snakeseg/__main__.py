@@ -71,6 +71,9 @@ def _segment(args) -> int:
     objects = sum(len(table) for table in tables["objects"])
     n = len(tables["summary"])
     print(f"{n} image{'s' * (n != 1)} segmented ({objects} objects), {len(tables['aside'])} set aside: {args.out}")
+    if not n:  # a script running this on a batch must see that nothing came out
+        print(f"error: no image could be segmented; the reasons are in {args.out}/set_aside.csv", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -89,6 +89,12 @@ def check_models_folder_alone(work, new, tmp_path):
     assert cv2.imread(str(out / "overview.png")) is not None
     assert sorted(pd.read_csv(out / "set_aside.csv", dtype=str)["files"]) == [".DS_Store", "broken.png"]
     check_quantize_folder_alone(work, new, out, tmp_path)
+    unreadable = tmp_path / "unreadable"
+    unreadable.mkdir()
+    shutil.copy(new / "broken.png", unreadable)
+    proc = subprocess.run([sys.executable, "-m", "snakeseg", "segment", str(elsewhere), str(unreadable),
+                           str(tmp_path / "nothing")], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 1 and "no image could be segmented" in proc.stderr  # a batch script sees it
     (elsewhere / "settings.json").unlink()
     proc = subprocess.run([sys.executable, "-m", "snakeseg", "segment", str(elsewhere), str(new), str(out)],
                           cwd=REPO, capture_output=True, text=True)
