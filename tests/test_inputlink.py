@@ -15,6 +15,10 @@ def test_the_link_follows_the_input_and_a_demo_run_may_not_replace_other_data(tm
 
     inputlink.point(str(work / "input"), str(demo))
     inputlink.check_not_replaced_by_demo(str(work / "input"), str(demo))  # the demo again: fine
+    moved = tmp_path / "moved" / "work"
+    os.makedirs(moved)
+    os.symlink(str(demo), moved / "input")  # the folder copied elsewhere: its link names the old place
+    inputlink.check_not_replaced_by_demo(str(moved / "input"), str(moved / "demo" / "stage1_train.zip"))
 
     link = inputlink.point(str(work / "input"), str(data))  # the user's own data replaces the demo
     assert os.readlink(link) == str(data)

@@ -32,7 +32,8 @@ def check_not_replaced_by_demo(link: str, demo_archive: str) -> None:
     if not os.path.islink(link):
         return
     previous = os.readlink(link)
-    if previous != os.path.abspath(demo_archive):
+    demo_tail = os.path.join(os.path.basename(os.path.dirname(demo_archive)), os.path.basename(demo_archive))
+    if not previous.endswith(os.sep + demo_tail):  # a demo work folder copied or moved elsewhere is still the demo's
         raise InputError(
             "config input",
             f"is not set, so this run would plan the demo data over the shards of {previous} in {os.path.dirname(link)}/",
