@@ -77,9 +77,11 @@ def _plan_test():
     """The plan of test_input (a labelled test set in any supported layout), sharded like the training data."""
     if not config.get("test_input"):
         return None
-    return plan.plan(
+    result = plan.plan(
         config["test_input"], config["layout"], config["paired"], config["limits"], config["n_shards"], TEST_PLAN_DIR
     )
+    plan.check_usable(result, TEST_PLAN_DIR)
+    return result
 
 
 def _plan_assl():

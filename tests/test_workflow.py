@@ -44,6 +44,16 @@ def test_demo_data_caps_the_epochs_and_calibration_and_real_data_keeps_them(tmp_
     assert '"calibration_samples": 150,' in out and '"calibration_samples": 5,' not in out
 
 
+
+def test_a_test_set_with_no_usable_image_is_refused_before_any_job(tmp_path):
+    images_only = {f"t{i}": (good_item(i)[0], []) for i in range(3)}  # images without masks
+    archive = write_dsb_zip(tmp_path / "test.zip", images_only)
+    cfg = tmp_path / "test.yaml"
+    cfg.write_text(f"test_input: {archive}\n")
+    proc = snakemake(tmp_path, "-n", configfile=cfg, check=False)
+    assert proc.returncode != 0
+    assert f"{archive}: has no usable image; 3 set aside" in proc.stdout + proc.stderr
+
 @pytest.mark.slow
 def test_one_changed_image_reruns_exactly_its_shard(tmp_path):
     items = {f"img{i:02d}": good_item(i) for i in range(16)}

@@ -100,16 +100,23 @@ def plan(archive: str, layout: str, paired: dict, limits: dict, n_shards: int, m
     return result
 
 
-def check_folds(result: Plan, n_folds: int, manifest_dir: str | Path | None = None) -> None:
-    """InputError when no image is usable (naming why one was set aside, from the manifests in
-    ``manifest_dir``), or when a fold would validate on no image, or on all of them."""
-    if result.n_usable == 0 and manifest_dir is not None:
+def check_usable(result: Plan, manifest_dir: str | Path) -> None:
+    """InputError when no image is usable, naming why one was set aside (from the manifests in
+    ``manifest_dir``): before any job runs, for the training data and a test set alike."""
+    if result.n_usable == 0:
         aside = [(i, e) for p in sorted(Path(manifest_dir).glob("shard-*.json"))
                  for i, e in json.loads(p.read_text())["set_aside"].items()]
         example = f"; {len(aside)} set aside, e.g. {aside[0][0]}: {aside[0][1]['reason']}" if aside else ""
         raise InputError(result.archive, f"has no usable image{example}",
                          "fix what the reasons say (for paired folders whose mask names end in something else "
                          "than the image's name, set paired.mask_suffix, e.g. _cp_masks), then run again")
+
+
+def check_folds(result: Plan, n_folds: int, manifest_dir: str | Path | None = None) -> None:
+    """InputError when no image is usable (:func:`check_usable`, given ``manifest_dir``), or when a
+    fold would validate on no image, or on all of them."""
+    if manifest_dir is not None:
+        check_usable(result, manifest_dir)
     for fold in range(n_folds):
         n_val = sum(s["items"] for name, s in result.shards.items() if shards.fold_of(int(name), n_folds) == fold)
         if n_val == 0 or n_val == result.n_usable:
