@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 sys.path.insert(0, workflow.basedir)
@@ -81,6 +82,9 @@ def _plan_test():
         config["test_input"], config["layout"], config["paired"], config["limits"], config["n_shards"], TEST_PLAN_DIR
     )
     plan.check_usable(result, TEST_PLAN_DIR)
+    overlap = plan.overlap_warning(PLAN_DIR, TEST_PLAN_DIR)
+    if overlap:
+        logger.warning(overlap)
     return result
 
 

@@ -105,9 +105,11 @@ rule test_metrics:
     input:
         merged=shard_files(f"{WORK}/test/merged/shard-{{shard}}", TEST_SHARDS),
         predictions=shard_files(f"{RESULTS}/test/{{{{exp}}}}/shards/shard-{{shard}}", TEST_SHARDS),
+        unassigned=local(f"{TEST_PLAN_DIR}/unassigned.json"),
     output:
         per_image=f"{RESULTS}/test/{{exp}}/per_image.csv",
         summary=f"{RESULTS}/test/{{exp}}/summary.json",
+        set_aside=f"{RESULTS}/test/{{exp}}/set_aside.csv",
         collected=[directory(f"{RESULTS}/test/{{exp}}/{kind}") for kind in TEST_OUTPUT_FOLDERS],
     log:
         "logs/test_metrics/{exp}.log",
@@ -121,4 +123,5 @@ rule test_metrics:
     shell:
         "python {params.script:q} --merged {input.merged:q} --predictions {input.predictions:q} "
         "--classes {params.classes:q} --mean-iou-threshold {params.mean_iou_threshold} --min-size {params.min_size} "
-        "--per-image {output.per_image:q} --summary {output.summary:q} --collect {output.collected:q} --log {log:q}"
+        "--unassigned {input.unassigned:q} --per-image {output.per_image:q} --summary {output.summary:q} "
+        "--set-aside {output.set_aside:q} --collect {output.collected:q} --log {log:q}"

@@ -122,3 +122,14 @@ def test_a_damaged_cache_file_plans_from_scratch(tmp_path):
     (tmp_path / "m" / plan.CACHE).write_text("{not json")
     again = _plan(archive, tmp_path / "m")
     assert not again.cached and again.shards == first.shards
+
+
+def test_a_test_set_sharing_ids_with_the_training_data_is_warned_about(tmp_path):
+    train = _plan(write_dsb_zip(tmp_path / "train.zip", _items(6)), tmp_path / "train")
+    assert train.n_usable == 6
+    apart = {f"other{i}": item for i, item in enumerate(_items(2).values())}
+    _plan(write_dsb_zip(tmp_path / "apart.zip", apart), tmp_path / "apart")
+    assert plan.overlap_warning(tmp_path / "train", tmp_path / "apart") is None
+    _plan(write_dsb_zip(tmp_path / "same.zip", _items(4)), tmp_path / "same")
+    warning = plan.overlap_warning(tmp_path / "train", tmp_path / "same")
+    assert warning.startswith("snakeseg: 4 test_input image(s) have the ids of training images") and "..." in warning

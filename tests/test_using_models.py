@@ -180,6 +180,8 @@ def check_test_set(results, items):
     assert list(per_image["shard"]) == [shards.shard_name(shards.shard_of(i, 4)) for i in per_image["id"]]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["overall"]["n_images"] == 4
+    set_aside = pd.read_csv(out / "set_aside.csv", dtype=str)  # listed, not silently dropped
+    assert list(set_aside["id"]) == ["nomask"] and summary["n_set_aside"] == 1
     assert summary["overall"]["dice"]["mean"] == pytest.approx(per_image["dice"].mean(), abs=1e-6)
     for row in per_image.itertuples():
         in_shard = out / "shards" / f"shard-{row.shard}" / "masks" / f"{row.id}.png"

@@ -122,3 +122,18 @@ def check_folds(result: Plan, n_folds: int, manifest_dir: str | Path | None = No
         if n_val == 0 or n_val == result.n_usable:
             raise InputError(result.archive, f"fold {fold} gets {n_val} of {result.n_usable} usable images for "
                              "validation", "use more images, fewer folds (n_folds) or more shards (n_shards)")
+
+
+def planned_ids(manifest_dir: str | Path) -> set[str]:
+    """The ids of every usable image in a plan's shard manifests."""
+    return {i for p in Path(manifest_dir).glob("shard-*.json") for i in json.loads(p.read_text())["items"]}
+
+
+def overlap_warning(train_dir: str | Path, test_dir: str | Path) -> str | None:
+    """A warning when test images share ids with training images (scoring images the models trained
+    on overstates their Dice); None when the sets are apart."""
+    shared = sorted(planned_ids(train_dir) & planned_ids(test_dir))
+    if not shared:
+        return None
+    return (f"snakeseg: {len(shared)} test_input image(s) have the ids of training images ({', '.join(shared[:3])}"
+            f"{', ...' if len(shared) > 3 else ''}): if they are the same images, the test scores overstate the models")
