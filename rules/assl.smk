@@ -158,11 +158,13 @@ rule assl_round:
         metrics=f"{RESULTS}/metrics/{ASSL_EXP}/summary.json",
         accepted=shard_files(f"{WORK}/assl/tfrecords/shard-{{shard}}.json", ACCEPTED_SHARDS),
         responses=reviews_before(ROUND),
+        unassigned=local(f"{POOL_PLAN_DIR}/unassigned.json"),
     output:
         images=directory(f"{RESULTS}/assl/round-{{round}}/images"),
         masks=directory(f"{RESULTS}/assl/round-{{round}}/masks"),
         overlays=directory(f"{RESULTS}/assl/round-{{round}}/overlays"),
         review=f"{RESULTS}/assl/round-{{round}}/review.csv",
+        set_aside=f"{RESULTS}/assl/round-{{round}}/set_aside.csv",
         record=f"{RESULTS}/assl/round-{{round}}/round.json",
     log:
         "logs/assl_round/round-{round}.log",
@@ -179,7 +181,8 @@ rule assl_round:
         "python {params.script:q} --round {wildcards.round} --shards {input.shards:q} --raw {input.raw:q} "
         "--metrics {input.metrics:q} --accepted-indexes {input.accepted:q} --labelled {params.n_labelled} "
         "--responses {input.responses:q} --images {output.images:q} --masks {output.masks:q} --overlays {output.overlays:q} "
-        "--review {output.review:q} --record {output.record:q} --bit-depth {params.bit_depth} --channels {params.channels:q} "
+        "--unassigned {input.unassigned:q} --review {output.review:q} --set-aside {output.set_aside:q} "
+        "--record {output.record:q} --bit-depth {params.bit_depth} --channels {params.channels:q} "
         "--log {log:q}"
 
 

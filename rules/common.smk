@@ -74,6 +74,11 @@ def _plan():
     return result
 
 
+def _warn(message):
+    if message:
+        logger.warning(message)
+
+
 def _plan_test():
     """The plan of test_input (a labelled test set in any supported layout), sharded like the training data."""
     if not config.get("test_input"):
@@ -82,9 +87,7 @@ def _plan_test():
         config["test_input"], config["layout"], config["paired"], config["limits"], config["n_shards"], TEST_PLAN_DIR
     )
     plan.check_usable(result, TEST_PLAN_DIR)
-    overlap = plan.overlap_warning(PLAN_DIR, TEST_PLAN_DIR)
-    if overlap:
-        logger.warning(overlap)
+    _warn(plan.overlap_warning(PLAN_DIR, TEST_PLAN_DIR, "test_input", "the test scores overstate the models"))
     return result
 
 
@@ -95,7 +98,9 @@ def _plan_assl():
         return None, None
     from snakeseg.assl import rounds  # pandas: imported only when there are rounds
 
+    rounds.check_round(RESULTS, config["assl"]["round"])  # before build_accepted rewrites work/assl/accepted
     pool = plan.plan(config["assl"]["pool"], "images", {}, config["limits"], config["n_shards"], POOL_PLAN_DIR)
+    _warn(plan.overlap_warning(PLAN_DIR, POOL_PLAN_DIR, "assl.pool", "accepting them trains on each twice"))
     accepted_dir = f"{WORK}/assl/accepted"
     if not rounds.build_accepted(RESULTS, config["assl"]["round"], accepted_dir):
         return pool, None

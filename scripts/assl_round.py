@@ -1,5 +1,5 @@
 """Rule assl_round: a round's review folder (images, masks, overlays of the pool images not accepted
-before, review.csv) and what the round measured (round.json)."""
+before, review.csv, set_aside.csv) and what the round measured (round.json)."""
 import argparse
 import json
 import shutil
@@ -13,6 +13,7 @@ from snakeseg import atomic  # noqa: E402
 from snakeseg.assl import rounds  # noqa: E402
 from snakeseg.data.imageio import decode_image, encode_png  # noqa: E402
 from snakeseg.data.staging import Pack  # noqa: E402
+from snakeseg.inference.summary import set_aside  # noqa: E402
 from snakeseg.tables import read_table  # noqa: E402
 from snakeseg.workflow.cli import logged  # noqa: E402
 
@@ -24,7 +25,8 @@ ap.add_argument("--metrics", required=True, help="the experiment's out-of-fold s
 ap.add_argument("--accepted-indexes", nargs="*", default=[], help="the accepted predictions' shard indexes")
 ap.add_argument("--labelled", type=int, required=True, help="usable hand-labelled images")
 ap.add_argument("--responses", nargs="*", default=[], help="earlier rounds' response.csv (their reviews)")
-for name in ("images", "masks", "overlays", "review", "record"):
+ap.add_argument("--unassigned", required=True, help="the pool's files that belong to no image (its plan)")
+for name in ("images", "masks", "overlays", "review", "set_aside", "record"):
     ap.add_argument(f"--{name}", required=True)
 ap.add_argument("--bit-depth", default="auto", help="data.bit_depth: how 16-bit images become 8-bit (auto or 9..16)")
 ap.add_argument("--channels", default="null", help="data.channels: the image channels to read, as JSON (null: grey or RGB)")
@@ -49,9 +51,13 @@ with logged(args.log, "assl_round") as log:
                     shutil.copyfile(Path(shard) / "masks" / f"{image_id}.png", masks / f"{image_id}.png")
                     shutil.copyfile(Path(shard) / "overlays" / f"{image_id}.png", overlays / f"{image_id}.png")
     atomic.write_csv(args.review, review)
+    aside = set_aside(args.shards, args.unassigned)
+    atomic.write_csv(args.set_aside, aside)
+    for row in aside.itertuples():
+        log.warning("pool image set aside: %s: %s", row.id or row.files, row.reason)
     n_accepted = sum(json.loads(Path(p).read_text())["count"] for p in args.accepted_indexes)
     record = rounds.round_record(args.round, args.labelled, n_accepted, len(review),
                                  json.loads(Path(args.metrics).read_text()))
-    atomic.write_json(args.record, record)
-    log.info("round %d: trained on %d labelled + %d accepted images; %d pool images to review", args.round,
-             args.labelled, n_accepted, len(review))
+    atomic.write_json(args.record, {**record, "set_aside": len(aside)})
+    log.info("round %d: trained on %d labelled + %d accepted images; %d pool images to review, %d set aside",
+             args.round, args.labelled, n_accepted, len(review), len(aside))

@@ -1,7 +1,6 @@
 """Rule inference_summary: the new images' per-shard tables in one, everything set aside, and each kind of
 output (masks, overlays, ...) of every shard in one folder."""
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pandas as pd  # noqa: E402
 from snakeseg import atomic  # noqa: E402
 from snakeseg.inference.collect import collect  # noqa: E402
 from snakeseg.inference.measure import OBJECT_COLUMNS  # noqa: E402
-from snakeseg.inference.summary import COLUMNS, gather  # noqa: E402
+from snakeseg.inference.summary import COLUMNS, gather, set_aside  # noqa: E402
 from snakeseg.tables import read_table  # noqa: E402
 from snakeseg.workflow.cli import logged  # noqa: E402
 
@@ -36,10 +35,7 @@ with logged(args.log, "inference_summary") as log:
                          "integrated_intensity): run snakemake --forcerun postprocess_new")
     summary = gather([read_table(Path(d) / "summary.csv") for d in args.shards],
                      COLUMNS)
-    ignored = pd.DataFrame([{"id": "", "files": u["file"], "reason": u["reason"]}
-                            for u in json.loads(Path(args.unassigned).read_text())], columns=["id", "files", "reason"])
-    aside = gather([read_table(Path(d) / "set_aside.csv", dtype=str) for d in args.shards], ["id", "files", "reason"])
-    aside = pd.concat([aside, ignored], ignore_index=True)
+    aside = set_aside(args.shards, args.unassigned)
     atomic.write_csv(args.summary, summary)
     objects = gather([read_table(Path(d) / "objects.csv") for d in args.shards], OBJECT_COLUMNS)
     atomic.write_csv(args.objects, objects.sort_values(["id", "object"]))

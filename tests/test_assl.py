@@ -35,6 +35,7 @@ def test_two_rounds_add_only_the_accepted_images(tmp_path, tiny_demo_run):
     shutil.copytree(tiny_demo_run, work, symlinks=True)
     pool = tmp_path / "pool"
     images_from_demo(work, pool, 6, "pool")
+    (pool / "broken.png").write_bytes(b"not an image")
     snakemake(work, *TARGETS, configfile=_config(tmp_path, pool, 0))
     round0 = work / "results" / "assl" / "round-0"
     review = pd.read_csv(round0 / "review.csv", dtype={"id": str})
@@ -42,6 +43,10 @@ def test_two_rounds_add_only_the_accepted_images(tmp_path, tiny_demo_run):
     assert review["expected_dice"].dropna().is_monotonic_increasing  # the least sure proposals first
     for kind in ("images", "masks", "overlays"):
         assert sorted(p.stem for p in (round0 / kind).glob("*.png")) == sorted(review["id"])
+    aside = pd.read_csv(round0 / "set_aside.csv", dtype=str)  # listed with the round, not only in a log
+    assert list(aside["files"]) == ["broken.png"] and json.loads((round0 / "round.json").read_text())["set_aside"] == 1
+    proc = snakemake(work, *TARGETS, "-n", configfile=_config(tmp_path, pool, 1), check=False)
+    assert proc.returncode != 0 and "round 0 has not been reviewed" in proc.stdout + proc.stderr
     _review(work, 0, {"pool0": "yes", "pool1": "yes", "pool2": "no"})
 
     # Round 1: the accepted images form shards of their own; only those are staged, merged, sharded.
@@ -59,6 +64,10 @@ def test_two_rounds_add_only_the_accepted_images(tmp_path, tiny_demo_run):
     assert list(table["round"]) == [0, 1] and list(table["trained_on"]) == [12, 14]
     assert list(table[["accepted", "rejected", "pending"]].iloc[0]) == [2, 1, 3]
     assert json.loads((round0 / "round.json").read_text())["accepted_before"] == 0  # round 0 kept as it was
+    # Going back to round 0 would retrain it and rewrite its reviewed folder: refused, accepted images kept.
+    proc = snakemake(work, *TARGETS, "-n", configfile=_config(tmp_path, pool, 0), check=False)
+    assert proc.returncode != 0 and "rounds go forward" in proc.stdout + proc.stderr
+    assert len(list((work / "work" / "assl" / "accepted" / "images").glob("*.png"))) == 2
 
     # Round 2 after accepting one more: exactly that image's shard is rebuilt.
     _review(work, 1, {"pool3": "yes"})

@@ -129,7 +129,7 @@ def test_a_test_set_sharing_ids_with_the_training_data_is_warned_about(tmp_path)
     assert train.n_usable == 6
     apart = {f"other{i}": item for i, item in enumerate(_items(2).values())}
     _plan(write_dsb_zip(tmp_path / "apart.zip", apart), tmp_path / "apart")
-    assert plan.overlap_warning(tmp_path / "train", tmp_path / "apart") is None
+    assert plan.overlap_warning(tmp_path / "train", tmp_path / "apart", "test_input", "the scores overstate") is None
     _plan(write_dsb_zip(tmp_path / "same.zip", _items(4)), tmp_path / "same")
-    warning = plan.overlap_warning(tmp_path / "train", tmp_path / "same")
+    warning = plan.overlap_warning(tmp_path / "train", tmp_path / "same", "test_input", "the scores overstate")
     assert warning.startswith("snakeseg: 4 test_input image(s) have the ids of training images") and "..." in warning

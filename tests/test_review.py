@@ -95,6 +95,10 @@ def test_importing_a_response_csv_made_elsewhere(round_dir, tmp_path):
         with pytest.raises(InputError, match=message) as err:
             responses.import_responses(round_dir, path)
         assert str(path) in str(err.value)
+    utf16 = tmp_path / "excel-unicode-text.csv"  # Excel's "Unicode Text" save
+    utf16.write_text("Filename\tresponse\npool-000.png\tyes\n", encoding="utf-16")
+    with pytest.raises(InputError, match='is not UTF-8 text. Fix: save it as "CSV UTF-8'):
+        responses.import_responses(round_dir, utf16)
     proc = subprocess.run([sys.executable, "-m", "snakeseg", "review", str(round_dir), "--responses", str(path)],
                           cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 2 and "line 3" in proc.stderr and str(path) in proc.stderr
@@ -218,3 +222,22 @@ def test_the_least_sure_proposals_come_first_and_old_rounds_still_load(tmp_path)
     table.drop(columns="expected_dice").to_csv(tmp_path / "round-0" / "review.csv", index=False)
     items = create_app(tmp_path / "round-0").test_client().get("/api/state").get_json()["items"]
     assert [it["expected_dice"] for it in items] == ["", "", ""]
+
+
+def test_rounds_go_forward_one_at_a_time_after_each_review(tmp_path):
+    results = tmp_path / "results"
+    rounds.check_round(results, 0)  # nothing made yet: round 0 starts
+    with pytest.raises(InputError, match="no round was made yet. Fix: rounds go one at a time: set assl.round: 0"):
+        rounds.check_round(results, 1)
+    make_round(results / "assl" / "round-0", n=2, size=16)
+    rounds.check_round(results, 0)  # rerunning the round made
+    with pytest.raises(InputError, match="round 0 has not been reviewed"):
+        rounds.check_round(results, 1)
+    (results / "assl" / "round-0" / "response.csv").write_text("Filename,response\npool-000.png,yes\n")
+    rounds.check_round(results, 1)
+    with pytest.raises(InputError, match="the last round made is 0. Fix: rounds go one at a time: set assl.round: 1"):
+        rounds.check_round(results, 2)
+    make_round(results / "assl" / "round-1", n=2, size=16)
+    (results / "assl" / "round-1.tmp-99").mkdir()  # an atomic write's leftover is not a round
+    with pytest.raises(InputError, match="but round 1 was already made .* set assl.round: 1"):
+        rounds.check_round(results, 0)  # going back would retrain round 0 and rewrite its reviewed folder

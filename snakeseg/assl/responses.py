@@ -29,6 +29,8 @@ def parse_responses(path: str | Path, ids: Iterable[str]) -> dict[str, str]:
     except OSError as err:
         raise InputError(path, f"cannot read the responses ({err.strerror or err})",
                          "give an existing CSV file") from None
+    except UnicodeDecodeError:  # Excel's "Unicode Text" (UTF-16) or a legacy code page
+        raise InputError(path, "is not UTF-8 text", 'save it as "CSV UTF-8 (comma delimited)"') from None
     rows = csv.reader(text.splitlines())
     header = [h.strip() for h in next(rows, [])]
     if [h.lower() for h in header] != [h.lower() for h in HEADER]:

@@ -57,6 +57,8 @@ def read_review(round_dir: str | Path) -> list[Item]:
     except OSError as err:
         raise InputError(path, f"cannot read the review manifest ({err.strerror or err})",
                          "give the folder of a round (results/assl/round-N) made by the workflow") from None
+    except UnicodeDecodeError:
+        raise InputError(path, "is not UTF-8 text", "save it as UTF-8, or rerun the round to write it again") from None
     rows = csv.reader(text.splitlines())
     header = [h.strip() for h in next(rows, [])]
     missing = [c for c in REQUIRED_COLUMNS if c not in header]

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
 
 from .. import atomic
+from ..errors import InputError
 from .responses import read_responses
 from .roundfiles import REVIEW_COLUMNS
 
@@ -24,6 +26,30 @@ def round_of(path: str | Path) -> int:
         if part.startswith("round-"):
             return int(part.split("-", 1)[1])
     raise ValueError(f"{path} is not inside a round-N folder")
+
+
+def rounds_made(results: str | Path) -> list[int]:
+    """The rounds whose review folder exists (its review.csv written), in order."""
+    folders = (Path(results) / "assl").glob("round-*")
+    return sorted(int(f.name[6:]) for f in folders if re.fullmatch(r"round-\d+", f.name) and (f / "review.csv").exists())
+
+
+def check_round(results: str | Path, n: int) -> None:
+    """InputError unless round ``n`` follows the rounds made so far: going back to an earlier round
+    would retrain it and rewrite its reviewed folder, and a round after an unreviewed one would repeat it."""
+    made = rounds_made(results)
+    latest = made[-1] if made else -1
+    reviewed = latest >= 0 and (round_dir(results, latest) / "response.csv").exists()
+    go_on = f"set assl.round: {latest + 1 if reviewed else max(latest, 0)}"
+    if n < latest:
+        raise InputError("config assl.round", f"is {n}, but round {latest} was already made in {round_dir(results, latest)}",
+                         f"rounds go forward, and earlier ones stay as they were reviewed: {go_on}")
+    if n > latest + 1:
+        raise InputError("config assl.round", f"is {n}, but the last round made is {latest}" if made else
+                         f"is {n}, but no round was made yet", f"rounds go one at a time: {go_on}")
+    if n == latest + 1 and not reviewed and latest >= 0:
+        raise InputError("config assl.round", f"is {n}, but round {latest} has not been reviewed (no response.csv)",
+                         f"review it first (python -m snakeseg review {round_dir(results, latest)}), or rerun it: {go_on}")
 
 
 def responses_before(results: str | Path, n: int) -> list[Path]:

@@ -129,11 +129,11 @@ def planned_ids(manifest_dir: str | Path) -> set[str]:
     return {i for p in Path(manifest_dir).glob("shard-*.json") for i in json.loads(p.read_text())["items"]}
 
 
-def overlap_warning(train_dir: str | Path, test_dir: str | Path) -> str | None:
-    """A warning when test images share ids with training images (scoring images the models trained
-    on overstates their Dice); None when the sets are apart."""
-    shared = sorted(planned_ids(train_dir) & planned_ids(test_dir))
+def overlap_warning(train_dir: str | Path, other_dir: str | Path, what: str, risk: str) -> str | None:
+    """A warning when ``what`` (test_input, assl.pool) shares image ids with the training data, saying
+    the ``risk``; None when the sets are apart."""
+    shared = sorted(planned_ids(train_dir) & planned_ids(other_dir))
     if not shared:
         return None
-    return (f"snakeseg: {len(shared)} test_input image(s) have the ids of training images ({', '.join(shared[:3])}"
-            f"{', ...' if len(shared) > 3 else ''}): if they are the same images, the test scores overstate the models")
+    return (f"snakeseg: {len(shared)} {what} image(s) have the ids of training images ({', '.join(shared[:3])}"
+            f"{', ...' if len(shared) > 3 else ''}): if they are the same images, {risk}")

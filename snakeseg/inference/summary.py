@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pandas as pd
@@ -39,3 +42,15 @@ def gather(tables: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
     if not tables:
         return pd.DataFrame(columns=columns)
     return pd.concat(tables, ignore_index=True).sort_values("id").reset_index(drop=True)
+
+
+def set_aside(shard_dirs: list[str], unassigned: str) -> pd.DataFrame:
+    """Everything of a segmented set that was not segmented: each shard's ``set_aside.csv`` (images that
+    could not be read) and the plan's files of no image (``unassigned.json``), with their reasons."""
+    from ..tables import read_table
+
+    columns = ["id", "files", "reason"]
+    ignored = pd.DataFrame([{"id": "", "files": u["file"], "reason": u["reason"]}
+                            for u in json.loads(Path(unassigned).read_text())], columns=columns)
+    aside = gather([read_table(Path(d) / "set_aside.csv", dtype=str) for d in shard_dirs], columns)
+    return pd.concat([aside, ignored], ignore_index=True)
