@@ -3,7 +3,9 @@
 # rule file per stage (rules/*.smk); the logic lives in the snakeseg package, called by scripts/.
 import json
 import os
+import sys
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -12,7 +14,16 @@ min_version("9.0")
 configfile: os.path.join(workflow.basedir, "config.yaml")
 
 
-validate(config, os.path.join(workflow.basedir, "schemas/config.schema.json"))
+try:
+    validate(config, os.path.join(workflow.basedir, "schemas/config.schema.json"))
+except WorkflowError:  # one line per key instead of Snakemake's dump of the whole schema
+    sys.path.insert(0, workflow.basedir)
+    from snakeseg.workflow.configcheck import schema_errors
+
+    _errors = schema_errors(config, os.path.join(workflow.basedir, "schemas/config.schema.json"))
+    raise WorkflowError(
+        "snakeseg: the configuration does not fit schemas/config.schema.json:\n  " + "\n  ".join(_errors)
+    )
 
 
 include: "rules/common.smk"

@@ -63,7 +63,7 @@ def _plan():
         inputlink.check_not_replaced_by_demo(f"{WORK}/input", archive)
         demo.ensure_demo_zip(archive, config["demo"]["n_images"], config["demo"]["seed"], config["demo"]["sizes"])
     result = plan.plan(
-        archive,
+        _existing("input", archive),
         config["layout"],
         config["paired"],
         config["limits"],
@@ -72,6 +72,15 @@ def _plan():
     )
     plan.check_folds(result, N_FOLDS, PLAN_DIR)
     return result
+
+
+def _existing(key, path):
+    """``path`` (the config's ``key``), or an InputError naming the key when it is not there."""
+    if not os.path.exists(path):
+        raise InputError(
+            f"config {key}", f"{path} does not exist", "check the path (absolute, or relative to the run's folder)"
+        )
+    return path
 
 
 def _warn(message):
@@ -84,7 +93,12 @@ def _plan_test():
     if not config.get("test_input"):
         return None
     result = plan.plan(
-        config["test_input"], config["layout"], config["paired"], config["limits"], config["n_shards"], TEST_PLAN_DIR
+        _existing("test_input", config["test_input"]),
+        config["layout"],
+        config["paired"],
+        config["limits"],
+        config["n_shards"],
+        TEST_PLAN_DIR,
     )
     plan.check_usable(result, TEST_PLAN_DIR)
     _warn(plan.overlap_warning(PLAN_DIR, TEST_PLAN_DIR, "test_input", "the test scores overstate the models"))
@@ -99,7 +113,14 @@ def _plan_assl():
     from snakeseg.assl import rounds  # pandas: imported only when there are rounds
 
     rounds.check_round(RESULTS, config["assl"]["round"])  # before build_accepted rewrites work/assl/accepted
-    pool = plan.plan(config["assl"]["pool"], "images", {}, config["limits"], config["n_shards"], POOL_PLAN_DIR)
+    pool = plan.plan(
+        _existing("assl.pool", config["assl"]["pool"]),
+        "images",
+        {},
+        config["limits"],
+        config["n_shards"],
+        POOL_PLAN_DIR,
+    )
     _warn(plan.overlap_warning(PLAN_DIR, POOL_PLAN_DIR, "assl.pool", "accepting them trains on each twice"))
     accepted_dir = f"{WORK}/assl/accepted"
     if not rounds.build_accepted(RESULTS, config["assl"]["round"], accepted_dir):
@@ -112,7 +133,14 @@ def _plan_new():
     """The plan of predict_input (new images without masks), sharded like the training data."""
     if not config.get("predict_input"):
         return None
-    return plan.plan(config["predict_input"], "images", {}, config["limits"], config["n_shards"], NEW_PLAN_DIR)
+    return plan.plan(
+        _existing("predict_input", config["predict_input"]),
+        "images",
+        {},
+        config["limits"],
+        config["n_shards"],
+        NEW_PLAN_DIR,
+    )
 
 
 try:

@@ -84,8 +84,10 @@ def test_paired_problems_are_set_aside(tmp_path):
 def test_missing_masks_folder_names_the_fix(tmp_path):
     (tmp_path / "d" / "images").mkdir(parents=True)
     cv2.imwrite(str(tmp_path / "d" / "images" / "a.png"), np.zeros((4, 4), np.uint8))
-    with pytest.raises(InputError, match="masks folder.*not found.*paired.masks_dir"):
-        listing.list_input(str(tmp_path / "d"))
+    (tmp_path / "d" / "masks").mkdir()  # there, but empty: the message says so, even with masks_dir set
+    for masks_dir in (None, "masks"):
+        with pytest.raises(InputError, match="masks folder.*not found.*paired.masks_dir.*holds image files: is it empty"):
+            listing.list_input(str(tmp_path / "d"), paired={"masks_dir": masks_dir})
 
 
 def test_truncated_zip_is_refused_with_its_name(tmp_path):

@@ -119,6 +119,14 @@ def test_wrong_config_value_is_refused(tmp_path):
     bad.write_text("n_foldz: 3\n")
     proc = snakemake(tmp_path, "-n", configfile=bad, check=False)
     assert proc.returncode != 0 and "n_foldz" in proc.stdout + proc.stderr
+    bad.write_text("train:\n  epoch: 3\n")  # the key's place in one line, not the schema's hundreds
+    proc = snakemake(tmp_path, "-n", configfile=bad, check=False)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "train.epoch: unknown key (known here: augment, batch_size," in text
+    assert len(text.splitlines()) < 20, text
+    bad.write_text(f"predict_input: {tmp_path / 'nowhere'}\n")  # the error names the key, not only the path
+    proc = snakemake(tmp_path, "-n", configfile=bad, check=False)
+    assert proc.returncode != 0 and f"config predict_input: {tmp_path / 'nowhere'} does not exist" in proc.stdout + proc.stderr
 
 
 @pytest.mark.slow

@@ -274,6 +274,7 @@ def _find_dirs(members: list[Member], images_dir: str | None, masks_dir: str | N
             raise InputError(f"paired layout {what} folder", f"{'is ambiguous' if hits else 'not found'} "
                              f"(candidates: {', '.join(sorted(hits)) or 'none'}; folders with images: {found})",
                              f"set {key} in the config to the folder's name" + (
+                                 " (a folder counts only if it holds image files: is it empty?)" if not hits else "") + (
                                  "; images spread over several subfolders (one per class, say) are not a layout: "
                                  "put all images in one folder and their masks in another" if nested else ""))
         return hits[0]
