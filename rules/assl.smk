@@ -5,6 +5,15 @@
 ASSL_EXP = EXPS[0]
 
 
+def accepted_in_shard(wildcards):
+    """The pool ids of this shard accepted before this round, as JSON: predict_pool skips them."""
+    from snakeseg.assl import rounds
+
+    accepted = rounds.accepted_before(RESULTS, ROUND)
+    mine = [i for i in accepted if shards.shard_name(shards.shard_of(i, config["n_shards"])) == wildcards.shard]
+    return json.dumps(sorted(mine))
+
+
 rule unzip_accepted:
     input:
         manifest=local(f"{ACCEPTED_PLAN_DIR}/shard-{{shard}}.json"),
@@ -113,9 +122,10 @@ rule predict_pool:
         recipe=prediction_recipe(ASSL_EXP),
         predict=prediction_settings(),
         classes=json.dumps(CLASSES),
+        skip=accepted_in_shard,
     shell:
         "python {params.script:q} --models {input.models:q} --raw {input.raw:q} --recipe {params.recipe:q} "
-        "--predict {params.predict:q} --classes {params.classes:q} "
+        "--predict {params.predict:q} --classes {params.classes:q} --skip {params.skip:q} "
         "--threads {threads} --batch-size {resources.batch_size} --out {output:q} --log {log:q}"
 
 

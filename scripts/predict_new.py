@@ -23,6 +23,7 @@ ap.add_argument("--predict", required=True, help="the config's predict section, 
 ap.add_argument("--classes", required=True, help="foreground class names, as a JSON list")
 ap.add_argument("--threads", type=int, default=0)
 ap.add_argument("--batch-size", type=int, required=True, help="images (or windows) per model call: predict.batch_size")
+ap.add_argument("--skip", default="[]", help="ids not to predict, as a JSON list (pool images accepted before)")
 ap.add_argument("--out", required=True, help="folder of masks/, probabilities/ and set_aside.csv")
 ap.add_argument("--log", required=True)
 args = ap.parse_args()
@@ -35,7 +36,7 @@ with logged(args.log, "predict_new") as log:
     predictor = load_predictor(args.models, recipe, cfg, args.threads)
     with Pack(args.raw) as pack, atomic.atomic_dir(args.out) as out:
         aside = predict_pack(pack, predictor, NetworkOutputs(out, n_classes), cfg["threshold"], cfg["batch_size"],
-                             recipe["bit_depth"], recipe["channels"])
+                             recipe["bit_depth"], recipe["channels"], skip=set(json.loads(args.skip)))
         atomic.write_csv(out / "set_aside.csv", pd.DataFrame(aside, columns=ASIDE_COLUMNS))
     log.info("shard %s: %d images predicted, %d set aside", pack.manifest["shard"],
              len(list((Path(args.out) / "masks").iterdir())), len(aside))

@@ -60,6 +60,8 @@ def test_two_rounds_add_only_the_accepted_images(tmp_path, tiny_demo_run):
     assert "(2 accepted predictions)" in log
     round1 = work / "results" / "assl" / "round-1"
     assert sorted(pd.read_csv(round1 / "review.csv")["id"]) == [f"pool{i}" for i in range(2, 6)]  # not accepted
+    predicted = {p.stem for p in (work / "work" / "assl" / "round-1" / "predicted").glob("shard-*/masks/*.png")}
+    assert predicted == {f"pool{i}" for i in range(2, 6)}  # the accepted ones are not run through the network again
     table = pd.read_csv(work / "results" / "assl" / "rounds.csv")
     assert list(table["round"]) == [0, 1] and list(table["trained_on"]) == [12, 14]
     assert list(table[["accepted", "rejected", "pending"]].iloc[0]) == [2, 1, 3]

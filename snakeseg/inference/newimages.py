@@ -29,14 +29,16 @@ log = logging.getLogger("snakeseg")
 
 
 def predict_pack(pack, predictor, network, threshold: float, batch_size: int, bit_depth,
-                 channels: list[int] | None = None) -> list[dict]:
-    """Predict every image of a staged shard (``pack``) with ``predictor``, writing its mask and
-    probability with ``network`` (:class:`~.outputs.NetworkOutputs`). Returns the set-aside rows:
-    the manifest's, and the images that cannot be decoded."""
+                 channels: list[int] | None = None, skip: set[str] = frozenset()) -> list[dict]:
+    """Predict every image of a staged shard (``pack``) but the ids in ``skip`` with ``predictor``,
+    writing its mask and probability with ``network`` (:class:`~.outputs.NetworkOutputs`). Returns the
+    set-aside rows: the manifest's, and the images that cannot be decoded."""
     manifest = pack.manifest
     aside = [{"id": i, "files": " ".join(e["files"]), "reason": e["reason"]} for i, e in manifest["set_aside"].items()]
     readable = []
     for image_id, entry in manifest["items"].items():
+        if image_id in skip:
+            continue
         source = entry["image"]["name"]
         try:
             readable.append((image_id, decode_image_info(pack.read(source), source, bit_depth, channels)[0]))
