@@ -26,7 +26,7 @@ ap.add_argument("--accepted-indexes", nargs="*", default=[], help="the accepted 
 ap.add_argument("--labelled", type=int, required=True, help="usable hand-labelled images")
 ap.add_argument("--responses", nargs="*", default=[], help="earlier rounds' response.csv (their reviews)")
 ap.add_argument("--unassigned", required=True, help="the pool's files that belong to no image (its plan)")
-for name in ("images", "masks", "overlays", "review", "set_aside", "record"):
+for name in ("images", "masks", "overlays", "review", "set-aside", "record"):
     ap.add_argument(f"--{name}", required=True)
 ap.add_argument("--bit-depth", default="auto", help="data.bit_depth: how 16-bit images become 8-bit (auto or 9..16)")
 ap.add_argument("--channels", default="null", help="data.channels: the image channels to read, as JSON (null: grey or RGB)")
