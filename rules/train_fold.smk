@@ -58,6 +58,7 @@ rule model_settings:
         predict=prediction_settings("overlay_thickness", "save_probabilities", "geojson"),
         classes=json.dumps(CLASSES),
         instances=instance_settings(),
+        folds=json.dumps([int(f) for f in FOLDS]),
     shell:
         "python {params.script:q} --recipe {params.recipe:q} --predict {params.predict:q} --classes {params.classes:q} "
-        "--instances {params.instances:q} --out {output:q} --log {log:q}"
+        "--instances {params.instances:q} --folds {params.folds:q} --out {output:q} --log {log:q}"

@@ -14,11 +14,12 @@ from snakeseg.workflow.cli import logged  # noqa: E402
 ap = argparse.ArgumentParser(description=__doc__)
 for name in ("recipe", "predict", "classes", "instances"):
     ap.add_argument(f"--{name}", required=True, help="as rule predict_new's, JSON")
+ap.add_argument("--folds", required=True, help="the experiment's fold numbers, as a JSON list (segment checks them)")
 ap.add_argument("--out", required=True)
 ap.add_argument("--log", required=True)
 args = ap.parse_args()
 
 with logged(args.log, "model_settings") as log:
-    settings = {name: json.loads(getattr(args, name)) for name in ("recipe", "predict", "classes", "instances")}
+    settings = {name: json.loads(getattr(args, name)) for name in ("recipe", "predict", "classes", "instances", "folds")}
     atomic.write_json(args.out, settings)
     log.info("wrote %s", args.out)

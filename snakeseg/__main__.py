@@ -129,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     segment.add_argument("--batch-size", type=int, default=8, help="images or windows per model call (default 8)")
     args = parser.parse_args(argv)
     if args.command == "segment":
+        if args.threads < 0 or args.batch_size < 1:
+            parser.error("--threads must be 0 (all) or more, --batch-size 1 or more")
         return _segment(args)
     if args.command == "rle-masks":
         return _rle_masks(args)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import tempfile
 import zipfile
 from pathlib import Path
@@ -97,11 +98,14 @@ def write_tables(out: Path, tables: dict[str, list]) -> tuple[pd.DataFrame, pd.D
 
 def fold_models(models_dir: Path, engine: str | None) -> tuple[str, list[str]]:
     """The engine and fold models of an experiment's models folder (``results/models/<exp>``:
-    ``fold-*/model.h5``, engine keras) or quantize folder (``results/quantized/<exp>``: the folds'
-    folders of ``model_<engine>.tflite``, default int8), each with its ``settings.json``."""
-    keras_files = sorted(str(p) for p in models_dir.glob("fold-*/model.h5"))
+    ``fold-<k>/model.h5``, engine keras) or quantize folder (``results/quantized/<exp>``: the folds'
+    folders of ``model_<engine>.tflite``, default int8), each with its ``settings.json``. Only
+    ``fold-<digits>`` folders count (not a backup ``fold-1 copy``)."""
+    folds = sorted((p for p in models_dir.glob("fold-*") if re.fullmatch(r"fold-\d+", p.name) and p.is_dir()),
+                   key=lambda p: int(p.name[5:]))
+    keras_files = [str(p / "model.h5") for p in folds if (p / "model.h5").is_file()]
     engine = engine or ("keras" if keras_files else "int8")
-    models = keras_files if engine == "keras" else sorted(str(p) for p in models_dir.glob("fold-*") if p.is_dir())
+    models = keras_files if engine == "keras" else [str(p) for p in folds]
     if not (models_dir / "settings.json").exists() or not models:
         wanted = "fold-*/model.h5" if engine == "keras" else f"fold-*/model_{engine}.tflite"
         raise InputError(str(models_dir), f"holds no {wanted} with a settings.json beside them",
@@ -111,7 +115,27 @@ def fold_models(models_dir: Path, engine: str | None) -> tuple[str, list[str]]:
     if engine != "keras" and keras_files:
         raise InputError(str(models_dir), f"is a models folder (Keras files), not a quantize folder of {engine} models",
                          "give results/quantized/<exp> for a TFLite engine, or leave --engine out")
+    expected = read_settings(models_dir).get("folds")  # absent from the settings of earlier versions
+    found = [int(Path(m).name[5:]) if engine != "keras" else int(Path(m).parent.name[5:]) for m in models]
+    if expected is not None and found != sorted(expected):
+        raise InputError(str(models_dir), f"has the models of folds {found or 'none'}, but its settings.json names "
+                         f"folds {sorted(expected)}", "copy the whole folder, every fold-<k>/ with its model")
     return engine, models
+
+
+def read_settings(models_dir: Path) -> dict:
+    """The models folder's ``settings.json``; InputError naming it when it is not one."""
+    path = Path(models_dir) / "settings.json"
+    try:
+        settings = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise InputError(str(path), f"cannot be read as the models' settings ({err})",
+                         "copy it again from results/models/<exp>/ (snakemake --forcerun model_settings writes "
+                         "it anew)") from None
+    missing = [k for k in ("recipe", "predict", "classes", "instances") if not isinstance(settings, dict) or k not in settings]
+    if missing:
+        raise InputError(str(path), f"lacks {', '.join(missing)}", "copy it again from results/models/<exp>/")
+    return settings
 
 
 def segment_folder(models_dir: str, source: str, out: str, tta: str | None = None, threads: int = 0,
@@ -122,9 +146,10 @@ def segment_folder(models_dir: str, source: str, out: str, tta: str | None = Non
     Returns the tables' rows."""
     models_dir, out, threads = Path(models_dir), Path(out), threads or os.cpu_count()
     engine, models = fold_models(models_dir, engine)
-    settings = json.loads((models_dir / "settings.json").read_text())
+    settings = read_settings(models_dir)
     cfg = {**settings["predict"], "tta": tta or settings["predict"]["tta"], "batch_size": batch_size,
            "engine": engine}
+    check_output_folder(out)
     inventory, source = images_to_segment(source, out)
     manifest = shards.build_manifests(inventory, 1)["0000"]
     out.mkdir(parents=True, exist_ok=True)
@@ -141,8 +166,35 @@ def segment_folder(models_dir: str, source: str, out: str, tta: str | None = Non
         link_network_outputs(predicted, out, cfg["save_probabilities"])
     tables["aside"] += [{"id": "", "files": name, "reason": reason} for name, reason in inventory.unassigned]
     summary, objects = write_tables(out, tables)
+    remove_stale_outputs(out, set(summary["id"]))
     write_overview(out, summary, objects, f"New images, {models_dir.name}")
     return tables
+
+
+OUTPUT_FOLDERS = ("masks", "probabilities", "overlays", "instances", "geojson")
+
+
+def check_output_folder(out: Path) -> None:
+    """InputError when ``out`` has a per-image folder with files but no ``summary.csv``: not an
+    earlier segment's output (say the data's own ``masks/``), which this run would overwrite."""
+    if (out / "summary.csv").exists():
+        return
+    for name in OUTPUT_FOLDERS:
+        if (out / name).is_dir() and any((out / name).iterdir()):
+            raise InputError(str(out / name), "holds files that no earlier segment wrote (no summary.csv beside it); "
+                             "this run would overwrite them",
+                             "give a new output folder (or delete this one, if an interrupted segment left it)")
+
+
+def remove_stale_outputs(out: Path, ids: set[str]) -> None:
+    """Remove from ``out``'s per-image folders the files of images this run did not segment (an
+    earlier run's, into the same folder), so the folders hold what the tables list."""
+    stale = [f for name in OUTPUT_FOLDERS if (out / name).is_dir()
+             for f in (out / name).iterdir() if f.is_file() and f.stem not in ids]
+    for file in stale:
+        file.unlink()
+    if stale:
+        log.info("removed %d files of images not in this run from %s", len(stale), out)
 
 
 def images_to_segment(source: str, out: Path) -> tuple[listing.Inventory, str]:
@@ -155,6 +207,9 @@ def images_to_segment(source: str, out: Path) -> tuple[listing.Inventory, str]:
         raise InputError(source, "is neither an image snakeseg reads (PNG, JPEG, TIFF, BMP, GIF) nor a zip",
                          "convert it to PNG or TIFF, or give the folder or zip of the images")
     out, folder = Path(out).resolve(), Path(source).resolve()
+    if out == folder:
+        raise InputError(str(out), "is the images' folder itself: the outputs would be segmented next time",
+                         "give an output folder of its own (a new folder inside the images' folder is fine)")
     inside = out.relative_to(folder).as_posix() if folder.is_dir() and out.is_relative_to(folder) else None
     return listing.list_input(source, "images", exclude=inside), source
 

@@ -10,6 +10,7 @@ from typing import Callable, Iterator
 import cv2
 import numpy as np
 
+from ..errors import InputError
 from ..data.normalize import apply_stats, intensity_stats
 from .predict import model_input
 from .windows import ensemble, predict_strips, predict_whole, with_tta
@@ -104,8 +105,12 @@ class Predictor:
         for i, image in enumerate(images):
             if self.recipe["mode"] == "native" and self.recipe["scale"] == 1 and self._windowed(image):
                 labels, fg = np.empty(image.shape[:2], np.uint8), np.empty(image.shape[:2], np.uint8)
+                height, reported = image.shape[0], 0
                 for row, probs in self._strips(image):
                     labels[row:row + len(probs)], fg[row:row + len(probs)] = _to_labels(probs, threshold)
+                    if (row + len(probs)) * 10 // height > reported:  # a slide takes minutes: say how far
+                        reported = (row + len(probs)) * 10 // height
+                        log.info("%d x %d image: %d%% predicted", height, image.shape[1], 10 * reported)
                 out[i] = labels, fg
             else:
                 rest.append(i)
@@ -168,8 +173,12 @@ def _load_any_size(path: str, policy: str = "float32"):
 
     from ..tfenv import keras
 
-    with h5py.File(path, "r") as f:
-        config = json.loads(f.attrs["model_config"])
+    try:
+        with h5py.File(path, "r") as f:
+            config = json.loads(f.attrs["model_config"])
+    except (OSError, KeyError, ValueError) as err:  # truncated by a copy, or not a model saved by train_fold
+        raise InputError(str(path), f"cannot be read as a Keras model ({err})",
+                         "copy it again from results/models/<exp>/fold-<k>/, or retrain that fold") from None
     inputs = [layer["config"] for layer in config["config"]["layers"] if layer["class_name"] == "InputLayer"]
     side = int(inputs[0]["batch_input_shape"][1])
     if not _fixed_size([layer["config"]["name"] for layer in config["config"]["layers"]]):
@@ -214,7 +223,6 @@ def tflite_models(paths: list[str], engine: str, threads: int) -> tuple[list[Pre
 
     from ..deploy.convert import VARIANTS
     from ..deploy.runtime import TFLiteModel
-    from ..errors import InputError
 
     models, sides = [], []
     for path in map(Path, paths):
@@ -224,8 +232,8 @@ def tflite_models(paths: list[str], engine: str, threads: int) -> tuple[list[Pre
         file = path / f"model_{engine}.tflite" if path.is_dir() else path
         if not file.is_file():
             raise InputError(str(file), f"has no {engine} model: {_missing_reason(path, engine)}",
-                             "use predict.engine (segment --engine) keras, or another variant that converted for "
-                             "every fold")
+                             "use another variant that converted for every fold (segment --engine), or the Keras "
+                             "models (predict.engine: keras; for segment, results/models/<exp>)")
         model = TFLiteModel(file, threads=threads)
         models.append(model)
         sides.append(model.side or _training_side(path))
@@ -244,7 +252,8 @@ def _missing_reason(folder, engine: str) -> str:
     rows = pd.read_csv(table, keep_default_na=False)
     rows = rows[rows["variant"] == engine]
     if rows.empty:
-        return f"not among the converted variants ({', '.join(pd.read_csv(table)['variant'])}; quantize.variants)"
+        converted = [v for v in pd.read_csv(table)["variant"] if v != "keras"]  # keras: the reference row
+        return f"not among the converted variants ({', '.join(converted)}; quantize.variants)"
     if rows["status"].iloc[0] == "ok":
         return "it converted but the file is not in the folder (copied without it?)"
     return f"its conversion failed: {rows['error'].iloc[0]}"

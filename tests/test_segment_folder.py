@@ -1,0 +1,64 @@
+"""What `python -m snakeseg segment` checks before it loads a model: the models folder's folds and
+settings, and an output folder it must not overwrite or segment again; and what it leaves there."""
+import json
+
+import pytest
+
+from snakeseg.errors import InputError
+from snakeseg.inference import newimages
+
+SETTINGS = {"recipe": {}, "predict": {}, "classes": ["foreground"], "instances": {}}
+
+
+def _models(tmp_path, folds=(0, 1, 2), settings=None):
+    folder = tmp_path / "main"
+    for k in folds:
+        (folder / f"fold-{k}").mkdir(parents=True)
+        (folder / f"fold-{k}" / "model.h5").write_bytes(b"h5")
+    folder.mkdir(exist_ok=True)
+    (folder / "settings.json").write_text(json.dumps({**SETTINGS, "folds": [0, 1, 2]} if settings is None else settings))
+    return folder
+
+
+def test_every_fold_of_the_settings_and_only_those(tmp_path):
+    folder = _models(tmp_path)
+    (folder / "fold-1 copy").mkdir()  # a file manager's backup copy is not a fold
+    (folder / "fold-1 copy" / "model.h5").write_bytes(b"h5")
+    engine, models = newimages.fold_models(folder, None)
+    assert engine == "keras" and [m.split("/")[-2] for m in models] == ["fold-0", "fold-1", "fold-2"]
+    (folder / "fold-1" / "model.h5").unlink()
+    with pytest.raises(InputError, match=r"has the models of folds \[0, 2\], but its settings.json names folds \[0, 1, 2\]"):
+        newimages.fold_models(folder, None)
+
+
+def test_a_broken_settings_file_is_named(tmp_path):
+    folder = _models(tmp_path, settings={"predict": {}})
+    with pytest.raises(InputError, match="settings.json: lacks recipe, classes, instances"):
+        newimages.fold_models(folder, None)
+    (folder / "settings.json").write_text('{"recipe": ')  # truncated by a copy
+    with pytest.raises(InputError, match="settings.json: cannot be read as the models' settings"):
+        newimages.read_settings(folder)
+    _models(tmp_path / "old", settings=SETTINGS)  # written before the folds were recorded: not checked
+    assert len(newimages.fold_models(tmp_path / "old" / "main", None)[1]) == 3
+
+
+def test_the_output_folder_is_not_the_images_folder_nor_someone_elses_masks(tmp_path):
+    images = tmp_path / "data" / "images"
+    images.mkdir(parents=True)
+    (images / "a.png").write_bytes(b"png")
+    with pytest.raises(InputError, match="is the images' folder itself"):
+        newimages.images_to_segment(str(images), images)
+    (tmp_path / "data" / "masks").mkdir()
+    (tmp_path / "data" / "masks" / "a.png").write_bytes(b"the truth")
+    with pytest.raises(InputError, match="masks: holds files that no earlier segment wrote"):
+        newimages.check_output_folder(tmp_path / "data")
+    (tmp_path / "data" / "summary.csv").write_text("id\n")  # an earlier segment's output: rewritten
+    newimages.check_output_folder(tmp_path / "data")
+
+
+def test_a_rerun_into_the_same_folder_leaves_only_its_own_images(tmp_path):
+    for name in ("masks/a.png", "masks/gone.png", "overlays/gone.png", "geojson/gone.geojson", "instances/a.b.png"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    newimages.remove_stale_outputs(tmp_path, {"a", "a.b"})
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.*")) == ["instances/a.b.png", "masks/a.png"]
