@@ -5,15 +5,6 @@
 ASSL_EXP = EXPS[0]
 
 
-def accepted_in_shard(wildcards):
-    """The pool ids of this shard accepted before this round, as JSON: predict_pool skips them."""
-    from snakeseg.assl import rounds
-
-    accepted = rounds.accepted_before(RESULTS, ROUND)
-    mine = [i for i in accepted if shards.shard_name(shards.shard_of(i, config["n_shards"])) == wildcards.shard]
-    return json.dumps(sorted(mine))
-
-
 rule unzip_accepted:
     input:
         manifest=local(f"{ACCEPTED_PLAN_DIR}/shard-{{shard}}.json"),

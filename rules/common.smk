@@ -250,6 +250,15 @@ def reviews_before(n):
     return [local(f) for f in files if os.path.exists(f)]
 
 
+def accepted_in_shard(wildcards):
+    """The pool ids of this shard accepted before this round, as JSON: predict_pool skips them."""
+    from snakeseg.assl import rounds
+
+    accepted = rounds.accepted_before(RESULTS, ROUND)
+    mine = [i for i in accepted if shards.shard_name(shards.shard_of(i, config["n_shards"])) == wildcards.shard]
+    return json.dumps(sorted(mine))
+
+
 def _round_records():
     """round.json of the current round and of every earlier one that has it."""
     files = [f"{RESULTS}/assl/round-{r}/round.json" for r in range(ROUND)]
