@@ -23,7 +23,6 @@ rule predict_new:
     input:
         # predict.engine: the fold models (keras) or their quantize folders (model_<engine>.tflite).
         models=ENSEMBLE_MODELS,
-        trained=ENSEMBLE_TRAINED,
         raw=f"{WORK}/new/raw/shard-{{shard}}",
     output:
         directory(f"{WORK}/new/predicted/{{exp}}/shard-{{shard}}"),
@@ -43,7 +42,6 @@ rule predict_new:
         script=SCRIPTS / "predict_new.py",
         recipe=lambda w: prediction_recipe(w.exp),
         predict=prediction_settings("engine"),
-        engine_shaping=ENGINE_SHAPING,
         classes=json.dumps(CLASSES),
     shell:
         "python {params.script:q} --models {input.models:q} --raw {input.raw:q} --recipe {params.recipe:q} "

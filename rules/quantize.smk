@@ -10,18 +10,14 @@ if ENGINE != "keras" and ENGINE not in QUANTIZE["variants"]:
     )
 
 # The fold models that segment test sets and new images (predict.engine): the Keras models, or the
-# quantize folders holding each fold's model_<engine>.tflite. A quantize folder is rewritten by keys
-# that leave its models as they were (quantize.latency_runs, savedmodel, another variant), so the
-# predictions follow the fold's model.h5 and the keys that shape a TFLite model instead of its mtime.
-_KERAS_MODELS = expand(f"{RESULTS}/models/{{{{exp}}}}/fold-{{fold}}/model.h5", fold=FOLDS)
-ENSEMBLE_MODELS = (
-    _KERAS_MODELS
-    if ENGINE == "keras"
-    else [ancient(f) for f in expand(f"{RESULTS}/quantized/{{{{exp}}}}/fold-{{fold}}", fold=FOLDS)]
-)
-ENSEMBLE_TRAINED = [] if ENGINE == "keras" else _KERAS_MODELS
-ENGINE_SHAPING = json.dumps(
-    {k: QUANTIZE[k] for k in ("calibration_samples", "int8_io")} if ENGINE == "int8" else {}, sort_keys=True
+# quantize folders holding each fold's model_<engine>.tflite.
+ENSEMBLE_MODELS = expand(
+    (
+        f"{RESULTS}/models/{{{{exp}}}}/fold-{{fold}}/model.h5"
+        if ENGINE == "keras"
+        else f"{RESULTS}/quantized/{{{{exp}}}}/fold-{{fold}}"
+    ),
+    fold=FOLDS,
 )
 
 

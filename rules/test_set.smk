@@ -44,7 +44,6 @@ rule predict_test:
     input:
         # predict.engine: the fold models (keras) or their quantize folders (model_<engine>.tflite).
         models=ENSEMBLE_MODELS,
-        trained=ENSEMBLE_TRAINED,
         merged=f"{WORK}/test/merged/shard-{{shard}}",
         raw=f"{WORK}/test/raw/shard-{{shard}}",
     output:
@@ -65,7 +64,6 @@ rule predict_test:
         script=SCRIPTS / "predict.py",
         recipe=lambda w: prediction_recipe(w.exp),
         predict=prediction_settings("engine"),
-        engine_shaping=ENGINE_SHAPING,
         classes=json.dumps(CLASSES),
     shell:
         "python {params.script:q} --models {input.models:q} --merged {input.merged:q} --raw {input.raw:q} "

@@ -65,17 +65,6 @@ def test_new_images_and_a_test_set_through_the_ensemble(tmp_path, tiny_demo_run)
     snakemake(work, *targets, configfile=cfg)
     after = pd.read_csv(work / "results" / "inference" / "main" / "objects.csv")
     assert after["area"].min() >= 30 and len(after) == (before["area"] >= 30).sum() > 0
-    # With the int8 models, a quantize key that leaves them as they were reruns the quantize jobs only;
-    # one that shapes them (calibration) reruns the predictions too.
-    int8 = f"predict_input: {new}\ntest_input: {archive}\npredict: {{engine: int8}}\n"
-    cfg.write_text(int8)
-    snakemake(work, *targets, configfile=cfg)
-    cfg.write_text(int8 + "quantize: {latency_runs: 3}\n")
-    counts = job_counts(snakemake(work, *targets, "results/quantized/main/summary.csv", "-n", configfile=cfg).stdout)
-    assert counts["quantize"] == 2 and "predict_new" not in counts and "predict_test" not in counts, counts
-    cfg.write_text(int8 + "quantize: {calibration_samples: 7}\n")
-    counts = job_counts(snakemake(work, *targets, "-n", configfile=cfg).stdout)
-    assert counts["predict_new"] == n_new and counts["predict_test"] == n_test, counts
 
 
 def check_models_folder_alone(work, new, tmp_path):
