@@ -79,6 +79,14 @@ def _interrupt_and_resume(tmp_path, capsys, caplog, model_cfg: dict, size: int, 
     # The poly schedule sets every epoch's rate from its index, resumed epochs included.
     expected = [poly_learning_rate(e, 5, 0.001, 1e-5) for e in range(5)]
     np.testing.assert_allclose(after["lr"], expected, rtol=1e-5)
+    # Run again once finished (model.h5 deleted, --forcerun): the best model is exported, nothing retrained.
+    caplog.clear()
+    weights = model.get_weights()
+    final, history = fit_fold(*args, fingerprint="a")
+    assert "training finished in an earlier run (5 epochs)" in caplog.text and "Epoch " not in capsys.readouterr().out
+    assert pd.read_csv(history)["epoch"].tolist() == [0, 1, 2, 3, 4]
+    for a, b in zip(weights, keras.models.load_model(final, compile=False).get_weights()):
+        np.testing.assert_array_equal(a, b)
     return shard, work
 
 

@@ -64,11 +64,18 @@ def validations(epochs: int, every: int) -> int:
 
 
 class ValidatedCheckpoint(keras.callbacks.ModelCheckpoint):
-    """ModelCheckpoint that passes over epochs without validation instead of warning."""
+    """ModelCheckpoint that passes over epochs without validation instead of warning, and saves to a
+    temporary name renamed into place (a kill while saving leaves the previous best whole)."""
+
+    def __init__(self, filepath: str, **kwargs):
+        self.final_path = filepath
+        super().__init__(filepath[:-3] + ".partial.h5", **kwargs)  # .h5: the format Keras saves in
 
     def on_epoch_end(self, epoch, logs=None):
         if self.monitor in (logs or {}):
             super().on_epoch_end(epoch, logs)
+            if os.path.exists(self.filepath):
+                os.replace(self.filepath, self.final_path)
 
 
 class ValidatedPlateau(keras.callbacks.ReduceLROnPlateau):
@@ -162,8 +169,15 @@ class FoldTrainer:
             previous = {}
         atomic.write_json(state, {**previous, "fingerprint": self.fingerprint})
         history = read_history(self.history_csv)
-        if history is not None:
+        if self.finished():
+            log.info("training finished in an earlier run (%d epochs): exporting its best model", len(history))
+        elif history is not None:
             log.info("resuming: %d epochs already done (last %d)", len(history), int(history["epoch"].max()))
+
+    def finished(self) -> bool:
+        """Whether an earlier run with this fingerprint trained every epoch (or stopped early): Keras
+        deletes its epoch backup then, so a rerun (model.h5 deleted, --forcerun) would start over."""
+        return (self.work / "finished").exists() and self.best.exists()
 
     def configure(self) -> None:
         """Mixed precision and XLA as ``train.mixed_precision`` / ``train.xla`` and the devices say."""
@@ -271,14 +285,18 @@ class FoldTrainer:
         """All steps: work folder, devices, data, model, warm-up, main phase, export; (model.h5, history.csv)."""
         self.prepare_workdir()
         self.configure()
-        self.train_ds, self.val_ds = self.datasets()
-        self.model = self.network()[1]
-        log.info("deep supervision %s", "on (heads at 1/2, 1/4, 1/8)" if self.deep_supervision else "off")
-        warmup = self.cfg["warmup_epochs"]
-        if warmup:
-            self.warmup()
-        self.compile()
-        self.fit_phase(warmup, self.cfg["epochs"], "main")
+        if not self.finished():
+            self.train_ds, self.val_ds = self.datasets()
+            self.model = self.network()[1]
+            log.info("deep supervision %s", "on (heads at 1/2, 1/4, 1/8)" if self.deep_supervision else "off")
+            warmup = self.cfg["warmup_epochs"]
+            if warmup:
+                self.warmup()
+            self.compile()
+            self.fit_phase(warmup, self.cfg["epochs"], "main")
+            atomic.write_text(self.work / "finished", "")
+        else:
+            self.network()  # resolves deep supervision for the export
         final = self.export_best()
         atomic.write_csv(self.history_csv, read_history(self.history_csv))
         return final, self.history_csv
