@@ -35,7 +35,7 @@ with logged(args.log, "train_fold") as log:
     from snakeseg import tfenv
     from snakeseg.training.fit import fit_fold
     from snakeseg.training.patches import epoch_draws
-    from snakeseg.training.recipe import training_recipe
+    from snakeseg.training.recipe import side_multiple, training_recipe
 
     model_cfg, train_cfg, classes = json.loads(args.model), json.loads(args.train), json.loads(args.classes)
     tfenv.configure(args.threads, train_cfg["seed"] + args.fold)
@@ -50,7 +50,8 @@ with logged(args.log, "train_fold") as log:
         raise SystemExit(f"fold {args.fold} has {data.n_train} training and {data.n_val} validation images after "
                          "bad images were set aside; see results/qa/rejected.csv, use fewer folds or more data")
     device = "gpu" if tfenv.tf.config.list_physical_devices("GPU") else "cpu"
-    recipe = training_recipe(train_cfg, json.loads(args.data), args.image_size, data.train_sizes, device)
+    recipe = training_recipe(train_cfg, json.loads(args.data), args.image_size, data.train_sizes, device,
+                             side_multiple(model_cfg))
     best, history = fit_fold(data.train_files, data.val_files, data.n_train, model_cfg,
                              {**train_cfg, "cache_mb": args.cache_mb}, recipe,
                              args.scratch, seed=train_cfg["seed"] + args.fold, n_classes=len(classes),

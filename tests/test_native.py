@@ -17,7 +17,7 @@ from snakeseg.tfenv import tf
 from snakeseg.training import augment as A
 from snakeseg.training import patches
 from snakeseg.training.pipeline import VAL_PATCHES_PER_IMAGE, make_dataset
-from snakeseg.training.recipe import auto_patch_size
+from snakeseg.training.recipe import auto_patch_size, side_multiple
 
 RNG = np.random.default_rng(13)
 
@@ -198,6 +198,10 @@ def test_auto_patch_size_follows_the_median_shorter_side():
     assert auto_patch_size([[256, 256]] * 3 + [[1040, 1388]], "cpu") == 128
     assert auto_patch_size([[96, 96], [112, 160], [100, 160]]) == 96
     assert auto_patch_size([[40, 40]]) == 64 and auto_patch_size([[5000, 5000]], "gpu") == 512
+    # PSPNet's pooling wants a multiple of 48: auto picks one, for every architecture to train with auto
+    assert auto_patch_size([[256, 256]] * 3, "cpu", 48) == 96 and auto_patch_size([[40, 40]], "cpu", 48) == 96
+    assert auto_patch_size([[5000, 5000]], "gpu", 48) == 480 and auto_patch_size([[200, 200]], "gpu", 48) == 192
+    assert side_multiple({"arch": "PSPNet"}) == 48 and side_multiple({"arch": "Unet"}) == 32
 
 
 def test_large_images_are_tiled_into_their_shard_and_rescaled(tmp_path):

@@ -12,23 +12,31 @@ AUTO_PATCH_MIN = 64
 AUTO_PATCH_MAX = {"cpu": 128, "gpu": 512}
 
 
-def auto_patch_size(sizes: list[list[int]], device: str = "cpu") -> int:
-    """The median shorter side of ``sizes`` ([height, width] pairs), rounded down to a multiple of 32,
-    within [AUTO_PATCH_MIN, AUTO_PATCH_MAX[device]]."""
-    cap = AUTO_PATCH_MAX[device]
+def auto_patch_size(sizes: list[list[int]], device: str = "cpu", multiple: int = 32) -> int:
+    """The median shorter side of ``sizes`` ([height, width] pairs), rounded down to a multiple of
+    ``multiple`` (PSPNet: 48), within [AUTO_PATCH_MIN, AUTO_PATCH_MAX[device]]."""
+    cap = AUTO_PATCH_MAX[device] // multiple * multiple
     if not sizes:
         return cap
     median = statistics.median(min(h, w) for h, w in sizes)
-    return int(min(cap, max(AUTO_PATCH_MIN, median // 32 * 32)))
+    low = -(-AUTO_PATCH_MIN // multiple) * multiple
+    return int(min(cap, max(low, median // multiple * multiple)))
+
+
+def side_multiple(model_cfg: dict) -> int:
+    """What the network's side must be a multiple of: 6 x downsample_factor for PSPNet (its pooling;
+    48 by default), else 32."""
+    return 6 * model_cfg.get("downsample_factor", 8) if model_cfg.get("arch") == "PSPNet" else 32
 
 
 def training_recipe(train_cfg: dict, data_cfg: dict, image_size: int, sizes: list[list[int]],
-                    device: str = "cpu") -> dict:
+                    device: str = "cpu", multiple: int = 32) -> dict:
     """The pipeline's recipe (:data:`snakeseg.training.pipeline.DEFAULT_RECIPE`) for a fold whose
-    training records have ``sizes``, trained on ``device`` (cpu or gpu)."""
+    training records have ``sizes``, trained on ``device`` (cpu or gpu) by a network whose side is a
+    multiple of ``multiple`` (:func:`side_multiple`)."""
     patch = train_cfg["patch_size"]
     return {"mode": train_cfg["mode"], "image_size": image_size,
-            "patch_size": auto_patch_size(sizes, device) if patch == "auto" else int(patch),
+            "patch_size": auto_patch_size(sizes, device, multiple) if patch == "auto" else int(patch),
             "foreground_fraction": float(train_cfg["foreground_fraction"]), "normalize": data_cfg["normalize"],
             "polarity": data_cfg.get("polarity", "keep")}
 
