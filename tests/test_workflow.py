@@ -124,6 +124,10 @@ def test_wrong_config_value_is_refused(tmp_path):
     text = proc.stdout + proc.stderr
     assert proc.returncode != 0 and "train.epoch: unknown key (known here: augment, batch_size," in text
     assert len(text.splitlines()) < 20, text
+    bad.write_text("train:\n  patch_size: 100\n")  # a choice of schemas: what each wanted
+    proc = snakemake(tmp_path, "-n", configfile=bad, check=False)
+    assert "train.patch_size: 100 is none of the choices: 'auto' was expected; 100 is not a multiple of 32" in (
+        proc.stdout + proc.stderr)
     bad.write_text(f"predict_input: {tmp_path / 'nowhere'}\n")  # the error names the key, not only the path
     proc = snakemake(tmp_path, "-n", configfile=bad, check=False)
     assert proc.returncode != 0 and f"config predict_input: {tmp_path / 'nowhere'} does not exist" in proc.stdout + proc.stderr

@@ -19,6 +19,19 @@ def schema_errors(config: dict, schema_path: str) -> list[str]:
             known = sorted(err.schema.get("properties", {}))
             extra = sorted(set(err.instance) - set(known))
             lines += [f"{where + '.' if where else ''}{key}: unknown key (known here: {', '.join(known)})" for key in extra]
+        elif err.validator in ("anyOf", "oneOf") and err.context:  # say what each choice wanted
+            lines.append(f"{where}: {err.instance!r} is none of the choices: "
+                         + "; ".join(sorted({c.message for c in err.context})))
         else:
             lines.append(f"{where or '(top level)'}: {err.message}")
+        if isinstance(err.instance, str) and err.validator == "type" and _number(err.instance):
+            lines[-1] += " (snakemake --config gives nested keys as text: set them in a YAML file, --configfile)"
     return lines
+
+
+def _number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
