@@ -336,3 +336,12 @@ def test_bn_momentum_reaches_every_batchnorm_layer():
         == {0.99}
     with pytest.raises(InputError, match="bn_momentum"):
         models.set_bn_momentum(default, 1.5)
+
+
+def test_imagenet_weights_that_cannot_be_downloaded_name_the_local_file_fix(monkeypatch):
+    def offline(*args, **kwargs):  # what keras' get_file raises on a machine without the internet
+        raise Exception("URL fetch failure on https://github.com/x/resnet18_no_top.h5: None -- [Errno -2]")
+
+    monkeypatch.setattr(models, "_build_sm", offline)
+    with pytest.raises(InputError, match="encoder_weights: imagenet: could not be downloaded .* give a local weights"):
+        models.build_model({"arch": "Unet", "encoder_weights": "imagenet"}, 64)

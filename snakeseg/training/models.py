@@ -177,6 +177,12 @@ def build_model(model_cfg: dict, image_size: int, n_classes: int = 1, size_key: 
                              "use a weights file saved from the same encoder (same backbone/alpha, include_top=False)"
                              ) from exc
         raise InputError(f"config model (arch {arch})", str(exc), "check the model options") from exc
+    except Exception as exc:  # keras' get_file: "URL fetch failure on https://..." without network
+        if opts.get("encoder_weights") == "imagenet" and "fetch failure" in str(exc):
+            raise InputError("config model.encoder_weights: imagenet", f"could not be downloaded ({exc})",
+                             "give a local weights file of the same encoder (include_top=False), downloaded "
+                             "elsewhere, or null") from exc
+        raise
 
 
 def float32_output(model):
