@@ -92,3 +92,12 @@ def test_comparison_plot_shows_test_set_dice_only_when_a_test_set_was_scored(mon
     # Each bar is labelled with its Dice (a's test bar 0.910); b's missing test score gets no label.
     numbers = [t.get_text() for t in drawn["with"].axes[0].texts]
     assert "0.910" in numbers and numbers.count("nan") == 0 and len(numbers) == 5
+
+
+def test_deep_supervision_forced_on_an_architecture_without_unet_stages_is_refused_at_start():
+    cfg = {**BASE, "train": {**BASE["train"], "deep_supervision": True},
+           "experiments": {"unet": {}, "fpn": {"model": {"arch": "FPN"}}}}
+    with pytest.raises(InputError, match="experiments.fpn: train.deep_supervision true: needs .* model.arch FPN lacks"):
+        experiments.expand(cfg, SCHEMA)
+    cfg["train"]["deep_supervision"] = "auto"  # auto: on for the Unet, off for the FPN
+    assert list(experiments.expand(cfg, SCHEMA)) == ["unet", "fpn"]

@@ -65,6 +65,10 @@ def _check_warmup(name: str, merged: dict) -> None:
         raise InputError(f"config experiments.{name}: train.warmup_epochs {merged['train']['warmup_epochs']}",
                          f"model.arch {arch} has no encoder to freeze during a warm-up",
                          "set train.warmup_epochs: 0 for it, or use Unet, FPN, Linknet, PSPNet or mobilenetv2_fcn")
+    if merged["train"].get("deep_supervision") is True and arch not in (None, "Unet"):
+        raise InputError(f"config experiments.{name}: train.deep_supervision true",
+                         f"needs segmentation-models' Unet decoder stages, which model.arch {arch} lacks",
+                         "set train.deep_supervision to auto (on for Unet only) or false")
 
 
 def check(config: dict) -> list[str]:
