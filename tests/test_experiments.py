@@ -92,6 +92,10 @@ def test_comparison_plot_shows_test_set_dice_only_when_a_test_set_was_scored(mon
     # Each bar is labelled with its Dice (a's test bar 0.910); b's missing test score gets no label.
     numbers = [t.get_text() for t in drawn["with"].axes[0].texts]
     assert "0.910" in numbers and numbers.count("nan") == 0 and len(numbers) == 5
+    # The orange bar is the out-of-fold Dice plus what quantizing changed, both scored without TTA.
+    plots.comparison(per_image, table.assign(dice_quantized_change=[-0.02, 0.01]), "change")
+    numbers = [t.get_text() for t in drawn["change"].axes[0].texts]
+    assert "0.830" in numbers and "0.710" in numbers and "0.840" not in numbers
 
 
 def test_deep_supervision_forced_on_an_architecture_without_unet_stages_is_refused_at_start():

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from snakeseg.evaluation.gallery import gallery, object_counts, pick_gallery
+from snakeseg.evaluation.gallery import _prediction_colours, gallery, object_counts, pick_gallery
 
 
 def _table(dice, ids=None):
@@ -152,3 +152,9 @@ def test_new_images_overview_shows_the_fewest_and_most_objects(tmp_path):
     assert _check_png(tmp_path / "s.png").shape[0] > plain.shape[0] + 150
     new_images_overview(summary.iloc[:0], objects.iloc[:0], overlays, 2, str(tmp_path / "empty.png"), "New images")
     _check_png(tmp_path / "empty.png")
+
+
+def test_the_title_names_each_class_colour_of_multi_class_overlays():
+    assert _prediction_colours({"main": pd.DataFrame(columns=["id", "dice", "expected_dice"])}) == "yellow: prediction"
+    several = pd.DataFrame(columns=["id", "dice", "dice_small", "dice_large"])
+    assert _prediction_colours({"main": several}) == "prediction: small yellow, large magenta"

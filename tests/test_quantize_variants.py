@@ -100,6 +100,7 @@ def test_a_variant_failing_to_convert_does_not_stop_the_others(monkeypatch):
     # The comparison keeps dynamic range under its old names and leaves out what failed.
     columns = quantized_columns(summary)
     assert columns["dice_quantized_mean"] == pytest.approx(ok["dice_mean"].iloc[1])
+    assert columns["dice_quantized_change"] == pytest.approx(ok["dice_diff"].iloc[1])
     assert np.isnan(columns["dice_float16_mean"]) and columns["tflite_int8_mb"] > 0
 
 

@@ -43,8 +43,9 @@ QUANTIZED_NAMES = {"dynamic_range": ("dice_quantized_mean", "tflite_dynamic_mb")
 
 
 def quantized_columns(quantized: pd.DataFrame) -> dict:
-    """Keras model size, and each variant's mean Dice (weighted by the folds' images) and mean file
-    size; NaN for a variant not made, or that failed to convert in any fold."""
+    """Keras model size, each variant's mean Dice (weighted by the folds' images, without TTA, as the
+    quantize job scores) and mean file size, and the dynamic-range variant's Dice change against the
+    Keras model; NaN for a variant not made, or that failed to convert in any fold."""
     keras = quantized[quantized["variant"] == "keras"]
     out = {"keras_h5_mb": round(keras["bytes"].mean() / 1e6, 3)}
     for variant, (dice, size) in QUANTIZED_NAMES.items():
@@ -53,6 +54,9 @@ def quantized_columns(quantized: pd.DataFrame) -> dict:
         weights = rows["n_images"]
         out[dice] = float((rows["dice_mean"] * weights).sum() / weights.sum()) if ok else float("nan")
         out[size] = round(rows["bytes"].mean() / 1e6, 3) if ok else float("nan")
+        if variant == "dynamic_range":  # its Dice minus the Keras model's, both without TTA: what it costs
+            out["dice_quantized_change"] = float((rows["dice_diff"] * weights).sum() / weights.sum()) if ok \
+                else float("nan")
     return out
 
 

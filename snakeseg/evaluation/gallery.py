@@ -67,6 +67,19 @@ def _caption(row: pd.Series) -> str:
     return "\n".join(lines)
 
 
+#: The overlays' colours of classes 1, 2, 3, ... (snakeseg.inference.overlay.PRED_COLOURS), in words.
+COLOUR_NAMES = ["yellow", "magenta", "cyan", "orange", "lilac"]
+
+
+def _prediction_colours(per_image_by_exp: dict[str, pd.DataFrame]) -> str:
+    """The legend of the prediction's contours: one colour, or each class's (from the dice_<class> columns)."""
+    columns = next(iter(per_image_by_exp.values())).columns if per_image_by_exp else []
+    classes = [c[len("dice_"):] for c in columns if c.startswith("dice_")]
+    if len(classes) < 2:
+        return "yellow: prediction"
+    return "prediction: " + ", ".join(f"{name} {COLOUR_NAMES[k % len(COLOUR_NAMES)]}" for k, name in enumerate(classes))
+
+
 def gallery(per_image_by_exp: dict[str, pd.DataFrame], overlay_path: Callable[[str, pd.Series], str],
             n: int, path: str) -> None:
     """Out-of-fold overlays: per experiment a row of its ``n`` lowest-Dice images, then a row
@@ -77,7 +90,7 @@ def gallery(per_image_by_exp: dict[str, pd.DataFrame], overlay_path: Callable[[s
         # load first, so that a missing overlay fails before any drawing
         rows += [(f"{exp}: {label}", [(r, load_overlay(overlay_path(exp, r))) for _, r in picked.iterrows()])
                  for label, picked in (("lowest Dice", worst), ("highest Dice", best)) if len(picked)]
-    title = "Out-of-fold overlays, lowest and highest Dice per experiment\ngreen: truth, yellow: prediction"
+    title = f"Out-of-fold overlays, lowest and highest Dice per experiment\ngreen: truth; {_prediction_colours(per_image_by_exp)}"
     if not rows:
         fig, ax = plt.subplots(figsize=(6, 2))
         ax.text(0.5, 0.5, "no scored images", ha="center", va="center", fontsize=12)

@@ -41,25 +41,27 @@ def new_images_overview(summary: pd.DataFrame, objects: pd.DataFrame, overlays: 
             for label, picked in rows if len(picked)]
     fig = plt.figure(figsize=(max(2.6 * n, 9), 3.1 * len(rows) + 3.2), layout="constrained")
     subs = np.atleast_1d(fig.subfigures(len(rows) + 1, 1, height_ratios=[3.1] * len(rows) + [3.2]))
-    draw_overlay_rows(subs, rows, n, lambda row: f"{str(row['id'])[:14]}\n{int(row[column])} {what}, "
+    short = "objects" if column == "objects" else "components"  # a caption as wide as its overlay
+    draw_overlay_rows(subs, rows, n, lambda row: f"{str(row['id'])[:14]}\n{int(row[column])} {short.rstrip('s') if row[column] == 1 else short}, "
                                                  f"{100 * row['foreground_fraction']:.1f}% fg"
-                                                 + (f", exp. Dice {row['expected_dice']:.2f}"
+                                                 + (f"\nexp. Dice {row['expected_dice']:.2f}"
                                                     if sure and pd.notna(row['expected_dice']) else ""))
-    histograms = [(summary[column], f"{what} per image", "images"),
-                  (objects["area"], "object area (pixels)", "objects"),
-                  (objects["mean_intensity"], "object mean intensity (stored values)", "objects")]
-    if sure:
-        histograms.append((summary["expected_dice"], "expected Dice per image", "images"))
-    for ax, (values, label, unit) in zip(subs[-1].subplots(1, len(histograms)), histograms):
+    histograms = [(summary[column], f"{what} per image", "images", True),
+                  (objects["area"], "object area (pixels)", "objects", True),
+                  (objects["mean_intensity"], "object mean intensity (stored values)", "objects", True)]
+    if sure:  # a score from 0 to 1: never a log axis
+        histograms.append((summary["expected_dice"], "expected Dice per image", "images", False))
+    for ax, (values, label, unit, log_ok) in zip(subs[-1].subplots(1, len(histograms)), histograms):
         values = pd.to_numeric(values, errors="coerce").dropna()
         if values.empty:
             ax.text(0.5, 0.5, "none", ha="center", va="center", transform=ax.transAxes)
         else:
             bins = min(40, max(5, values.nunique()))
-            if values.min() > 0 and values.max() > 100 * values.min():  # areas over decades: log axis
+            if log_ok and values.min() > 0 and values.max() > 100 * values.min():  # areas over decades: log axis
                 bins = np.geomspace(values.min(), values.max(), bins + 1)
                 ax.set_xscale("log")
             ax.hist(values, bins=bins, color="#4477aa")
+            ax.yaxis.get_major_locator().set_params(integer=True)  # counts: no "1.5 images"
             ax.set_title(f"median {values.median():.4g}", fontsize=9)
         ax.set_xlabel(label)
         ax.set_ylabel(unit)

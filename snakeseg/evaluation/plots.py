@@ -82,7 +82,7 @@ def comparison_series(table: pd.DataFrame) -> list[tuple[str, str, str]]:
     """(column, label, colour) of each bar of :func:`comparison`: out-of-fold Dice of the float and the
     quantized models, and the fold ensemble's test-set Dice when a test set was scored."""
     series = [("dice_mean", "float model, out-of-fold", "tab:blue"),
-              ("dice_quantized_mean", "TFLite dynamic range, out-of-fold", "tab:orange")]
+              ("dice_quantized_oof", "TFLite dynamic range (blue + its Dice change)", "tab:orange")]
     if "test_dice_mean" in table and table["test_dice_mean"].notna().any():
         series.append(("test_dice_mean", "fold ensemble, test set", "tab:green"))
     return series
@@ -92,6 +92,8 @@ def comparison(per_image: pd.DataFrame, table: pd.DataFrame, path: str) -> None:
     """Experiments side by side, one row each (readable for any number of them): mean Dice as bars
     (:func:`comparison_series`) with each fold's out-of-fold mean (dots), and the TFLite size of each."""
     n, series = len(table), comparison_series(table)
+    table = table.assign(dice_quantized_oof=table["dice_mean"] + table["dice_quantized_change"]
+                         if "dice_quantized_change" in table else table["dice_quantized_mean"])
     fig, (ax, ax_size) = plt.subplots(1, 2, figsize=(12, 1.2 + 0.31 * len(series) * max(n, 2)), sharey=True,
                                       gridspec_kw={"width_ratios": [3, 1]})
     y = np.arange(n)[::-1]  # first experiment at the top
