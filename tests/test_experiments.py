@@ -105,3 +105,20 @@ def test_deep_supervision_forced_on_an_architecture_without_unet_stages_is_refus
         experiments.expand(cfg, SCHEMA)
     cfg["train"]["deep_supervision"] = "auto"  # auto: on for the Unet, off for the FPN
     assert list(experiments.expand(cfg, SCHEMA)) == ["unet", "fpn"]
+
+
+def test_the_comparison_row_gives_each_class_dice_of_multi_class_data():
+    from snakeseg.evaluation.compare import comparison_row
+
+    stat = {"mean": 0.4, "median": 0.4}
+    overall = {"n_images": 4, **{m: stat for m in ("dice", "iou", "precision", "recall")},
+               "dice_small": {"mean": 0.065, "median": 0.0}, "dice_large": {"mean": 0.752, "median": 0.8}}
+    summary = {"overall": overall, "per_fold": {"0": overall}}
+    quantized = pd.DataFrame([{"variant": "keras", "status": "ok", "bytes": 1e6, "n_images": 4, "dice_mean": 0.4,
+                               "dice_diff": 0.0}])
+    row = comparison_row("main", {"arch": "Unet", "backbone": "resnet18"}, summary, quantized, test_summary=summary)
+    assert row["dice_small_mean"] == 0.065 and row["dice_large_mean"] == 0.752  # the failing class shows
+    assert row["test_dice_small_mean"] == 0.065 and "dice_mean_fold0" in row
+    one_class = {"overall": {k: v for k, v in overall.items() if not k.startswith("dice_")} | {"dice": stat},
+                 "per_fold": {}}
+    assert not [k for k in comparison_row("main", {"arch": "Unet"}, one_class, quantized) if "small" in k]

@@ -22,6 +22,7 @@ def comparison_row(name: str, model_cfg: dict, summary: dict, quantized: pd.Data
         row[f"{metric}_mean"] = summary["overall"][metric]["mean"]
     row["dice_median"] = summary["overall"]["dice"]["median"]
     row.update({f"{m}_mean": summary["overall"][m]["mean"] for m in EXTRA if m in summary["overall"]})
+    row.update(_class_dice(summary, ""))  # several classes: each one's Dice beside their mean
     for fold, stats in summary["per_fold"].items():
         row[f"dice_mean_fold{fold}"] = stats["dice"]["mean"]
     row.update(quantized_columns(quantized))
@@ -33,7 +34,14 @@ def comparison_row(name: str, model_cfg: dict, summary: dict, quantized: pd.Data
         for metric in ("map", "map_nosplit", "count_error"):
             if metric in test_summary["overall"]:
                 row[f"test_{metric}_mean"] = test_summary["overall"][metric]["mean"]
+        row.update(_class_dice(test_summary, "test_"))
     return row
+
+
+def _class_dice(summary: dict, prefix: str) -> dict:
+    """``<prefix>dice_<class>_mean`` of each class of a multi-class summary (none for one class)."""
+    return {f"{prefix}{key}_mean": value["mean"] for key, value in summary["overall"].items()
+            if key.startswith("dice_") and isinstance(value, dict)}
 
 
 #: Quantization summary rows (snakeseg.deploy.tables) -> comparison columns: the dynamic-range
