@@ -18,12 +18,12 @@ from pathlib import Path
 
 from .. import atomic
 from ..errors import InputError
-from . import listing, shards, zipread
+from . import listing, members, shards, zipread
 
 CACHE_VERSION = 4
 CACHE = "plan-cache.json"
 UNASSIGNED = "unassigned.json"
-_CODE = ("plan.py", "shards.py", "listing.py", "zipread.py")
+_CODE = ("plan.py", "shards.py", "listing.py", "members.py", "zipread.py")
 
 
 @dataclass
@@ -86,7 +86,7 @@ def plan(archive: str, layout: str, paired: dict, limits: dict, n_shards: int, m
         if saved is not None:
             return Plan(archive, saved["shards"], saved["n_usable"], saved["layout"], cached=True)
     inventory = listing.list_input(archive, layout, paired, limits, directory=directory)
-    with listing.gc_paused():
+    with members.gc_paused():
         manifests = shards.build_manifests(inventory, n_shards)
     for name, manifest in manifests.items():
         atomic.write_json_if_changed(manifest_path(manifest_dir, name), manifest)

@@ -14,7 +14,7 @@ from pathlib import Path
 from .. import atomic
 from ..errors import InputError
 from . import zipmember, zipread
-from .listing import check_member_name
+from .members import check_member_name
 
 #: The file in ``work/raw/shard-XXXX/`` holding the shard's staged files one after the other.
 PACK = "members.bin"
