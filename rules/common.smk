@@ -1,5 +1,6 @@
 # Shared set-up: list the input, assign its images to shards and write each shard's manifest
 # (work/plan/, only when its content changed: unzip reruns exactly for the shards that changed).
+import functools
 import json
 import math
 import os
@@ -62,25 +63,18 @@ def _plan():
         archive = os.path.join(WORK, "demo", "stage1_train.zip")
         inputlink.check_not_replaced_by_demo(f"{WORK}/input", archive)
         demo.ensure_demo_zip(archive, config["demo"]["n_images"], config["demo"]["seed"], config["demo"]["sizes"])
-    result = plan.plan(
-        _existing("input", archive),
-        config["layout"],
-        config["paired"],
-        config["limits"],
-        config["n_shards"],
-        PLAN_DIR,
-    )
+    result = _plan_of("input", archive, config["layout"], config["paired"], PLAN_DIR)
     plan.check_folds(result, N_FOLDS, PLAN_DIR)
     return result
 
 
-def _existing(key, path):
-    """``path`` (the config's ``key``), or an InputError naming the key when it is not there."""
+def _plan_of(key, path, layout, paired, plan_dir):
+    """plan.plan of ``path`` (the config's ``key``), or an InputError naming the key when it is not there."""
     if not os.path.exists(path):
         raise InputError(
             f"config {key}", f"{path} does not exist", "check the path (absolute, or relative to the run's folder)"
         )
-    return path
+    return plan.plan(path, layout, paired, config["limits"], config["n_shards"], plan_dir)
 
 
 def _warn(message):
@@ -92,14 +86,7 @@ def _plan_test():
     """The plan of test_input (a labelled test set in any supported layout), sharded like the training data."""
     if not config.get("test_input"):
         return None
-    result = plan.plan(
-        _existing("test_input", config["test_input"]),
-        config["layout"],
-        config["paired"],
-        config["limits"],
-        config["n_shards"],
-        TEST_PLAN_DIR,
-    )
+    result = _plan_of("test_input", config["test_input"], config["layout"], config["paired"], TEST_PLAN_DIR)
     plan.check_usable(result, TEST_PLAN_DIR)
     _warn(plan.overlap_warning(PLAN_DIR, TEST_PLAN_DIR, "test_input", "the test scores overstate the models"))
     return result
@@ -113,14 +100,7 @@ def _plan_assl():
     from snakeseg.assl import rounds  # pandas: imported only when there are rounds
 
     rounds.check_round(RESULTS, config["assl"]["round"])  # before build_accepted rewrites work/assl/accepted
-    pool = plan.plan(
-        _existing("assl.pool", config["assl"]["pool"]),
-        "images",
-        {},
-        config["limits"],
-        config["n_shards"],
-        POOL_PLAN_DIR,
-    )
+    pool = _plan_of("assl.pool", config["assl"]["pool"], "images", {}, POOL_PLAN_DIR)
     _warn(plan.overlap_warning(PLAN_DIR, POOL_PLAN_DIR, "assl.pool", "accepting them trains on each twice"))
     accepted_dir = f"{WORK}/assl/accepted"
     if not rounds.build_accepted(RESULTS, config["assl"]["round"], accepted_dir):
@@ -133,14 +113,7 @@ def _plan_new():
     """The plan of predict_input (new images without masks), sharded like the training data."""
     if not config.get("predict_input"):
         return None
-    return plan.plan(
-        _existing("predict_input", config["predict_input"]),
-        "images",
-        {},
-        config["limits"],
-        config["n_shards"],
-        NEW_PLAN_DIR,
-    )
+    return _plan_of("predict_input", config["predict_input"], "images", {}, NEW_PLAN_DIR)
 
 
 try:
@@ -250,13 +223,20 @@ def reviews_before(n):
     return [local(f) for f in files if os.path.exists(f)]
 
 
-def accepted_in_shard(wildcards):
-    """The pool ids of this shard accepted before this round, as JSON: predict_pool skips them."""
+@functools.cache
+def _accepted_by_shard():
+    """{shard: sorted pool ids accepted before this round}, read from the reviews once per start."""
     from snakeseg.assl import rounds
 
-    accepted = rounds.accepted_before(RESULTS, ROUND)
-    mine = [i for i in accepted if shards.shard_name(shards.shard_of(i, config["n_shards"])) == wildcards.shard]
-    return json.dumps(sorted(mine))
+    out = {}
+    for i in sorted(rounds.accepted_before(RESULTS, ROUND)):
+        out.setdefault(shards.shard_name(shards.shard_of(i, config["n_shards"])), []).append(i)
+    return out
+
+
+def accepted_in_shard(wildcards):
+    """The pool ids of this shard accepted before this round, as JSON: predict_pool skips them."""
+    return json.dumps(_accepted_by_shard().get(wildcards.shard, []))
 
 
 def _round_records():
