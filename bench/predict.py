@@ -1,8 +1,9 @@
 """Full-resolution prediction: throughput of the whole-image and sliding-window paths against a plain
 per-window loop (one window per call, no batching) on the same images, and peak memory on a
-synthetic 20,000 x 20,000 image.
+synthetic 20,000 x 20,000 image; and an image above ``predict.max_side`` by windows of the
+training patch (nnU-Net's) against windows of ``predict.window``.
 
-    python bench/predict.py [--images 6] [--side 512] [--huge 20000]
+    python bench/predict.py [--images 6] [--side 512] [--large 3072] [--huge 20000]
 
 Throughput uses the default network (Unet resnet18, random weights: speed does not depend on them)
 at a 128-px patch on RGB images of ``--side`` pixels; figures in megapixels per second. Peak memory
@@ -67,6 +68,23 @@ def throughput(n_images: int, side: int, threads: int) -> dict:
     return {k: round(megapixels / v, 3) for k, v in seconds.items()}
 
 
+def large_image(side: int, threads: int) -> dict:
+    """Megapixels/s on one RGB image of ``side`` (above ``predict.max_side``): sliding windows of the
+    128-px patch against windows of the config's ``predict.window``, both overlapping by half a patch."""
+    from snakeseg.inference.predictor import Predictor, keras_callables
+    from snakeseg.training.models import build_model
+
+    model_cfg, (image,), megapixels = setup(1, side, threads)
+    window = yaml.safe_load((REPO / "config.yaml").read_text())["predict"]["window"]
+    (net,), _, _ = keras_callables([build_model(model_cfg, 128, 1)])
+    recipe = {"mode": "native", "patch_size": 128, "normalize": "zscore", "max_side": 2048}
+    rates = {}
+    for name, w in (("patch_windows", "patch"), ("large_windows", window)):
+        predictor = Predictor([net], {**recipe, "window": w}, batch_size=8)
+        rates[name] = round(megapixels / timed(lambda: predictor.probabilities([image]), repeat=1), 3)
+    return {"side": side, "window": window, **rates}
+
+
 def precision_throughput(n_images: int, side: int, threads: int) -> dict:
     """Whole-image megapixels/s of the default network saved and loaded as a prediction job loads it,
     in float32 and in bfloat16 (what ``predict.mixed_precision: auto`` picks on a bfloat16 CPU)."""
@@ -91,8 +109,9 @@ def huge_peak(side: int) -> dict:
     from snakeseg.inference.predictor import Predictor
 
     brightness = lambda x: x.mean(axis=-1, keepdims=True)  # noqa: E731
+    window = yaml.safe_load((REPO / "config.yaml").read_text())["predict"]["window"]
     predictor = Predictor([brightness], {"mode": "native", "patch_size": 256, "normalize": "zscore",
-                                         "max_side": 2048}, batch_size=16)
+                                         "max_side": 2048, "window": window}, batch_size=16)
     tracemalloc.start()
     image = np.full((side, side, 3), 128, np.uint8)
     image[::7, ::5] = 200
@@ -111,18 +130,21 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--images", type=int, default=6)
     ap.add_argument("--side", type=int, default=512)
+    ap.add_argument("--large", type=int, default=3072)
     ap.add_argument("--huge", type=int, default=20000)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     mps = throughput(args.images, args.side, args.threads)
     precision = precision_throughput(args.images, args.side, args.threads)
+    large = large_image(args.large, args.threads)
     peak = huge_peak(args.huge)
     figures = {"whole_mp_s": mps["whole"], "sliding_mp_s": mps["sliding"], "plain_loop_mp_s": mps["plain_loop"],
                "whole_vs_plain": round(mps["whole"] / mps["plain_loop"], 2),
                "sliding_vs_plain": round(mps["sliding"] / mps["plain_loop"], 2),
                "whole_bfloat16_vs_float32": round(precision["mixed_bfloat16"] / precision["float32"], 2),
+               "large_windows_vs_patch_windows": round(large["large_windows"] / large["patch_windows"], 2),
                "huge_peak_over_decoded": peak["peak_over_decoded"]}
-    result = {"figures": figures, "huge": peak, **benchlib.targets(figures, {"huge_peak_over_decoded": ("<=", 3)}),
+    result = {"figures": figures, "large": large, "huge": peak, **benchlib.targets(figures, {"huge_peak_over_decoded": ("<=", 3)}),
               "machine": benchlib.machine()}
     benchlib.write_result(REPO / "bench" / "results" / "predict.json", result)
     print(benchlib.headline(figures))

@@ -105,7 +105,7 @@ rule predict_pool:
     threads: SHARD_PREDICT_THREADS
     resources:
         mem_mb=lambda w, input, attempt: staged_predict_mem_mb(w, input, attempt, exp=ASSL_EXP),
-        runtime=60,
+        runtime=staged_predict_runtime,
         gpu=config["gpus"],
         batch_size=config["predict"]["batch_size"],
     params:

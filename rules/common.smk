@@ -192,7 +192,7 @@ def prediction_recipe(exp):
 # The predict keys that change what any prediction job writes; each rule adds the ones only it uses.
 # predict.batch_size says how a job runs: it reaches the jobs as a resource, so changing it (say, to
 # fit a GPU's memory) reruns nothing, as train.threads.
-PREDICTION_KEYS = ("threshold", "max_side", "overlap", "tta", "mixed_precision")
+PREDICTION_KEYS = ("threshold", "max_side", "overlap", "window", "tta", "mixed_precision")
 
 
 def postprocess_settings(*keys, **fixed):
@@ -202,8 +202,11 @@ def postprocess_settings(*keys, **fixed):
 
 def prediction_settings(*extra, **fixed):
     """PREDICTION_KEYS and ``extra`` of the predict block, and ``fixed`` values, as JSON (a prediction
-    rule's params)."""
-    return json.dumps({**{k: config["predict"][k] for k in PREDICTION_KEYS + extra}, **fixed}, sort_keys=True)
+    rule's params). With a TFLite ``engine`` among them, not ``mixed_precision``: LiteRT ignores it."""
+    keys = PREDICTION_KEYS + extra
+    if "engine" in extra and config["predict"]["engine"] != "keras":
+        keys = tuple(k for k in keys if k != "mixed_precision")
+    return json.dumps({**{k: config["predict"][k] for k in keys}, **fixed}, sort_keys=True)
 
 
 # Keys of the train block that say how a job runs, not what it learns: changing them neither retrains
@@ -299,12 +302,45 @@ def staged_predict_mem_mb(wildcards, input, attempt, exp=None):
 
 
 def _prediction_mb(wildcards, attempt, sizes, exp):
-    whole = 0  # pixels of the largest image the network takes whole (larger ones: sliding windows)
+    whole = 0  # pixels of the largest image or window the network takes in one pass (after data.scale)
+    scale, side = config["data"]["scale"], config["predict"]["max_side"]
     if EXPERIMENTS[exp]["train"]["mode"] == "native":
-        side = config["predict"]["max_side"] / config["data"]["scale"]
-        whole = _largest([(h, w) for h, w in sizes if max(h, w) <= side])
-    image_bytes = PREDICT_BYTES_PER_PIXEL * _largest(sizes) + WHOLE_IMAGE_BYTES_PER_PIXEL * whole
-    return _with_image_mb(model_mem_mb(wildcards, attempt), image_bytes, attempt)
+        scaled = [(h * scale, w * scale) for h, w in sizes]
+        whole = _largest([(h, w) for h, w in scaled if max(h, w) <= side])
+        window = config["predict"]["window"]
+        if window != "patch":  # a larger image's windows (a short side: a window of that side)
+            windows = [(min(h, window), min(w, window)) for h, w in scaled if max(h, w) > side]
+            whole = max(whole, _largest(windows))
+    image_bytes = PREDICT_BYTES_PER_PIXEL * _largest(sizes) * max(1, scale) ** 2 + WHOLE_IMAGE_BYTES_PER_PIXEL * whole
+    return math.ceil(model_mem_mb(wildcards, attempt) + image_bytes / 1e6 * attempt)
+
+
+# CPU seconds a model pass takes per megapixel of images (after data.scale): about 3 with windows of
+# the training patch on a busy 2-core machine (bench/README), a safe bound for larger windows.
+PREDICT_CPU_S_PER_MEGAPIXEL = 3
+
+
+def predict_runtime(wildcards, input, threads, attempt):
+    """Minutes for one fold's model on the job's merged shards: an hour, plus what their pixels take."""
+    return _prediction_runtime(merged_sizes(input.merged), 1, threads, attempt)
+
+
+def ensemble_runtime(wildcards, input, threads, attempt):
+    """predict_runtime for every fold's model (a test set)."""
+    return _prediction_runtime(merged_sizes(input.merged), N_FOLDS, threads, attempt)
+
+
+def staged_predict_runtime(wildcards, input, threads, attempt):
+    """ensemble_runtime for a shard of images without masks (new images, an annotation pool)."""
+    return _prediction_runtime(staged_sizes(input.raw), N_FOLDS, threads, attempt)
+
+
+def _prediction_runtime(sizes, models, threads, attempt):
+    from snakeseg.inference.windows import TTA
+
+    megapixels = sum(h * w for h, w in sizes) * config["data"]["scale"] ** 2 / 1e6
+    passes = models * len(TTA[config["predict"]["tta"]])
+    return attempt * (60 + math.ceil(megapixels * passes * PREDICT_CPU_S_PER_MEGAPIXEL / 60 / max(1, threads)))
 
 
 def postprocess_mem_mb(wildcards, input, attempt):

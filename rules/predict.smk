@@ -16,7 +16,7 @@ rule predict:
     threads: config["train"]["threads"]
     resources:
         mem_mb=predict_mem_mb,
-        runtime=60,
+        runtime=predict_runtime,
         gpu=config["gpus"],
         batch_size=config["predict"]["batch_size"],
     params:

@@ -35,7 +35,7 @@ rule predict_new:
     threads: SHARD_PREDICT_THREADS
     resources:
         mem_mb=staged_predict_mem_mb,
-        runtime=60,
+        runtime=staged_predict_runtime,
         gpu=config["gpus"],
         batch_size=config["predict"]["batch_size"],
     params:

@@ -47,12 +47,12 @@ rule quantize:
     resources:
         # predict_mem_mb plus the converter's working memory.
         mem_mb=lambda w, input, attempt: predict_mem_mb(w, input, attempt) + 1500 * attempt,
-        runtime=60,
+        runtime=predict_runtime,
         batch_size=config["predict"]["batch_size"],
     params:
         script=SCRIPTS / "quantize.py",
         recipe=lambda w: prediction_recipe(w.exp),
-        predict=json.dumps({k: config["predict"][k] for k in ("max_side", "overlap")}, sort_keys=True),
+        predict=json.dumps({k: config["predict"][k] for k in ("max_side", "overlap", "window")}, sort_keys=True),
         quantize=json.dumps(QUANTIZE, sort_keys=True),
         threshold=config["predict"]["threshold"],
         classes=json.dumps(CLASSES),

@@ -57,7 +57,7 @@ rule predict_test:
     threads: SHARD_PREDICT_THREADS
     resources:
         mem_mb=predict_mem_mb,
-        runtime=60,
+        runtime=ensemble_runtime,
         gpu=config["gpus"],
         batch_size=config["predict"]["batch_size"],
     params:
@@ -120,8 +120,10 @@ rule test_metrics:
         classes=json.dumps(CLASSES),
         mean_iou_threshold=config["metrics"]["mean_iou_threshold"],
         min_size=config["instances"]["min_size"],
+        engine=config["predict"]["engine"],
     shell:
         "python {params.script:q} --merged {input.merged:q} --predictions {input.predictions:q} "
         "--classes {params.classes:q} --mean-iou-threshold {params.mean_iou_threshold} --min-size {params.min_size} "
+        "--engine {params.engine} "
         "--unassigned {input.unassigned:q} --per-image {output.per_image:q} --summary {output.summary:q} "
         "--set-aside {output.set_aside:q} --collect {output.collected:q} --log {log:q}"

@@ -31,12 +31,13 @@ with logged(args.log, "predict") as log:
 
     cfg, n_classes = {**json.loads(args.predict), "batch_size": args.batch_size}, len(json.loads(args.classes))
     recipe = json.loads(args.recipe)
-    predictor = load_predictor(args.models, recipe, cfg, args.threads)
-    n = 0
+    predictor, n = None, 0
     with atomic.atomic_dir(args.out) as out:
         network = NetworkOutputs(out, n_classes)
         images = iter_items(args.merged, args.raw, recipe["bit_depth"], recipe["channels"], truth=False)
-        for batch in batched(images, cfg["batch_size"]):
+        for batch in batched(images, cfg["batch_size"], image_of=lambda x: x[1]):
+            # loaded at the first image: a shard without images loads no TensorFlow
+            predictor = predictor or load_predictor(args.models, recipe, cfg, args.threads)
             segmented = predictor.segment([img for _, img, _ in batch], cfg["threshold"])
             for (item, _, _), (labels, fg) in zip(batch, segmented):
                 network.write(item["id"], labels, fg)

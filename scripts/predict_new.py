@@ -32,11 +32,13 @@ with logged(args.log, "predict_new") as log:
     from snakeseg.inference.predictor import load_predictor
 
     cfg, n_classes = {**json.loads(args.predict), "batch_size": args.batch_size}, len(json.loads(args.classes))
-    recipe = json.loads(args.recipe)
-    predictor = load_predictor(args.models, recipe, cfg, args.threads)
+    recipe, skip = json.loads(args.recipe), set(json.loads(args.skip))
     with Pack(args.raw) as pack, atomic.atomic_dir(args.out) as out:
+        # An empty shard (or one of accepted pool images) loads no TensorFlow: seconds, not half a minute.
+        todo = set(pack.manifest["items"]) - skip
+        predictor = load_predictor(args.models, recipe, cfg, args.threads) if todo else None
         aside = predict_pack(pack, predictor, NetworkOutputs(out, n_classes), cfg["threshold"], cfg["batch_size"],
-                             recipe["bit_depth"], recipe["channels"], skip=set(json.loads(args.skip)))
+                             recipe["bit_depth"], recipe["channels"], skip=skip)
         atomic.write_csv(out / "set_aside.csv", pd.DataFrame(aside, columns=ASIDE_COLUMNS))
     log.info("shard %s: %d images predicted, %d set aside", pack.manifest["shard"],
              len(list((Path(args.out) / "masks").iterdir())), len(aside))

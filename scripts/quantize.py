@@ -19,7 +19,7 @@ ap.add_argument("--indexes", nargs="+", required=True, help="their JSON indexes,
 ap.add_argument("--val-shards", required=True, help="the fold's validation shards, comma-separated (never calibrate)")
 ap.add_argument("--fold", type=int, required=True)
 ap.add_argument("--recipe", required=True, help="the experiment's prediction recipe, as JSON")
-ap.add_argument("--predict", required=True, help="predict.max_side and overlap, as JSON")
+ap.add_argument("--predict", required=True, help="predict.max_side, overlap and window, as JSON")
 ap.add_argument("--quantize", required=True, help="the config's quantize section, as JSON")
 ap.add_argument("--threshold", type=float, required=True)
 ap.add_argument("--classes", required=True, help="foreground class names, as a JSON list")
@@ -41,7 +41,8 @@ with logged(args.log, "quantize") as log:
     model = load_model(args.model)
     network, whole = convert.deployable(model)
     side, channels = int(model.input_shape[1]), int(model.input_shape[-1])
-    recipe = {**json.loads(args.recipe), "patch_size": side, "max_side": cfg["max_side"], "overlap": cfg["overlap"]}
+    recipe = {**json.loads(args.recipe), "patch_size": side, "max_side": cfg["max_side"], "overlap": cfg["overlap"],
+              "window": cfg["window"]}
     indexes = [json.loads(Path(p).read_text()) for p in args.indexes]
     val = set(args.val_shards.split(","))
     calibration = lambda: convert.calibration_patches(  # noqa: E731

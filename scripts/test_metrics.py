@@ -22,6 +22,7 @@ ap.add_argument("--predictions", nargs="+", required=True, help="their predictio
 ap.add_argument("--classes", required=True, help="foreground class names, as a JSON list")
 ap.add_argument("--mean-iou-threshold", type=float, default=0.4, help="probability threshold of the two-class mean IoU")
 ap.add_argument("--min-size", type=int, default=0, help="objects under this many pixels removed (instances.min_size)")
+ap.add_argument("--engine", default="keras", help="the models that predicted: keras or a TFLite variant (predict.engine)")
 ap.add_argument("--unassigned", required=True, help="the test input's files that belong to no image (its plan)")
 ap.add_argument("--per-image", required=True)
 ap.add_argument("--set-aside", required=True, help="the test images and files set aside, with the reason and fix")
@@ -36,11 +37,11 @@ with logged(args.log, "test_metrics") as log:
     atomic.write_csv(args.per_image, table)
     _, set_aside, qa = tables([read_index(d) for d in args.merged], json.loads(Path(args.unassigned).read_text()))
     atomic.write_csv(args.set_aside, set_aside)
-    summary = {**summarize(table, group="shard"), "n_set_aside": qa["n_set_aside"],
+    summary = {**summarize(table, group="shard"), "engine": args.engine, "n_set_aside": qa["n_set_aside"],
                "n_files_ignored": qa["n_files_ignored"]}
     atomic.write_json(args.summary, summary)
     for row in set_aside.itertuples():
         log.warning("set aside %s: %s", row.id or row.files, row.reason)
-    log.info("test set: Dice mean %s median %s over %d images", summary["overall"]["dice"]["mean"],
-             summary["overall"]["dice"]["median"], len(table))
+    log.info("test set: Dice mean %s median %s over %d images (%s models)", summary["overall"]["dice"]["mean"],
+             summary["overall"]["dice"]["median"], len(table), args.engine)
     collect(args.predictions, args.collect)

@@ -122,3 +122,12 @@ def test_the_comparison_row_gives_each_class_dice_of_multi_class_data():
     one_class = {"overall": {k: v for k, v in overall.items() if not k.startswith("dice_")} | {"dice": stat},
                  "per_fold": {}}
     assert not [k for k in comparison_row("main", {"arch": "Unet"}, one_class, quantized) if "small" in k]
+
+
+def test_the_comparison_plot_names_the_tflite_engine_that_scored_the_test_set():
+    table = pd.DataFrame({"experiment": ["a", "b"], "dice_mean": [0.8, 0.7], "test_dice_mean": [0.81, 0.72],
+                          "test_engine": ["int8", "keras"]})
+    labels = {column: label for column, label, _ in plots.comparison_series(table)}
+    assert labels["test_dice_mean"] == "fold ensemble, test set (int8 TFLite)"
+    keras_only = table.assign(test_engine="keras")
+    assert dict((c, lab) for c, lab, _ in plots.comparison_series(keras_only))["test_dice_mean"] == "fold ensemble, test set"

@@ -225,10 +225,13 @@ def test_large_images_are_tiled_into_their_shard_and_rescaled(tmp_path):
     (merged / "index.json").write_text(json.dumps({"shard": "0000", "items": items, "set_aside": []}))
     out = records.make_shard(str(merged), str(raw), str(tmp_path / "s.tfrec"), str(tmp_path / "s.json"),
                              scale=1.0, max_tile=256)
-    assert out["ids"] == [f"big@{y},{x}" for y in (0, 44) for x in (0, 122, 244)] + ["small"]
-    assert out["sizes"] == [[256, 256]] * 6 + [[64, 80]] and out["images"] == 2
+    # The fewest equal tiles of at most 256 whose neighbours overlap by 32 (1/8 of 256)
+    assert out["ids"] == [f"big@{y},{x}" for y in (0, 134) for x in (0, 156, 312)] + ["small"]
+    assert out["sizes"] == [[166, 188]] * 6 + [[64, 80]] and out["images"] == 2
     stored = [tfrecord_image(r) for r in tf.data.TFRecordDataset(str(tmp_path / "s.tfrec"))]
-    np.testing.assert_array_equal(stored[5], big[44:300, 244:500])
+    np.testing.assert_array_equal(stored[5], big[134:300, 312:500])
+    assert records.tile_starts(2600, 2048) == ([0, 1172], 1428)  # 256 px shared, not 1,496
+    assert records.tile_starts(2048, 2048) == ([0], 2048)
     half = records.make_shard(str(merged), str(raw), str(tmp_path / "h.tfrec"), str(tmp_path / "h.json"),
                               scale=0.5, max_tile=2048)
     assert half["sizes"] == [[150, 250], [32, 40]]

@@ -101,6 +101,8 @@ def test_a_variant_failing_to_convert_does_not_stop_the_others(monkeypatch):
     columns = quantized_columns(summary)
     assert columns["dice_quantized_mean"] == pytest.approx(ok["dice_mean"].iloc[1])
     assert columns["dice_quantized_change"] == pytest.approx(ok["dice_diff"].iloc[1])
+    assert columns["dice_int8_change"] == pytest.approx(ok["dice_diff"].iloc[2])
+    assert columns["dice_keras_no_tta_mean"] == pytest.approx(ok["dice_mean"].iloc[0])
     assert np.isnan(columns["dice_float16_mean"]) and columns["tflite_int8_mb"] > 0
 
 

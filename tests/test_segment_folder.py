@@ -2,6 +2,7 @@
 settings, and an output folder it must not overwrite or segment again; and what it leaves there."""
 import json
 
+import numpy as np
 import pytest
 
 from snakeseg.errors import InputError
@@ -62,3 +63,18 @@ def test_a_rerun_into_the_same_folder_leaves_only_its_own_images(tmp_path):
         (tmp_path / name).write_bytes(b"x")
     newimages.remove_stale_outputs(tmp_path, {"a", "a.b"})
     assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.*")) == ["instances/a.b.png", "masks/a.png"]
+
+
+def test_batches_of_images_end_at_a_slides_worth_of_pixels_and_are_read_as_needed():
+    from snakeseg.inference.predict import BATCH_PIXELS, batched
+
+    read = []
+    def images():
+        for side in (3000, 3000, 100, 100, 100):
+            read.append(side)
+            yield np.zeros((side, side), np.uint8)
+    batches = batched(images(), 8, image_of=lambda x: x)
+    assert [x.shape[0] for x in next(batches)] == [3000] and read == [3000]  # the second slide not yet read
+    assert [[x.shape[0] for x in b] for b in batches] == [[3000], [100, 100, 100]]
+    assert 3000 ** 2 >= BATCH_PIXELS > 3 * 100 ** 2
+    assert [len(b) for b in batched(range(5), 2)] == [2, 2, 1]

@@ -193,3 +193,4 @@ def check_test_set(results, items):
     assert comparison["test_dice_mean"].iloc[0] == pytest.approx(summary["overall"]["dice"]["mean"], abs=1e-6)
     assert comparison["test_map_mean"].iloc[0] == pytest.approx(summary["overall"]["map"]["mean"], abs=1e-6)
     assert comparison["test_n_images"].iloc[0] == 4
+    assert summary["engine"] == comparison["test_engine"].iloc[0] == "keras"  # which models scored it

@@ -21,10 +21,11 @@ def position_dependent(x):
     return x.mean(axis=-1, keepdims=True) * 0.5 + ramp * 0.5
 
 
+@pytest.mark.parametrize("window", [None, 160])
 @pytest.mark.parametrize("shape", [(300, 410), (64, 64), (40, 700), (513, 257)])
-def test_a_constant_model_gives_a_constant_map_without_seams(shape):
+def test_a_constant_model_gives_a_constant_map_without_seams(shape, window):
     image = np.random.default_rng(0).random(shape + (3,), np.float32)
-    probs = windows.predict_tiled(constant(0.37), image, patch=64, overlap=0.5, batch_size=3)
+    probs = windows.predict_tiled(constant(0.37), image, patch=64, overlap=0.5, batch_size=3, window=window)
     assert probs.shape == shape + (1,)
     np.testing.assert_allclose(probs, 0.37, rtol=1e-6)
 
@@ -56,10 +57,35 @@ def test_gaussian_weighting_favours_window_centres():
 
 
 def test_window_starts_cover_the_length_with_the_asked_overlap():
-    starts = windows.window_starts(300, 64, 0.5)
+    starts = windows.window_starts(300, 64, windows.window_step(64, 0.5))
     assert starts[0] == 0 and starts[-1] == 300 - 64
     assert all(0 < b - a <= 32 for a, b in zip(starts, starts[1:]))
-    assert windows.window_starts(64, 64, 0.5) == [0] and windows.window_starts(10, 64, 0.5) == [0]
+    assert windows.window_starts(64, 64, 32) == [0] and windows.window_starts(10, 64, 32) == [0]
+
+
+def test_windows_larger_than_the_patch_overlap_by_the_patch_fraction_and_weight_only_their_edges():
+    starts = windows.window_starts(2000, 512, windows.window_step(128, 0.5, 512))
+    assert starts[-1] == 2000 - 512 and len(starts) == 5 and all(b - a <= 448 for a, b in zip(starts, starts[1:]))
+    big, small = windows.gaussian_weights(128, window=512), windows.gaussian_weights(128)
+    assert big.shape == (512, 512) and np.all(big[64:448, 64:448] == 1)  # the middle counts fully
+    np.testing.assert_allclose(big[:64, :64], small[:64, :64])  # each edge as the patch's Gaussian
+    np.testing.assert_allclose(windows.gaussian_weights(128, window=128), small)
+
+
+def border_effects(x):
+    """A model that is wrong near its input's edges (a network's zero padding), right inside."""
+    h, w = x.shape[1:3]
+    edge = np.minimum.outer(np.minimum(np.arange(h), np.arange(h)[::-1]), np.minimum(np.arange(w), np.arange(w)[::-1]))
+    return x.mean(axis=-1, keepdims=True) * (1 - np.exp(-edge / 4))[None, :, :, None].astype(np.float32)
+
+
+def test_large_windows_match_the_whole_image_pass_better_than_patch_windows():
+    image = np.random.default_rng(5).random((300, 700, 3), np.float32)
+    inside = (slice(16, -16), slice(16, -16))  # away from the image's own edges
+    whole = windows.predict_whole(border_effects, image, stride=1)[inside]
+    def error(window):
+        return np.abs(windows.predict_tiled(border_effects, image, patch=64, window=window)[inside] - whole).mean()
+    assert error(256) < error(None) / 2
 
 
 @pytest.mark.parametrize("mode", ["flips", "d4"])
@@ -105,3 +131,21 @@ def test_the_predictor_gives_probabilities_at_each_images_own_size():
         assert all(np.allclose(p, 0.5) for p in probs)
         assert [lab.max() for lab in predictor.labels(images, 0.4)] == [1, 1, 1]
         assert [lab.max() for lab in predictor.labels(images, 0.6)] == [0, 0, 0]
+
+
+def test_the_predictor_sends_windows_of_predict_window_and_the_patch_to_fixed_size_networks():
+    from snakeseg.inference.predictor import Predictor
+
+    seen = []
+    def recording(x):
+        seen.append(x.shape[1:3])
+        return brightness(x)
+    image = np.random.default_rng(7).integers(0, 256, (700, 300, 3), dtype=np.uint8)
+    recipe = {"mode": "native", "patch_size": 64, "max_side": 200}
+    expected = Predictor([brightness], recipe).probabilities([image])[0]
+    for window, whole_images, sides in ((256, True, {(256, 256)}), ("patch", True, {(64, 64)}),
+                                        (256, False, {(64, 64)}), (1024, True, {(704, 320)})):
+        seen.clear()
+        probs = Predictor([recording], {**recipe, "window": window}, whole_images=whole_images).probabilities([image])[0]
+        assert set(seen) == sides, window
+        np.testing.assert_allclose(probs, expected, atol=1e-4)

@@ -266,17 +266,24 @@ def test_test_set_and_new_image_jobs_ask_for_their_largest_image(tmp_path):
     check_memory(_resources(out, "predict_test"), test_sizes, base, 9, whole_bytes_per_pixel=350)
     check_memory(_resources(out, "postprocess_new"), sizes, 1000, 9 + 30)
     check_memory(_resources(out, "postprocess_test"), test_sizes, 1000, 9 + 30)
+    # An hour plus 3 CPU-s a megapixel for each of the 2 folds' models and 4 flips, on the job's one thread.
+    for rule, images in (("predict_new", sizes), ("predict_test", test_sizes)):
+        for wildcards, resources in _resources(out, rule).items():
+            shard = wildcards.rsplit("=", 1)[1]
+            pixels = sum(h * w for i, (h, w) in images.items() if shards.shard_name(shards.shard_of(i, 4)) == shard)
+            assert int(resources["runtime"]) == 60 + math.ceil(pixels / 1e6 * 3 * 4 * 2 / 60), wildcards
 
 
 def check_memory(jobs, images, base, bytes_per_pixel, whole_bytes_per_pixel=0):
     """Each shard job of ``jobs`` asks for ``base`` MB plus ``bytes_per_pixel`` of its largest image
-    and ``whole_bytes_per_pixel`` of its largest image up to 2048 px a side (predicted whole; larger
-    ones go by sliding windows)."""
+    and ``whole_bytes_per_pixel`` of its largest image up to 2048 px a side (predicted whole) or
+    window of a larger one."""
     by_shard, whole = {}, {}
     for image_id, (h, w) in images.items():
         shard = shards.shard_name(shards.shard_of(image_id, 4))
         by_shard[shard] = max(by_shard.get(shard, 0), h * w)
-        whole[shard] = max(whole.get(shard, 0), h * w if max(h, w) <= 2048 else 0)
+        # larger ones: a window of predict.window (1024) a side, or of the image's shorter side
+        whole[shard] = max(whole.get(shard, 0), h * w if max(h, w) <= 2048 else min(h, 1024) * min(w, 1024))
     assert len(by_shard) > 1 and {s for s in by_shard} <= {w.rsplit("=", 1)[1] for w in jobs}
     for wildcards, resources in jobs.items():
         shard = wildcards.rsplit("=", 1)[1]  # a shard without images: the base

@@ -34,21 +34,24 @@ def scale_pair(image, mask, scale: float):
     return image, cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST)
 
 
-def tile_starts(length: int, tile: int) -> list[int]:
-    """Starts of tiles of at most ``tile`` covering ``length``, neighbours overlapping by ``TILE_OVERLAP``."""
+def tile_starts(length: int, tile: int) -> tuple[list[int], int]:
+    """Starts and length of the fewest equal tiles of at most ``tile`` covering ``length``, neighbours
+    overlapping by ``TILE_OVERLAP`` of ``tile`` (full-size tiles would overlap by most of a tile on a
+    side just over ``tile``, storing and sampling those pixels twice)."""
     if length <= tile:
-        return [0]
-    step = int(tile * (1 - TILE_OVERLAP))
-    n = -(-(length - tile) // step) + 1
-    return [round(i * (length - tile) / (n - 1)) for i in range(n)]
+        return [0], length
+    overlap = int(tile * TILE_OVERLAP)
+    n = -(-(length - overlap) // (tile - overlap))
+    size = -(-(length + (n - 1) * overlap) // n)
+    return [round(i * (length - size) / (n - 1)) for i in range(n)], size
 
 
 def tiles(image, mask, max_tile: int):
     """``(suffix, image tile, mask tile)`` for the tiles of a pair larger than ``max_tile``."""
-    h, w = image.shape[:2]
-    for y in tile_starts(h, max_tile):
-        for x in tile_starts(w, max_tile):
-            yield f"@{y},{x}", image[y:y + max_tile, x:x + max_tile], mask[y:y + max_tile, x:x + max_tile]
+    (rows, th), (cols, tw) = tile_starts(image.shape[0], max_tile), tile_starts(image.shape[1], max_tile)
+    for y in rows:
+        for x in cols:
+            yield f"@{y},{x}", image[y:y + th, x:x + tw], mask[y:y + th, x:x + tw]
 
 
 def _examples(item: dict, image_bytes: bytes, mask_bytes: bytes, scale: float, max_tile: int, bit_depth, channels):

@@ -33,7 +33,7 @@ def score_models(runners: dict[str, PredictBatch], items: Iterable, recipe: dict
     for predictor in predictors.values():
         predictor.probabilities(warm_up)
     rows = []
-    for batch in batched(items, batch_size):
+    for batch in batched(items, batch_size, image_of=lambda x: x[1]):
         images = [image for _, image, _ in batch]
         labels = {}
         for name, predictor in predictors.items():

@@ -28,6 +28,7 @@ def comparison_row(name: str, model_cfg: dict, summary: dict, quantized: pd.Data
     row.update(quantized_columns(quantized))
     if test_summary is not None:
         row["test_n_images"] = test_summary["overall"]["n_images"]
+        row["test_engine"] = test_summary.get("engine", "keras")  # absent from earlier summaries
         for metric in ("dice", "iou"):
             row[f"test_{metric}_mean"] = test_summary["overall"][metric]["mean"]
         row["test_dice_median"] = test_summary["overall"]["dice"]["median"]
@@ -44,27 +45,27 @@ def _class_dice(summary: dict, prefix: str) -> dict:
             if key.startswith("dice_") and isinstance(value, dict)}
 
 
-#: Quantization summary rows (snakeseg.deploy.tables) -> comparison columns: the dynamic-range
-#: variant keeps the names the comparison plot reads.
-QUANTIZED_NAMES = {"dynamic_range": ("dice_quantized_mean", "tflite_dynamic_mb"),
-                   "float16": ("dice_float16_mean", "tflite_float16_mb"), "int8": ("dice_int8_mean", "tflite_int8_mb")}
+#: Quantization summary rows (snakeseg.deploy.tables) -> comparison columns (mean Dice, Dice change
+#: against the Keras model, file size): the dynamic-range variant keeps the names the plot reads.
+QUANTIZED_NAMES = {"keras": ("dice_keras_no_tta_mean", None, "keras_h5_mb"),
+                   "dynamic_range": ("dice_quantized_mean", "dice_quantized_change", "tflite_dynamic_mb"),
+                   "float16": ("dice_float16_mean", "dice_float16_change", "tflite_float16_mb"),
+                   "int8": ("dice_int8_mean", "dice_int8_change", "tflite_int8_mb")}
 
 
 def quantized_columns(quantized: pd.DataFrame) -> dict:
-    """Keras model size, each variant's mean Dice (weighted by the folds' images, without TTA, as the
-    quantize job scores) and mean file size, and the dynamic-range variant's Dice change against the
-    Keras model; NaN for a variant not made, or that failed to convert in any fold."""
-    keras = quantized[quantized["variant"] == "keras"]
-    out = {"keras_h5_mb": round(keras["bytes"].mean() / 1e6, 3)}
-    for variant, (dice, size) in QUANTIZED_NAMES.items():
+    """Each variant's (and the Keras model's) mean Dice, weighted by the folds' images, without TTA,
+    as the quantize job scores; each variant's Dice change against the Keras model (what it costs);
+    mean file sizes. NaN for a variant not made, or that failed to convert in any fold."""
+    out = {}
+    for variant, (dice, change, size) in QUANTIZED_NAMES.items():
         rows = quantized[quantized["variant"] == variant]
         ok = len(rows) > 0 and (rows["status"] == "ok").all()
         weights = rows["n_images"]
         out[dice] = float((rows["dice_mean"] * weights).sum() / weights.sum()) if ok else float("nan")
+        if change:
+            out[change] = float((rows["dice_diff"] * weights).sum() / weights.sum()) if ok else float("nan")
         out[size] = round(rows["bytes"].mean() / 1e6, 3) if ok else float("nan")
-        if variant == "dynamic_range":  # its Dice minus the Keras model's, both without TTA: what it costs
-            out["dice_quantized_change"] = float((rows["dice_diff"] * weights).sum() / weights.sum()) if ok \
-                else float("nan")
     return out
 
 

@@ -84,7 +84,9 @@ def comparison_series(table: pd.DataFrame) -> list[tuple[str, str, str]]:
     series = [("dice_mean", "float model, out-of-fold", "tab:blue"),
               ("dice_quantized_oof", "TFLite dynamic range (blue + its Dice change)", "tab:orange")]
     if "test_dice_mean" in table and table["test_dice_mean"].notna().any():
-        series.append(("test_dice_mean", "fold ensemble, test set", "tab:green"))
+        engines = sorted(set(table.get("test_engine", pd.Series(dtype=str)).dropna()) - {"keras"})
+        label = "fold ensemble, test set" + (f" ({', '.join(engines)} TFLite)" if engines else "")
+        series.append(("test_dice_mean", label, "tab:green"))
     return series
 
 
@@ -149,7 +151,7 @@ def _variant_means(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def quantization(summary: pd.DataFrame, path: str) -> None:
-    """The float Keras model and its TFLite variants side by side (means over the folds, one bar per
+    """The float Keras model and its TFLite variants side by side (one bar per
     experiment and model): file size, Dice lost on the out-of-fold images (bar: mean, dot: largest
     per-image difference) and images per second at the job's threads, with the latency of one patch."""
     table = _variant_means(summary)
@@ -194,7 +196,8 @@ def quantization(summary: pd.DataFrame, path: str) -> None:
                  title="Speed")
     for ax in axes:
         ax.grid(axis="x", alpha=0.3)
-    fig.suptitle("Float Keras model and its TFLite variants (LiteRT), means over the folds")
+    fig.suptitle("Float Keras model and its TFLite variants (LiteRT): Dice over every fold's out-of-fold images "
+                 "(weighted by images), size and speed averaged over the folds")
     fig.tight_layout()
     _save(fig, path)
 

@@ -36,21 +36,22 @@ def predict_pack(pack, predictor, network, threshold: float, batch_size: int, bi
     set-aside rows: the manifest's, and the images that cannot be decoded."""
     manifest = pack.manifest
     aside = [{"id": i, "files": " ".join(e["files"]), "reason": e["reason"]} for i, e in manifest["set_aside"].items()]
-    readable = []
-    for image_id, entry in manifest["items"].items():
-        if image_id in skip:
-            continue
-        source = entry["image"]["name"]
-        try:
-            readable.append((image_id, decode_image_info(pack.read(source), source, bit_depth, channels)[0]))
-        except InputError as err:
-            aside.append({"id": image_id, "files": source, "reason": str(err)})  # with its fix
+    wanted = [i for i in manifest["items"] if i not in skip]
+
+    def decoded():  # one batch at a time: a shard of slides is never decoded whole
+        for image_id in wanted:
+            source = manifest["items"][image_id]["image"]["name"]
+            try:
+                yield image_id, decode_image_info(pack.read(source), source, bit_depth, channels)[0]
+            except InputError as err:
+                aside.append({"id": image_id, "files": source, "reason": str(err)})  # with its fix
+
     done = 0
-    for batch in batched(readable, batch_size):
+    for batch in batched(decoded(), batch_size, image_of=lambda x: x[1]):
         for (image_id, _), (labels, fg) in zip(batch, predictor.segment([image for _, image in batch], threshold)):
             network.write(image_id, labels, fg)
         done += len(batch)
-        log.info("%d/%d images predicted", done, len(readable))
+        log.info("%d/%d images predicted", done, len(wanted))
     return aside
 
 

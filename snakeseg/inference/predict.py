@@ -26,12 +26,20 @@ def read_prediction(path, n_classes: int) -> np.ndarray:
     return (stored > 0).astype(np.uint8) if n_classes == 1 else stored
 
 
-def batched(iterable, n: int):
-    batch = []
+#: Pixels after which a batch of images ends early: a shard of slides is decoded one slide at a time.
+BATCH_PIXELS = 2048 * 2048
+
+
+def batched(iterable, n: int, image_of=None):
+    """Lists of up to ``n`` items of ``iterable``, read as they are needed; with ``image_of`` (an
+    item's decoded image), a list also ends once its images hold :data:`BATCH_PIXELS`."""
+    batch, pixels = [], 0
     for x in iterable:
         batch.append(x)
-        if len(batch) == n:
+        if image_of is not None:
+            pixels += image_of(x).shape[0] * image_of(x).shape[1]
+        if len(batch) == n or pixels >= BATCH_PIXELS:
             yield batch
-            batch = []
+            batch, pixels = [], 0
     if batch:
         yield batch

@@ -20,10 +20,12 @@ PredictBatch = Callable[[np.ndarray], np.ndarray]
 STRIDE = 32  # every architecture's input must be a multiple of this
 
 #: How an experiment's images reach its network: ``mode`` native (whole images up to ``max_side``,
-#: else sliding windows of ``patch_size`` with ``overlap``) or resize (``image_size`` squares), after
+#: else sliding windows of side ``window``, overlapping by ``overlap`` x ``patch_size``; ``window``
+#: "patch" is the training patch) or resize (``image_size`` squares), after
 #: rescaling by ``scale`` and with the per-image normalisation ``normalize`` and ``polarity``.
 DEFAULT_RECIPE = {"mode": "resize", "image_size": 128, "patch_size": 128, "normalize": "none", "polarity": "keep",
-                  "scale": 1.0, "max_side": 2048, "overlap": 0.5, "bit_depth": "auto", "channels": None}
+                  "scale": 1.0, "max_side": 2048, "overlap": 0.5, "window": "patch", "bit_depth": "auto",
+                  "channels": None}
 
 
 class Predictor:
@@ -54,7 +56,14 @@ class Predictor:
         mode = self.recipe["normalize"]
         stats = intensity_stats(image, mode, self.recipe["polarity"])
         windows = lambda x: self.predict_batch(apply_stats(x, stats, mode))  # noqa: E731
-        return predict_strips(windows, image, self.recipe["patch_size"], self.recipe["overlap"], self.batch_size)
+        return predict_strips(windows, image, self.recipe["patch_size"], self.recipe["overlap"], self.batch_size,
+                              self.window_side())
+
+    def window_side(self) -> int:
+        """Side of the sliding windows: ``window``, or the training patch for ``"patch"`` and for
+        networks of a fixed input size."""
+        window = self.recipe["window"]
+        return self.recipe["patch_size"] if window == "patch" or not self.whole_images else int(window)
 
     def _native(self, images: list[np.ndarray]) -> list[np.ndarray]:
         """Probabilities of rescaled images: whole, batched by size, or by sliding windows."""
@@ -271,7 +280,7 @@ def load_predictor(model_paths: list[str], recipe: dict, predict_cfg: dict, thre
     """A prediction job's Predictor: the models loaded (HDF5 files: in TensorFlow pinned to the job's
     threads, in the precision ``predict.mixed_precision`` picks for this machine; quantize folders or
     .tflite files: the ``predict.engine`` variant with LiteRT, see :func:`tflite_models`), the
-    experiment's recipe with the config's ``predict.max_side``, ``overlap``, ``tta`` and
+    experiment's recipe with the config's ``predict.max_side``, ``overlap``, ``window``, ``tta`` and
     ``batch_size``. The out-of-fold predictions pass HDF5 files whatever the engine; the test set
     and new images pass what the engine names."""
     from pathlib import Path
@@ -285,5 +294,7 @@ def load_predictor(model_paths: list[str], recipe: dict, predict_cfg: dict, thre
         models, side, whole = keras_models(model_paths, policy)
     else:
         models, side, whole = tflite_models(model_paths, predict_cfg.get("engine", "keras"), threads)
-    recipe = {**recipe, "patch_size": side, "max_side": predict_cfg["max_side"], "overlap": predict_cfg["overlap"]}
+    window = predict_cfg.get("window", DEFAULT_RECIPE["window"])  # absent from the settings of earlier versions
+    recipe = {**recipe, "patch_size": side, "max_side": predict_cfg["max_side"], "overlap": predict_cfg["overlap"],
+              "window": window}
     return Predictor(models, recipe, predict_cfg["tta"], predict_cfg["batch_size"], whole_images=whole)

@@ -60,26 +60,38 @@ def ensemble(predict_batches: list[PredictBatch]) -> PredictBatch:
     return predict
 
 
-def gaussian_weights(patch: int, sigma_scale: float = 1 / 8) -> np.ndarray:
+def gaussian_weights(patch: int, sigma_scale: float = 1 / 8, window: int | tuple[int, int] | None = None) -> np.ndarray:
     """nnU-Net's importance map: a Gaussian of sigma ``patch * sigma_scale`` centred on the window,
-    its maximum 1 and no zero (the corners still count a little), float32 ``patch x patch``."""
-    centre = (patch - 1) / 2
-    sigma = patch * sigma_scale
-    g = np.exp(-0.5 * ((np.arange(patch) - centre) / sigma) ** 2)
-    w = np.outer(g, g)
-    w /= w.max()
+    its maximum 1 and no zero (the corners still count a little), float32. A ``window`` (side, or
+    height and width) larger than ``patch`` gets the patch's Gaussian split at its centre with ones
+    between: only a patch's half-width along each edge is down-weighted."""
+    height, width = (window, window) if isinstance(window, int) or window is None else window
+    w = np.outer(_edge_profile(patch, sigma_scale, height or patch), _edge_profile(patch, sigma_scale, width or patch))
     w[w == 0] = w[w > 0].min()
     return np.maximum(w, 1e-3).astype(np.float32)
 
 
-def window_starts(length: int, patch: int, overlap: float) -> list[int]:
-    """Starts of windows of ``patch`` covering ``length`` (>= patch) with about ``overlap`` between
-    neighbours, the first at 0 and the last ending at ``length`` (nnU-Net's steps)."""
-    if length <= patch:
+def _edge_profile(patch: int, sigma_scale: float, length: int) -> np.ndarray:
+    centre, sigma = (patch - 1) / 2, patch * sigma_scale
+    g = np.exp(-0.5 * ((np.arange(patch) - centre) / sigma) ** 2)
+    g /= g.max()
+    half = patch // 2
+    return np.concatenate([g[:half], np.ones(length - 2 * half), g[patch - half:]])
+
+
+def window_starts(length: int, window: int, step: int) -> list[int]:
+    """Starts of windows of ``window`` covering ``length`` (>= window) at most ``step`` apart, the
+    first at 0 and the last ending at ``length`` (nnU-Net's steps)."""
+    if length <= window:
         return [0]
-    step = max(1, int(patch * (1 - overlap)))
-    n = int(np.ceil((length - patch) / step)) + 1
-    return [int(round(i * (length - patch) / (n - 1))) for i in range(n)]
+    n = int(np.ceil((length - window) / max(1, step))) + 1
+    return [int(round(i * (length - window) / (n - 1))) for i in range(n)]
+
+
+def window_step(patch: int, overlap: float, window: int | None = None) -> int:
+    """Distance between window starts: neighbours overlap by ``overlap`` x ``patch`` pixels, as
+    nnU-Net's windows of the training patch do, whatever the window's side."""
+    return max(1, (window or patch) - int(round(patch * overlap)))
 
 
 def pad_to(image: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -112,33 +124,38 @@ def _batches(items: list, n: int) -> Iterator[list]:
 
 
 def predict_strips(predict_batch: PredictBatch, image: np.ndarray, patch: int, overlap: float = 0.5,
-                   batch_size: int = 8) -> Iterator[tuple[int, np.ndarray]]:
+                   batch_size: int = 8, window: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """Sliding-window prediction in horizontal strips: yields ``(row, probabilities)`` for
     consecutive bands of rows once no later window touches them, so a large image never holds
-    more than one band of windows' worth of float sums. Windows are ``patch`` x ``patch``,
-    weighted by :func:`gaussian_weights` and predicted ``batch_size`` at a time."""
+    more than one band of windows' worth of float sums. Windows are ``window`` x ``window`` (at
+    least the training ``patch``), neighbours overlapping by ``overlap`` x ``patch`` pixels,
+    weighted by :func:`gaussian_weights`, ``batch_size`` patches' worth of pixels per call."""
     h, w = image.shape[:2]
-    padded_h, padded_w = max(h, patch), max(w, patch)
+    # A side shorter than the window gets a window of its own length (rounded up to 32), not padding.
+    side_h, side_w = (max(patch, min(window or patch, -(-n // 32) * 32)) for n in (h, w))
+    padded_h, padded_w = max(h, side_h), max(w, side_w)
     if (padded_h, padded_w) != (h, w):
         image = pad_to(image, padded_h, padded_w)
-    weights = gaussian_weights(patch)[..., None]
-    rows, cols = window_starts(padded_h, patch, overlap), window_starts(padded_w, patch, overlap)
+    weights = gaussian_weights(patch, window=(side_h, side_w))[..., None]
+    rows = window_starts(padded_h, side_h, window_step(patch, overlap, side_h))
+    cols = window_starts(padded_w, side_w, window_step(patch, overlap, side_w))
+    per_call = max(1, batch_size * patch ** 2 // (side_h * side_w))
     done = 0  # rows of the image already yielded
     band_start, acc, norm = 0, None, None
     for i, y in enumerate(rows):
-        windows = [image[y:y + patch, x:x + patch] for x in cols]
-        outs = [predict_batch(np.stack(batch).astype(np.float32)) for batch in _batches(windows, batch_size)]
+        windows = [image[y:y + side_h, x:x + side_w] for x in cols]
+        outs = [predict_batch(np.stack(batch).astype(np.float32)) for batch in _batches(windows, per_call)]
         out = np.concatenate(outs)
         if acc is None:
-            acc = np.zeros((patch, padded_w, out.shape[-1]), np.float32)
-            norm = np.zeros((patch, padded_w, 1), np.float32)
-        if y + patch > band_start + acc.shape[0]:  # grow the band downwards
-            extra = y + patch - band_start - acc.shape[0]
+            acc = np.zeros((side_h, padded_w, out.shape[-1]), np.float32)
+            norm = np.zeros((side_h, padded_w, 1), np.float32)
+        if y + side_h > band_start + acc.shape[0]:  # grow the band downwards
+            extra = y + side_h - band_start - acc.shape[0]
             acc = np.concatenate([acc, np.zeros((extra,) + acc.shape[1:], np.float32)])
             norm = np.concatenate([norm, np.zeros((extra,) + norm.shape[1:], np.float32)])
         for x, o in zip(cols, out):
-            acc[y - band_start:y - band_start + patch, x:x + patch] += o * weights
-            norm[y - band_start:y - band_start + patch, x:x + patch] += weights
+            acc[y - band_start:y - band_start + side_h, x:x + side_w] += o * weights
+            norm[y - band_start:y - band_start + side_h, x:x + side_w] += weights
         final = rows[i + 1] if i + 1 < len(rows) else padded_h  # rows above the next window are complete
         if final > done:
             stop = min(final, h)
@@ -150,6 +167,6 @@ def predict_strips(predict_batch: PredictBatch, image: np.ndarray, patch: int, o
 
 
 def predict_tiled(predict_batch: PredictBatch, image: np.ndarray, patch: int, overlap: float = 0.5,
-                  batch_size: int = 8) -> np.ndarray:
+                  batch_size: int = 8, window: int | None = None) -> np.ndarray:
     """:func:`predict_strips` gathered into one ``H x W x C`` probability map."""
-    return np.concatenate([probs for _, probs in predict_strips(predict_batch, image, patch, overlap, batch_size)])
+    return np.concatenate([p for _, p in predict_strips(predict_batch, image, patch, overlap, batch_size, window)])
