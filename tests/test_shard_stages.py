@@ -44,17 +44,20 @@ def _merge_paired(tmp_path, images: dict[str, bytes], masks: dict[str, bytes], s
 def test_bad_images_are_set_aside_with_the_member_named(tmp_path):
     image, masks = good_item(size=(32, 40))
     _, wrong_size_masks = good_item(size=(20, 20))
+    _, turned_masks = good_item(size=(40, 32))  # drawn on the image turned by 90 degrees
     truncated = image[: len(image) // 2]
     _, index, summary = _prepare(tmp_path, {
         "good": (image, masks),
         "truncated": (truncated, masks),
         "badmask": (image, [masks[0], b"not a png"]),
         "mismatch": (image, wrong_size_masks),
+        "turned": (image, turned_masks),
         "nomask": (image, []),
     })
     assert summary["ids"] == ["good"] and summary["count"] == 1
     aside = index["set_aside"]
-    assert set(aside) == {"truncated", "badmask", "mismatch", "nomask"}
+    assert set(aside) == {"truncated", "badmask", "mismatch", "turned", "nomask"}
+    assert "EXIF orientation" in aside["turned"]["reason"] and "EXIF" not in aside["mismatch"]["reason"]
     assert aside["truncated"]["reason"].startswith("truncated/images/truncated.png: cannot be decoded")
     assert aside["badmask"]["reason"].startswith("badmask/masks/m1.png: cannot be decoded")
     assert "mask size 20x20 differs from image size 40x32" in aside["mismatch"]["reason"]

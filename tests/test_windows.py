@@ -149,3 +149,18 @@ def test_the_predictor_sends_windows_of_predict_window_and_the_patch_to_fixed_si
         probs = Predictor([recording], {**recipe, "window": window}, whole_images=whole_images).probabilities([image])[0]
         assert set(seen) == sides, window
         np.testing.assert_allclose(probs, expected, atol=1e-4)
+
+
+def test_a_rescaled_windowed_image_is_labelled_band_by_band_as_when_resized_whole(monkeypatch):
+    from snakeseg.inference import predictor as P
+
+    image = np.random.default_rng(8).integers(0, 256, (2300, 230, 3), dtype=np.uint8)
+    predictor = P.Predictor([brightness], {"mode": "native", "patch_size": 64, "max_side": 100, "scale": 0.5})
+    whole = predictor.probabilities([image])[0]  # the float map at full size, resized in one piece
+    bands = []
+    resize_rows = P.resize_rows
+    monkeypatch.setattr(P, "resize_rows", lambda *a: bands.append(a[3] - a[2]) or resize_rows(*a))
+    labels, fg = predictor.segment([image], 0.5)[0]
+    assert max(bands) == 1024 and sum(bands) == 2300  # never the whole full-size map at once
+    np.testing.assert_allclose(fg, np.round(whole[..., 0] * 255), atol=1)
+    assert (labels != (whole[..., 0] >= 0.5)).mean() < 1e-4

@@ -24,9 +24,12 @@ def label_map(entry: dict, pack: Pack, spec: MaskSpec,
     for m in entry["masks"]:
         raw = decode_mask(pack.read(m["name"]), m["name"])
         if raw.shape[:2] != image.shape[:2]:
+            swapped = raw.shape[:2] == image.shape[1::-1]  # a JPEG turned upright by its EXIF orientation
             raise InputError(m["name"], f"mask size {raw.shape[1]}x{raw.shape[0]} differs from "
                              f"image size {image.shape[1]}x{image.shape[0]}",
-                             "fix or remove the mask so it matches its image")
+                             "draw the mask on the image as viewers show it (turned upright by its EXIF "
+                             "orientation, as snakeseg reads it) or rotate the mask to match" if swapped
+                             else "fix or remove the mask so it matches its image")
         if spec.instances and entry["kind"] != "instances":
             labels, ids, record = instance_image(raw, m["name"], spec)
         else:

@@ -106,30 +106,56 @@ class Predictor:
 
     def segment(self, images: list[np.ndarray], threshold: float) -> list[tuple[np.ndarray, np.ndarray]]:
         """(label map, foreground probability as uint8 0..255) per image, at its size: thresholded
-        foreground, or the most probable class. An image predicted by sliding windows at scale 1 is
-        labelled strip by strip (its float probabilities are never held whole: a 20,000-px slide
-        needs a band of them, not 1.6 GB)."""
+        foreground, or the most probable class. An image predicted by sliding windows is labelled
+        strip by strip (its float probabilities at full size are never held whole: a 20,000-px
+        slide needs a band of them, not 1.6 GB; at ``scale`` below 1, the rescaled image's)."""
         out: list = [None] * len(images)
         rest = []
         for i, image in enumerate(images):
-            if self.recipe["mode"] == "native" and self.recipe["scale"] == 1 and self._windowed(image):
-                labels, fg = np.empty(image.shape[:2], np.uint8), np.empty(image.shape[:2], np.uint8)
-                height, reported = image.shape[0], 0
-                for row, probs in self._strips(image):
-                    labels[row:row + len(probs)], fg[row:row + len(probs)] = _to_labels(probs, threshold)
-                    if (row + len(probs)) * 10 // height > reported:  # a slide takes minutes: say how far
-                        reported = (row + len(probs)) * 10 // height
-                        log.info("%d x %d image: %d%% predicted", height, image.shape[1], 10 * reported)
-                out[i] = labels, fg
+            scaled = self._rescaled(image) if self.recipe["mode"] == "native" else None
+            if scaled is not None and self._windowed(scaled):
+                out[i] = self._segment_windowed(image, scaled, threshold)
             else:
                 rest.append(i)
         for i, prob in zip(rest, self.probabilities([images[i] for i in rest])):
             out[i] = _to_labels(prob, threshold)
         return out
 
+    def _segment_windowed(self, image: np.ndarray, scaled: np.ndarray, threshold: float):
+        labels, fg = np.empty(image.shape[:2], np.uint8), np.empty(image.shape[:2], np.uint8)
+        height, reported = scaled.shape[0], 0
+        probs = []
+        for row, band in self._strips(scaled):
+            if scaled is image:
+                labels[row:row + len(band)], fg[row:row + len(band)] = _to_labels(band, threshold)
+            else:
+                probs.append(band)
+            if (row + len(band)) * 10 // height > reported:  # a slide takes minutes: say how far
+                reported = (row + len(band)) * 10 // height
+                log.info("%d x %d image: %d%% predicted", image.shape[0], image.shape[1], 10 * reported)
+        if scaled is not image:  # back to the image's size a band of rows at a time
+            probs = np.concatenate(probs)
+            for start in range(0, image.shape[0], 1024):
+                stop = min(start + 1024, image.shape[0])
+                labels[start:stop], fg[start:stop] = _to_labels(resize_rows(probs, image.shape[:2], start, stop), threshold)
+        return labels, fg
+
     def labels(self, images: list[np.ndarray], threshold: float) -> list[np.ndarray]:
         """The label maps of :meth:`segment`."""
         return [labels for labels, _ in self.segment(images, threshold)]
+
+
+def resize_rows(probs: np.ndarray, size: tuple[int, int], start: int, stop: int) -> np.ndarray:
+    """Rows ``start:stop`` of ``H x W x C`` probabilities resized to ``size`` (bilinear, pixel centres
+    aligned as ``cv2.resize`` aligns them), computed from the source rows they need alone."""
+    (h, w), hs = size, probs.shape[0]
+    y = np.clip((np.arange(start, stop) + 0.5) * hs / h - 0.5, 0, hs - 1)
+    top = np.floor(y).astype(int)
+    bottom, weight = np.minimum(top + 1, hs - 1), (y - top).astype(np.float32)[:, None, None]
+    first = top[0]
+    rows = cv2.resize(probs[first:bottom[-1] + 1], (w, bottom[-1] + 1 - first), interpolation=cv2.INTER_LINEAR)
+    rows = rows.reshape(rows.shape[:2] + (probs.shape[-1],))
+    return rows[top - first] * (1 - weight) + rows[bottom - first] * weight
 
 
 def _to_labels(prob: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
