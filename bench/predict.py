@@ -1,7 +1,7 @@
 """Full-resolution prediction: throughput of the whole-image and sliding-window paths against a plain
 per-window loop (one window per call, no batching) on the same images, and peak memory on a
 synthetic 20,000 x 20,000 image; and an image above ``predict.max_side`` by windows of the
-training patch (nnU-Net's) against windows of ``predict.window``.
+training patch (nnU-Net's, the default) against windows of 1024 (``predict.window: 1024``).
 
     python bench/predict.py [--images 6] [--side 512] [--large 3072] [--huge 20000]
 
@@ -70,12 +70,12 @@ def throughput(n_images: int, side: int, threads: int) -> dict:
 
 def large_image(side: int, threads: int) -> dict:
     """Megapixels/s on one RGB image of ``side`` (above ``predict.max_side``): sliding windows of the
-    128-px patch against windows of the config's ``predict.window``, both overlapping by half a patch."""
+    128-px patch against windows of 1024, both overlapping by half a patch."""
     from snakeseg.inference.predictor import Predictor, keras_callables
     from snakeseg.training.models import build_model
 
     model_cfg, (image,), megapixels = setup(1, side, threads)
-    window = yaml.safe_load((REPO / "config.yaml").read_text())["predict"]["window"]
+    window = 1024  # predict.window's opt-in for slides; the default is the patch
     (net,), _, _ = keras_callables([build_model(model_cfg, 128, 1)])
     recipe = {"mode": "native", "patch_size": 128, "normalize": "zscore", "max_side": 2048}
     rates = {}

@@ -254,7 +254,7 @@ def test_test_set_and_new_image_jobs_ask_for_their_largest_image(tmp_path):
     test_sizes = {f"t{i}": (200 + 400 * i, 500) for i in range(4)}
     archive = write_dsb_zip(tmp_path / "test.zip", {i: good_item(k, size=s) for k, (i, s) in enumerate(test_sizes.items())})
     cfg = tmp_path / "use.yaml"
-    cfg.write_text(f"predict_input: {new}\ntest_input: {archive}\ntrain: {{cache_mb: 0}}\n")
+    cfg.write_text(f"predict_input: {new}\ntest_input: {archive}\ntrain: {{cache_mb: 0}}\npredict: {{window: 1024}}\n")
     snakemake(tmp_path, "--until", "unzip_test", configfile=cfg)
     # Merging a test shard (staged, not yet decoded): 1000 MB plus 12 bytes a pixel of its largest image.
     check_memory(_resources(snakemake(tmp_path, "-n", configfile=cfg).stdout, "merge_masks_test"), test_sizes, 1000, 12)
@@ -282,7 +282,7 @@ def check_memory(jobs, images, base, bytes_per_pixel, whole_bytes_per_pixel=0):
     for image_id, (h, w) in images.items():
         shard = shards.shard_name(shards.shard_of(image_id, 4))
         by_shard[shard] = max(by_shard.get(shard, 0), h * w)
-        # larger ones: a window of predict.window (1024) a side, or of the image's shorter side
+        # larger ones: a window of predict.window (1024 here) a side, or of the image's shorter side
         whole[shard] = max(whole.get(shard, 0), h * w if max(h, w) <= 2048 else min(h, 1024) * min(w, 1024))
     assert len(by_shard) > 1 and {s for s in by_shard} <= {w.rsplit("=", 1)[1] for w in jobs}
     for wildcards, resources in jobs.items():
