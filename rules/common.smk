@@ -129,8 +129,9 @@ try:
     EXPERIMENTS = experiments.expand(config, os.path.join(workflow.basedir, "schemas/config.schema.json"))
     CLASSES = experiments.check(config)
     if not config.get("input"):  # the demo's curves flatten within 10-15 epochs: keep command 1 short
-        for _exp in EXPERIMENTS.values():
+        for _name, _exp in EXPERIMENTS.items():
             _exp["train"]["epochs"] = min(_exp["train"]["epochs"], config["demo"]["epochs"])
+            experiments.check_warmup_epochs(_name, _exp["train"])
         # A demo fold has about 32 small images: 200 int8 calibration patches would repeat each one 6 times.
         _quant = config["quantize"]
         _quant["calibration_samples"] = min(_quant["calibration_samples"], config["demo"]["calibration_samples"])
@@ -198,6 +199,12 @@ PREDICTION_KEYS = ("threshold", "max_side", "overlap", "window", "tta", "mixed_p
 def postprocess_settings(*keys, **fixed):
     """The predict block's ``keys`` a post-processing rule uses, and ``fixed`` values, as JSON (its params)."""
     return json.dumps({**{k: config["predict"][k] for k in keys}, **fixed}, sort_keys=True)
+
+
+def local_weights_file(exp):
+    """An experiment's model.encoder_weights when it is a local file (a declared input), else none."""
+    weights = EXPERIMENTS[exp]["model"]["encoder_weights"]
+    return [local(os.path.abspath(weights))] if weights not in (None, "imagenet") else []
 
 
 def prediction_settings(*extra, **fixed):

@@ -7,6 +7,8 @@ rule train_fold:
         # Active learning: predictions accepted in earlier rounds, training data of every fold.
         accepted=shard_files(f"{WORK}/assl/tfrecords/shard-{{shard}}.tfrec", ACCEPTED_SHARDS),
         accepted_indexes=shard_files(f"{WORK}/assl/tfrecords/shard-{{shard}}.json", ACCEPTED_SHARDS),
+        # A local model.encoder_weights file: new weights under the same name retrain.
+        encoder_weights=lambda w: local_weights_file(w.exp),
     output:
         model=f"{RESULTS}/models/{{exp}}/fold-{{fold}}/model.h5",
         history=f"{RESULTS}/models/{{exp}}/fold-{{fold}}/history.csv",

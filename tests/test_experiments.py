@@ -131,3 +131,29 @@ def test_the_comparison_plot_names_the_tflite_engine_that_scored_the_test_set():
     assert labels["test_dice_mean"] == "fold ensemble, test set (int8 TFLite)"
     keras_only = table.assign(test_engine="keras")
     assert dict((c, lab) for c, lab, _ in plots.comparison_series(keras_only))["test_dice_mean"] == "fold ensemble, test set"
+
+
+def test_an_experiments_warm_up_longer_than_its_training_or_a_missing_weights_file_is_refused_at_start(tmp_path):
+    cfg = {**BASE, "experiments": {"main": {}, "warm": {"train": {"warmup_epochs": BASE["train"]["epochs"]}}}}
+    with pytest.raises(InputError, match="experiments.warm: train.warmup_epochs .* must be smaller than its train.epochs"):
+        experiments.expand(cfg, SCHEMA)
+    cfg = {**BASE, "experiments": {"main": {}, "pre": {"model": {"encoder_weights": str(tmp_path / "nope.h5")}}}}
+    with pytest.raises(InputError, match="experiments.pre.model.encoder_weights: .*nope.h5: is neither null"):
+        experiments.expand(cfg, SCHEMA)
+    (tmp_path / "nope.h5").write_bytes(b"weights")
+    assert experiments.expand(cfg, SCHEMA)["pre"]["model"]["encoder_weights"] == str(tmp_path / "nope.h5")
+
+
+def test_new_encoder_weights_under_the_same_name_start_a_killed_training_over(tmp_path):
+    import os
+
+    from snakeseg.workflow.folds import fold_fingerprint
+
+    weights = tmp_path / "resnet18_no_top.h5"
+    weights.write_bytes(b"first weights")
+    model = {"arch": "Unet", "encoder_weights": str(weights)}
+    first = fold_fingerprint(0, model, {"epochs": 3}, {}, ["fg"], {"0000"}, [])
+    assert fold_fingerprint(0, model, {"epochs": 3}, {}, ["fg"], {"0000"}, []) == first  # resumes
+    weights.write_bytes(b"other weights!")
+    os.utime(weights, (1, 1))
+    assert fold_fingerprint(0, model, {"epochs": 3}, {}, ["fg"], {"0000"}, []) != first

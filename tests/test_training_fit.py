@@ -185,3 +185,22 @@ def test_early_stopping_resumes_from_a_history_with_unvalidated_epochs():
     assert stop.best == 0.4 and stop.wait == 1  # one validation since the best, not two epochs
     stop.on_epoch_end(6, {"loss": 0.3})  # an epoch without validation neither waits nor stops
     assert stop.wait == 1 and not stop.model.stop_training
+
+
+def test_the_history_keeps_one_header_across_phases_with_and_without_validation(tmp_path):
+    """A warm-up phase ending on a validated epoch, then a main phase whose first epoch is not
+    validated (train.validation_every > 1): Keras' CSVLogger wrote rows wider than its header."""
+    from snakeseg.training.fit import HistoryCSV, read_history
+
+    path = tmp_path / "history.csv"
+    warmup, main = HistoryCSV(path), HistoryCSV(path)  # one callback per phase, as fit_phase makes
+    warmup.on_epoch_end(0, {"loss": 0.9, "lr": 1e-3, "val_loss": 0.8, "val_iou_score": 0.1})
+    main.on_epoch_end(1, {"loss": 0.7, "lr": 9e-4})
+    main.on_epoch_end(2, {"loss": 0.6, "lr": 8e-4, "val_loss": 0.5, "val_iou_score": 0.4})
+    main.on_epoch_end(2, {"loss": 0.55, "lr": 8e-4, "val_loss": 0.5, "val_iou_score": 0.45})  # a resumed epoch
+    history = read_history(path)
+    assert list(history["epoch"]) == [0, 1, 2] and "val_lr" not in history
+    assert np.isnan(history.loc[1, "val_iou_score"]) and history.loc[2, "val_iou_score"] == 0.45
+    # A file an earlier version left with rows wider than its header is read, not a failure forever.
+    path.write_text("epoch,loss,lr\n0,0.9,0.001\n1,0.7,0.0009,0.5\n")
+    assert list(read_history(path)["epoch"]) == [0]

@@ -101,8 +101,27 @@ def read_history(path: Path) -> pd.DataFrame | None:
     """The CSV history so far, one row per epoch (a row repeated by a resumed epoch: the last wins)."""
     if not path.exists() or path.stat().st_size == 0:
         return None
-    frame = pd.read_csv(path)
+    try:
+        frame = pd.read_csv(path)
+    except pd.errors.ParserError as err:  # Keras' CSVLogger of earlier versions, after a warm-up phase
+        log.warning("%s: rows of another width left out (%s)", path, err)
+        frame = pd.read_csv(path, on_bad_lines="skip")
     return frame.drop_duplicates("epoch", keep="last").sort_values("epoch").reset_index(drop=True)
+
+
+class HistoryCSV(keras.callbacks.Callback):
+    """One row per epoch in ``path``, its columns every epoch's logs (an epoch without validation
+    leaves the ``val_*`` ones empty): rewritten whole each epoch, so a warm-up phase, the main phase
+    and a resumed run share one header (Keras' CSVLogger fixes its columns at a phase's first epoch)."""
+
+    def __init__(self, path: Path):
+        super().__init__()
+        self.path = Path(path)
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = pd.DataFrame([{"epoch": epoch, **{k: float(v) for k, v in (logs or {}).items()}}])
+        done = read_history(self.path)
+        atomic.write_csv(self.path, row if done is None else pd.concat([done, row], ignore_index=True))
 
 
 class ResumedEarlyStopping(keras.callbacks.EarlyStopping):
@@ -222,7 +241,7 @@ class FoldTrainer:
             checkpoint,
             *stopping,
             learning_rate_callback(cfg),
-            keras.callbacks.CSVLogger(str(self.history_csv), append=True),
+            HistoryCSV(self.history_csv),
             # After the CSV row: a kill between the two repeats the epoch (deduplicated), never skips one.
             keras.callbacks.BackupAndRestore(str(self.work / f"backup-{phase}")),
         ]

@@ -8,11 +8,11 @@ multi-class models in an ``n_classes``-channel softmax with class 0 = background
 from __future__ import annotations
 
 import math
-import os
 
 from . import architectures as archs
 from ..errors import InputError
 from .losses import LOSSES, _binary_inputs, _overlap, make_loss  # noqa: F401 - make_loss re-exported
+from .weights import resolve_encoder_weights
 from ..tfenv import keras, sm, tf
 
 SM_ARCHITECTURES = {"Unet": sm.Unet, "FPN": sm.FPN, "Linknet": sm.Linknet, "PSPNet": sm.PSPNet}
@@ -42,20 +42,6 @@ ARCH_OPTIONS = {
 #: ``mobilenetv2_fcn``: the decoder is these layers and everything downstream of them.
 DECODER_SEEDS = ("decoder_", "center_block", "fpn_stage_", "psp_level")
 NO_ENCODER = (archs.CUSTOM_UNET, archs.HRNET, archs.SIMPLE_CNN)
-
-
-def resolve_encoder_weights(value: str | None) -> str | None:
-    """``None`` (random init), ``"imagenet"`` (downloaded by Keras, needs internet) or a local file.
-
-    A local file must hold the encoder's weights without its classification top (a Keras
-    ``.h5`` such as ``resnet18_imagenet_1000_no_top.h5``).
-    """
-    if value in (None, "imagenet"):
-        return value
-    if not os.path.isfile(value):
-        raise InputError(f"config model.encoder_weights: {value}", "is neither null, 'imagenet' nor an existing file",
-                         "point it at a local weights file (.h5 without top) or set it to null")
-    return os.path.abspath(value)
 
 
 def _options(model_cfg: dict) -> dict:

@@ -14,6 +14,7 @@ import re
 import jsonschema
 
 from ..errors import InputError
+from ..training.weights import resolve_encoder_weights
 
 NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 #: Architectures with no encoder to freeze (training.models.NO_ENCODER, named here without TensorFlow).
@@ -54,12 +55,23 @@ def expand(config: dict, schema_path: str) -> dict[str, dict]:
                                  f"fix the value; allowed keys and values are in schemas/config.schema.json "
                                  f"under {block}") from None
         _check_warmup(name, merged)
+        where = f"experiments.{name}.model" if config.get("experiments") else "model"
+        resolve_encoder_weights(merged["model"].get("encoder_weights"), f"{where}.encoder_weights")
         out[name] = merged
     return out
 
 
+def check_warmup_epochs(name: str, train: dict) -> None:
+    """An experiment's warm-up must leave epochs to train the whole network (after the demo's cap)."""
+    if train.get("warmup_epochs", 0) >= train["epochs"]:
+        raise InputError(f"config experiments.{name}: train.warmup_epochs {train['warmup_epochs']}",
+                         f"must be smaller than its train.epochs ({train['epochs']}, demo.epochs caps the demo's)",
+                         "lower warmup_epochs or raise epochs")
+
+
 def _check_warmup(name: str, merged: dict) -> None:
     """A frozen-encoder warm-up needs an encoder: refused at the start, not after the data stage."""
+    check_warmup_epochs(name, merged["train"])
     arch = merged["model"].get("arch")
     if merged["train"].get("warmup_epochs") and arch in WITHOUT_ENCODER:
         raise InputError(f"config experiments.{name}: train.warmup_epochs {merged['train']['warmup_epochs']}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import NamedTuple
 
 from ..data.shards import fingerprint
@@ -37,5 +38,10 @@ def split_fold(tfrecords: list[str], indexes: list[dict], val_shards: set[str], 
 def fold_fingerprint(fold: int, model_cfg: dict, train_cfg: dict, recipe: dict, classes: list[str],
                      val_shards: set[str], indexes: list[dict]) -> str:
     """Configuration and data identity of a training job: a rerun with the same fingerprint resumes
-    where a killed one stopped; any other starts over."""
-    return fingerprint([fold, model_cfg, train_cfg, recipe, classes, sorted(val_shards), indexes])
+    where a killed one stopped; any other starts over. A local encoder weights file counts by its
+    size and modification time, not only its path (new weights under the same name start over)."""
+    identity = [fold, model_cfg, train_cfg, recipe, classes, sorted(val_shards), indexes]
+    weights = model_cfg.get("encoder_weights")
+    if weights and os.path.isfile(weights):
+        identity.append([os.path.getsize(weights), os.path.getmtime(weights)])
+    return fingerprint(identity)
