@@ -78,3 +78,13 @@ def test_batches_of_images_end_at_a_slides_worth_of_pixels_and_are_read_as_neede
     assert [[x.shape[0] for x in b] for b in batches] == [[3000], [100, 100, 100]]
     assert 3000 ** 2 >= BATCH_PIXELS > 3 * 100 ** 2
     assert [len(b) for b in batched(range(5), 2)] == [2, 2, 1]
+
+
+def test_what_a_killed_segment_run_left_in_its_output_folder_is_removed(tmp_path):
+    left = tmp_path / f"{newimages.UNFINISHED}abc123" / "masks"
+    left.mkdir(parents=True)
+    (left / "a.png").write_bytes(b"png")
+    (tmp_path / "masks").mkdir()
+    (tmp_path / "masks" / "a.png").write_bytes(b"png")
+    newimages.remove_unfinished(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["masks"]  # the finished outputs stay

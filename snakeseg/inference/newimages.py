@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import tempfile
 import zipfile
 from pathlib import Path
@@ -154,10 +155,11 @@ def segment_folder(models_dir: str, source: str, out: str, tta: str | None = Non
     inventory, source = images_to_segment(source, out)
     manifest = shards.build_manifests(inventory, 1)["0000"]
     out.mkdir(parents=True, exist_ok=True)
+    remove_unfinished(out)
     predictor = load_predictor(models, settings["recipe"], cfg, threads)
     n_classes, bit_depth = len(settings["classes"]), settings["recipe"]["bit_depth"]
     channels = settings["recipe"].get("channels")  # absent from the settings of earlier versions
-    with Unstaged(source, manifest) as images, tempfile.TemporaryDirectory(dir=out) as predicted:
+    with Unstaged(source, manifest) as images, tempfile.TemporaryDirectory(dir=out, prefix=UNFINISHED) as predicted:
         # The workflow's two steps (rules predict_new, postprocess_new) in one process.
         aside = predict_pack(images, predictor, NetworkOutputs(predicted, n_classes), cfg["threshold"], batch_size,
                              bit_depth, channels)
@@ -185,6 +187,17 @@ def check_output_folder(out: Path) -> None:
             raise InputError(str(out / name), "holds files that no earlier segment wrote (no summary.csv beside it); "
                              "this run would overwrite them",
                              "give a new output folder (or delete this one, if an interrupted segment left it)")
+
+
+#: Prefix of the masks and probabilities a ``segment`` run holds until its outputs are written.
+UNFINISHED = ".unfinished-"
+
+
+def remove_unfinished(out: Path) -> None:
+    """Remove what a killed ``segment`` run left in ``out`` (its hidden temporary folder)."""
+    for leftover in out.glob(f"{UNFINISHED}*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+        log.info("removed %s, left by a segment run that did not finish", leftover)
 
 
 def remove_stale_outputs(out: Path, ids: set[str]) -> None:
