@@ -52,13 +52,11 @@ def load_overlay(path: str) -> np.ndarray:
     scale = MAX_SIDE / max(image.shape[:2])
     if scale < 1:
         image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    # A very thin image (8 x 3000 px) would be a line of a pixel or two: centred on a white panel.
+    # A very thin image (8 x 3000 px) would be a line of a pixel: its short side stretched to 1/8 of the long.
     h, w = image.shape[:2]
     short = max(h, w) // 8
     if min(h, w) < short:
-        dy, dx = max(0, short - h), max(0, short - w)
-        image = cv2.copyMakeBorder(image, dy // 2, dy - dy // 2, dx // 2, dx - dx // 2, cv2.BORDER_CONSTANT,
-                                   value=(255, 255, 255))
+        image = cv2.resize(image, (max(w, short), max(h, short)), interpolation=cv2.INTER_NEAREST)
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
