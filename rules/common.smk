@@ -310,16 +310,18 @@ def staged_predict_mem_mb(wildcards, input, attempt, exp=None):
 
 def _prediction_mb(wildcards, attempt, sizes, exp):
     whole = 0  # pixels of the largest image or window the network takes in one pass (after data.scale)
-    scale, side = config["data"]["scale"], config["predict"]["max_side"]
     if EXPERIMENTS[exp]["train"]["mode"] == "native":
+        scale, side = config["data"]["scale"], config["predict"]["max_side"]
         scaled = [(h * scale, w * scale) for h, w in sizes]
         whole = _largest([(h, w) for h, w in scaled if max(h, w) <= side])
         window = config["predict"]["window"]
         if window != "patch":  # a larger image's windows (a short side: a window of that side)
             windows = [(min(h, window), min(w, window)) for h, w in scaled if max(h, w) > side]
             whole = max(whole, _largest(windows))
-    image_bytes = PREDICT_BYTES_PER_PIXEL * _largest(sizes) * max(1, scale) ** 2 + WHOLE_IMAGE_BYTES_PER_PIXEL * whole
-    return math.ceil(model_mem_mb(wildcards, attempt) + image_bytes / 1e6 * attempt)
+    activations_mb = WHOLE_IMAGE_BYTES_PER_PIXEL * whole / 1e6 * attempt  # already at the rescaled size
+    return _with_image_mb(
+        model_mem_mb(wildcards, attempt) + activations_mb, PREDICT_BYTES_PER_PIXEL * _largest(sizes), attempt
+    )
 
 
 # CPU seconds a model pass takes per megapixel of images (after data.scale): about 3 with windows of

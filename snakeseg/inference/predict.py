@@ -37,7 +37,8 @@ def batched(iterable, n: int, image_of=None):
     for x in iterable:
         batch.append(x)
         if image_of is not None:
-            pixels += image_of(x).shape[0] * image_of(x).shape[1]
+            h, w = image_of(x).shape[:2]
+            pixels += h * w
         if len(batch) == n or pixels >= BATCH_PIXELS:
             yield batch
             batch, pixels = [], 0

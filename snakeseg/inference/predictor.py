@@ -39,16 +39,20 @@ class Predictor:
         self.square = tta == "d4"  # rotations by 90 degrees need square inputs
         self.batch_size, self.whole_images = batch_size, whole_images
 
-    def _rescaled(self, image: np.ndarray) -> np.ndarray:
-        scale = self.recipe["scale"]
-        if scale == 1:
-            return image
-        h, w = image.shape[:2]
-        size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        return cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    def _scaled_shape(self, image: np.ndarray) -> tuple[int, int]:
+        """(height, width) of ``image`` rescaled by ``scale``."""
+        scale, (h, w) = self.recipe["scale"], image.shape[:2]
+        return (h, w) if scale == 1 else (max(1, round(h * scale)), max(1, round(w * scale)))
 
-    def _windowed(self, image: np.ndarray) -> bool:
-        return not self.whole_images or max(image.shape[:2]) > self.recipe["max_side"]
+    def _rescaled(self, image: np.ndarray) -> np.ndarray:
+        if self.recipe["scale"] == 1:
+            return image
+        h, w = self._scaled_shape(image)
+        return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if self.recipe["scale"] < 1 else cv2.INTER_LINEAR)
+
+    def _windowed(self, shape: tuple[int, ...]) -> bool:
+        """Whether a (rescaled) image of ``shape`` goes through sliding windows."""
+        return not self.whole_images or max(shape[:2]) > self.recipe["max_side"]
 
     def _strips(self, image: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
         """Sliding-window probabilities of a (rescaled) image, band by band, each window normalised
@@ -70,7 +74,7 @@ class Predictor:
         mode, out = self.recipe["normalize"], [None] * len(images)
         by_shape: dict[tuple, list[int]] = {}
         for i, image in enumerate(images):
-            if self._windowed(image):
+            if self._windowed(image.shape):
                 out[i] = np.concatenate([p for _, p in self._strips(image)])
             else:
                 by_shape.setdefault(image.shape[:2], []).append(i)
@@ -112,16 +116,16 @@ class Predictor:
         out: list = [None] * len(images)
         rest = []
         for i, image in enumerate(images):
-            scaled = self._rescaled(image) if self.recipe["mode"] == "native" else None
-            if scaled is not None and self._windowed(scaled):
-                out[i] = self._segment_windowed(image, scaled, threshold)
+            if self.recipe["mode"] == "native" and self._windowed(self._scaled_shape(image)):
+                out[i] = self._segment_windowed(image, threshold)
             else:
                 rest.append(i)
         for i, prob in zip(rest, self.probabilities([images[i] for i in rest])):
             out[i] = _to_labels(prob, threshold)
         return out
 
-    def _segment_windowed(self, image: np.ndarray, scaled: np.ndarray, threshold: float):
+    def _segment_windowed(self, image: np.ndarray, threshold: float):
+        scaled = self._rescaled(image)
         labels, fg = np.empty(image.shape[:2], np.uint8), np.empty(image.shape[:2], np.uint8)
         height, reported = scaled.shape[0], 0
         probs = []
