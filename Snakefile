@@ -55,7 +55,7 @@ rule all:
         expand(
             f"{RESULTS}/test/{{exp}}/{{out}}",
             exp=EXPS if TEST_PLAN else [],
-            out=["summary.json", *TEST_OUTPUT_FOLDERS],
+            out=["summary.json", "gallery.png", *TEST_OUTPUT_FOLDERS],
         ),
         [f"{RESULTS}/assl/round-{ROUND}/review.csv", f"{RESULTS}/assl/rounds.csv"] if POOL_PLAN else [],
 

@@ -130,6 +130,11 @@ try:
     CLASSES = experiments.check(config)
     if not config.get("input"):  # the demo's curves flatten within 10-15 epochs: keep command 1 short
         for _name, _exp in EXPERIMENTS.items():
+            if _exp["train"]["epochs"] > config["demo"]["epochs"]:
+                logger.info(
+                    f"snakeseg: demo data (no input set): experiment {_name} trains {config['demo']['epochs']} epochs "
+                    f"(demo.epochs), not its train.epochs {_exp['train']['epochs']}"
+                )
             _exp["train"]["epochs"] = min(_exp["train"]["epochs"], config["demo"]["epochs"])
             experiments.check_warmup_epochs(_name, _exp["train"])
         # A demo fold has about 32 small images: 200 int8 calibration patches would repeat each one 6 times.

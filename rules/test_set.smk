@@ -127,3 +127,28 @@ rule test_metrics:
         "--engine {params.engine} "
         "--unassigned {input.unassigned:q} --per-image {output.per_image:q} --summary {output.summary:q} "
         "--set-aside {output.set_aside:q} --collect {output.collected:q} --log {log:q}"
+
+
+# The report's look at the test set: overlays of its lowest- and highest-Dice images, as the
+# out-of-fold gallery shows the cross-validation's.
+rule test_gallery:
+    input:
+        per_image=f"{RESULTS}/test/{{exp}}/per_image.csv",
+        overlays=f"{RESULTS}/test/{{exp}}/overlays",
+    output:
+        report(
+            f"{RESULTS}/test/{{exp}}/gallery.png",
+            caption="../report/test_gallery.rst",
+            category="Test set",
+            subcategory="{exp}",
+        ),
+    log:
+        "logs/test_gallery/{exp}.log",
+    conda:
+        "../envs/snakeseg.yaml"
+    params:
+        script=SCRIPTS / "test_gallery.py",
+        n=config["report"]["gallery"],
+    shell:
+        "python {params.script:q} --per-image {input.per_image:q} --overlays {input.overlays:q} "
+        "--experiment {wildcards.exp} --n {params.n} --out {output:q} --log {log:q}"

@@ -140,7 +140,10 @@ def test_segment_leaves_out_its_own_output_folder_and_names_a_file_it_cannot_rea
     inventory, source = images_to_segment(str(tmp_path / "batch"), tmp_path / "batch" / "segmented")
     assert sorted(inventory.usable()) == ["a"] and inventory.unassigned == [] and source == str(tmp_path / "batch")
     assert sorted(images_to_segment(str(tmp_path / "batch"), tmp_path / "elsewhere")[0].usable()) == [
-        "segmented__masks__a", "sub__a"]
+        "segmented__masks__a", "sub__a"]  # masks/ alone: not known as a segment run's, so listed
+    for table in ("summary.csv", "objects.csv"):  # what a finished segment run writes beside its masks/
+        (tmp_path / "batch" / "segmented" / table).write_text("id\n")
+    assert sorted(images_to_segment(str(tmp_path / "batch"), tmp_path / "batch" / "second")[0].usable()) == ["a"]
     (tmp_path / "pic.webp").write_bytes(b"RIFF....WEBP")
     with pytest.raises(InputError, match="pic.webp: is neither an image snakeseg reads .* Fix: convert it to PNG"):
         images_to_segment(str(tmp_path / "pic.webp"), tmp_path / "out")

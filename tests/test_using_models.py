@@ -31,7 +31,7 @@ def test_new_images_and_a_test_set_through_the_ensemble(tmp_path, tiny_demo_run)
     cfg = tmp_path / "use.yaml"
     cfg.write_text(f"predict_input: {new}\ntest_input: {archive}\n")
     targets = ["results/inference/main/summary.csv", "results/test/main/summary.json", "results/metrics/comparison.csv",
-               "results/inference/main/overview.png"]
+               "results/inference/main/overview.png", "results/test/main/gallery.png"]
     snakemake(work, *targets, configfile=cfg)
     check_new_images(work / "results" / "inference" / "main", new)
     check_test_set(work / "results", items)
@@ -50,7 +50,8 @@ def test_new_images_and_a_test_set_through_the_ensemble(tmp_path, tiny_demo_run)
     # after the network reruns only the post-processing and the tables after it.
     n_new, n_test = (len(list((work / "results" / kind / "main" / "shards").iterdir())) for kind in ("inference", "test"))
     after_new = {"postprocess_new": n_new, "inference_summary": 1, "new_images_overview": 1}
-    after_test = {"postprocess": 2, "metrics": 1, "postprocess_test": n_test, "test_metrics": 1, "compare": 1}
+    after_test = {"postprocess": 2, "metrics": 1, "postprocess_test": n_test, "test_metrics": 1, "compare": 1,
+                  "test_gallery": 1}
     for change, expected in [("predict: {batch_size: 2}", {}),
                              ("predict: {save_probabilities: true}", after_new),
                              ("predict: {geojson: false}", after_new),
@@ -194,3 +195,5 @@ def check_test_set(results, items):
     assert comparison["test_map_mean"].iloc[0] == pytest.approx(summary["overall"]["map"]["mean"], abs=1e-6)
     assert comparison["test_n_images"].iloc[0] == 4
     assert summary["engine"] == comparison["test_engine"].iloc[0] == "keras"  # which models scored it
+    gallery = cv2.imread(str(out / "gallery.png"))  # the report's look at the test set
+    assert gallery is not None and gallery.shape[0] > 200

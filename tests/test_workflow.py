@@ -35,12 +35,16 @@ def test_demo_data_caps_the_epochs_and_calibration_and_real_data_keeps_them(tmp_
     cfg = tmp_path / "epochs.yaml"
     caps = "train: {epochs: 40}\nquantize: {calibration_samples: 150}\ndemo: {epochs: 3, calibration_samples: 5}\n"
     cfg.write_text(caps)
-    out = snakemake(tmp_path, "-n", "-p", configfile=cfg).stdout
+    proc = snakemake(tmp_path, "-n", "-p", configfile=cfg)
+    out = proc.stdout
     assert '"epochs": 3,' in out and '"calibration_samples": 5,' in out
+    notice = "demo data (no input set): experiment main trains 3 epochs (demo.epochs), not its train.epochs 40"
+    assert notice in out + proc.stderr  # said, not silently capped
     archive = write_dsb_zip(tmp_path / "stage1_train.zip", {f"img{i:02d}": good_item(i) for i in range(8)})
     cfg.write_text(f"{caps}input: {archive}\n")
-    out = snakemake(tmp_path, "-n", "-p", configfile=cfg).stdout
-    assert '"epochs": 40,' in out and '"epochs": 3,' not in out
+    proc = snakemake(tmp_path, "-n", "-p", configfile=cfg)
+    out = proc.stdout
+    assert '"epochs": 40,' in out and '"epochs": 3,' not in out and "demo.epochs" not in out + proc.stderr
     assert '"calibration_samples": 150,' in out and '"calibration_samples": 5,' not in out
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import unicodedata
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -274,13 +275,13 @@ def is_image_file(path: str) -> bool:
 
 
 def list_input(path: str, layout: str = "auto", paired: dict | None = None, limits: dict | None = None,
-               directory: zipread.CentralDirectory | None = None, exclude: str | None = None) -> Inventory:
+               directory: zipread.CentralDirectory | None = None, exclude: Sequence[str] = ()) -> Inventory:
     """Inventory of a zip or folder in the DSB2018 or the paired-folders layout (``directory`` as
-    for :func:`list_members`), leaving out the subfolder ``exclude`` (an output folder inside it)."""
+    for :func:`list_members`), leaving out the subfolders ``exclude`` (output folders inside it)."""
     with gc_paused():
         members = list_members(path, **(limits or {}), directory=directory)
-        if exclude:
-            below = exclude.rstrip("/") + "/"
+        below = tuple(folder.rstrip("/") + "/" for folder in exclude)
+        if below:
             members = [m for m in members if not m.name.startswith(below)]
         members, junk = _split_junk(members)
         if layout == "auto":

@@ -86,16 +86,16 @@ def _prediction_colours(per_image_by_exp: dict[str, pd.DataFrame]) -> str:
 
 
 def gallery(per_image_by_exp: dict[str, pd.DataFrame], overlay_path: Callable[[str, pd.Series], str],
-            n: int, path: str) -> None:
-    """Out-of-fold overlays: per experiment a row of its ``n`` lowest-Dice images, then a row
-    of its ``n`` highest; each captioned with id, Dice and (instance data) mAP and counts."""
+            n: int, path: str, images: str = "Out-of-fold") -> None:
+    """Overlays of ``images`` (out-of-fold or test-set): per experiment a row of its ``n`` lowest-Dice
+    images, then a row of its ``n`` highest; each captioned with id, Dice and (instance data) mAP and counts."""
     rows = []
     for exp, per_image in per_image_by_exp.items():
         worst, best = pick_gallery(per_image, n)
         # load first, so that a missing overlay fails before any drawing
         rows += [(f"{exp}: {label}", [(r, load_overlay(overlay_path(exp, r))) for _, r in picked.iterrows()])
                  for label, picked in (("lowest Dice", worst), ("highest Dice", best)) if len(picked)]
-    title = f"Out-of-fold overlays, lowest and highest Dice per experiment\ngreen: truth; {_prediction_colours(per_image_by_exp)}"
+    title = f"{images} overlays, lowest and highest Dice per experiment\ngreen: truth; {_prediction_colours(per_image_by_exp)}"
     if not rows:
         fig, ax = plt.subplots(figsize=(6, 2))
         ax.text(0.5, 0.5, "no scored images", ha="center", va="center", fontsize=12)

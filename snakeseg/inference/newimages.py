@@ -213,8 +213,8 @@ def remove_stale_outputs(out: Path, ids: set[str]) -> None:
 
 def images_to_segment(source: str, out: Path) -> tuple[listing.Inventory, str]:
     """The inventory of what ``segment`` reads, and the folder or zip it reads from: one image file,
-    or the images of a folder or zip, listed as ``predict_input`` is (an output folder inside the
-    images' folder left out, so a second run does not segment the first one's outputs)."""
+    or the images of a folder or zip, listed as ``predict_input`` is (``out`` and earlier runs' output
+    folders inside the images' folder left out, so that no run segments another's outputs)."""
     if listing.is_image_file(source):  # one image: read from its folder, the only file listed
         return listing.one_image(Path(source)), str(Path(source).parent)
     if os.path.isfile(source) and not source.lower().endswith(".zip") and not zipfile.is_zipfile(source):
@@ -224,8 +224,17 @@ def images_to_segment(source: str, out: Path) -> tuple[listing.Inventory, str]:
     if out == folder:
         raise InputError(str(out), "is the images' folder itself: the outputs would be segmented next time",
                          "give an output folder of its own (a new folder inside the images' folder is fine)")
-    inside = out.relative_to(folder).as_posix() if folder.is_dir() and out.is_relative_to(folder) else None
+    if not folder.is_dir():
+        return listing.list_input(source, "images"), source
+    outputs = {out, *earlier_outputs(folder)}
+    inside = [o.relative_to(folder).as_posix() for o in outputs if o.is_relative_to(folder)]
     return listing.list_input(source, "images", exclude=inside), source
+
+
+def earlier_outputs(folder: Path) -> list[Path]:
+    """Folders under ``folder`` that a ``segment`` run wrote: ``summary.csv`` and ``objects.csv`` beside ``masks/``."""
+    return [Path(root) for root, dirs, files in os.walk(folder)
+            if "masks" in dirs and {"summary.csv", "objects.csv"} <= set(files)]
 
 
 def write_overview(out: Path, summary: pd.DataFrame, objects: pd.DataFrame, title: str) -> None:
