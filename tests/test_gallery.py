@@ -172,3 +172,17 @@ def test_a_very_thin_overlay_is_stretched_to_a_panel_a_viewer_can_see(tmp_path):
     square = np.zeros((300, 200, 3), np.uint8)
     cv2.imwrite(str(tmp_path / "square.png"), square)
     assert load_overlay(str(tmp_path / "square.png")).shape[:2] == (300, 200)  # others as they are
+
+
+def test_dice_histogram_of_several_classes_adds_a_row_of_each_class(tmp_path):
+    from snakeseg.evaluation.plots import dice_histogram
+
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"experiment": "main", "id": [f"i{k}" for k in range(30)], "fold": np.arange(30) % 3,
+                          "dice_round": rng.uniform(0.6, 1, 30), "dice_square": rng.uniform(0.2, 0.9, 30)})
+    table["dice"] = table[["dice_round", "dice_square"]].mean(axis=1)
+    table.loc[0, "dice_square"] = np.nan  # a class absent from an image and its prediction
+    dice_histogram(table.drop(columns=["dice_round", "dice_square"]), str(tmp_path / "binary.png"))
+    dice_histogram(table, str(tmp_path / "classes.png"))
+    binary, classes = _check_png(tmp_path / "binary.png"), _check_png(tmp_path / "classes.png")
+    assert classes.shape[0] > 1.5 * binary.shape[0]  # the classes' row below the mean's histogram

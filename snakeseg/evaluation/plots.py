@@ -55,8 +55,20 @@ def training_curves(histories: dict[tuple[str, str], pd.DataFrame], path: str) -
 
 def dice_histogram(per_image: pd.DataFrame, path: str) -> None:
     """Distribution of out-of-fold Dice: stacked by fold for one experiment, one outline per
-    experiment when there are several; with the means and medians."""
-    fig, ax = plt.subplots(figsize=(7, 4))
+    experiment when there are several; with the means and medians. With several classes, a row
+    below with each class's distribution (the top one is their mean per image)."""
+    classes = [c[len("dice_"):] for c in per_image.columns if c.startswith("dice_")]
+    if len(classes) < 2:
+        fig, ax = plt.subplots(figsize=(7, 4))
+    else:
+        fig = plt.figure(figsize=(max(7, 3 * len(classes)), 7), layout="constrained")
+        top, bottom = fig.subfigures(2, 1, height_ratios=[4, 3])
+        ax = top.subplots()
+        for class_ax, name in zip(np.atleast_1d(bottom.subplots(1, len(classes), sharey=True)), classes):
+            _dice_outlines(class_ax, per_image, f"dice_{name}")
+            class_ax.set_title(f"class {name}", fontsize=10)
+            class_ax.set_xlabel(f"Dice of {name}")
+        bottom.axes[0].set_ylabel("images")
     bins = np.linspace(0, 1, 21)
     experiments = sorted(per_image["experiment"].unique())
     if len(experiments) == 1:
@@ -67,15 +79,22 @@ def dice_histogram(per_image: pd.DataFrame, path: str) -> None:
         ax.axvline(mean, color="black", ls="-", label=f"mean {mean:.3f}")
         ax.axvline(median, color="black", ls=":", label=f"median {median:.3f}")
     else:
-        for exp in experiments:
-            dice = per_image.loc[per_image["experiment"] == exp, "dice"]
-            ax.hist(dice, bins=bins, histtype="step", lw=2, label=f"{exp} (mean {dice.mean():.3f}, median {dice.median():.3f})")
+        _dice_outlines(ax, per_image, "dice")
     n = per_image.groupby("experiment").size().iloc[0]
-    ax.set_xlabel("Dice (out-of-fold, original image size)")
+    ax.set_xlabel("Dice (out-of-fold, original image size)" + (", mean of the classes" if len(classes) > 1 else ""))
     ax.set_ylabel("images")
     ax.set_title(f"Per-image Dice, {n} images")
     ax.legend(fontsize=8)
     _save(fig, path)
+
+
+def _dice_outlines(ax, per_image: pd.DataFrame, column: str) -> None:
+    """One histogram outline of ``column`` per experiment, its mean and median in the legend."""
+    for exp in sorted(per_image["experiment"].unique()):
+        dice = per_image.loc[per_image["experiment"] == exp, column].dropna()
+        ax.hist(dice, bins=np.linspace(0, 1, 21), histtype="step", lw=2,
+                label=f"{exp} (mean {dice.mean():.3f}, median {dice.median():.3f})")
+    ax.legend(fontsize=7)
 
 
 def comparison_series(table: pd.DataFrame) -> list[tuple[str, str, str]]:
