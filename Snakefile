@@ -14,16 +14,22 @@ min_version("9.0")
 configfile: os.path.join(workflow.basedir, "config.yaml")
 
 
-try:
-    validate(config, os.path.join(workflow.basedir, "schemas/config.schema.json"))
-except WorkflowError:  # one line per key instead of Snakemake's dump of the whole schema
-    sys.path.insert(0, workflow.basedir)
-    from snakeseg.workflow.configcheck import schema_errors
+sys.path.insert(0, workflow.basedir)
+from snakeseg.workflow.configcheck import load_schema, schema_errors, whole_numbers
 
-    _errors = schema_errors(config, os.path.join(workflow.basedir, "schemas/config.schema.json"))
+SCHEMA_PATH = os.path.join(workflow.basedir, "schemas/config.schema.json")
+SCHEMA = load_schema(SCHEMA_PATH)
+try:
+    validate(config, SCHEMA_PATH)
+except WorkflowError:  # one line per key instead of Snakemake's dump of the whole schema
     raise WorkflowError(
-        "snakeseg: the configuration does not fit schemas/config.schema.json:\n  " + "\n  ".join(_errors)
+        "snakeseg: the configuration does not fit schemas/config.schema.json:\n  "
+        + "\n  ".join(schema_errors(config, SCHEMA))
     )
+whole_numbers(config, SCHEMA)  # epochs: 5.0 is valid JSON Schema, and 5 to the scripts
+for _block, _key in [(config, "input"), (config, "test_input"), (config, "predict_input"), (config["assl"], "pool")]:
+    if isinstance(_block.get(_key), str):
+        _block[_key] = os.path.expanduser(_block[_key])  # ~/data.zip as the shell would read it
 
 
 include: "rules/common.smk"

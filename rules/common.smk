@@ -71,8 +71,12 @@ def _plan():
 def _plan_of(key, path, layout, paired, plan_dir):
     """plan.plan of ``path`` (the config's ``key``), or an InputError naming the key when it is not there."""
     if not os.path.exists(path):
+        tried = "" if os.path.isabs(os.path.expanduser(path)) else f" (looked for {os.path.abspath(path)})"
         raise InputError(
-            f"config {key}", f"{path} does not exist", "check the path (absolute, or relative to the run's folder)"
+            f"config {key}",
+            f"{path} does not exist{tried}",
+            "check the path: a relative one is read from the working directory (snakemake --directory), "
+            "not from the folder of a --configfile",
         )
     return plan.plan(path, layout, paired, config["limits"], config["n_shards"], plan_dir)
 
@@ -126,7 +130,7 @@ try:
     POOL_PLAN, ACCEPTED_PLAN = _plan_assl()
     POOL_INPUT = inputlink.point(f"{WORK}/assl/pool/input", POOL_PLAN.archive) if POOL_PLAN else None
     NEW_INPUT = inputlink.point(f"{WORK}/new/input", NEW_PLAN.archive) if NEW_PLAN else None
-    EXPERIMENTS = experiments.expand(config, os.path.join(workflow.basedir, "schemas/config.schema.json"))
+    EXPERIMENTS = experiments.expand(config, SCHEMA)
     CLASSES = experiments.check(config)
     if not config.get("input"):  # the demo's curves flatten within 10-15 epochs: keep command 1 short
         for _name, _exp in EXPERIMENTS.items():
@@ -136,7 +140,9 @@ try:
                     f"(demo.epochs), not its train.epochs {_exp['train']['epochs']}"
                 )
             _exp["train"]["epochs"] = min(_exp["train"]["epochs"], config["demo"]["epochs"])
-            experiments.check_warmup_epochs(_name, _exp["train"])
+            experiments.check_warmup_epochs(
+                f"config experiments.{_name}: " if config.get("experiments") else "config ", _exp["train"]
+            )
         # A demo fold has about 32 small images: 200 int8 calibration patches would repeat each one 6 times.
         _quant = config["quantize"]
         _quant["calibration_samples"] = min(_quant["calibration_samples"], config["demo"]["calibration_samples"])

@@ -135,7 +135,7 @@ def test_the_comparison_plot_names_the_tflite_engine_that_scored_the_test_set():
 
 def test_an_experiments_warm_up_longer_than_its_training_or_a_missing_weights_file_is_refused_at_start(tmp_path):
     cfg = {**BASE, "experiments": {"main": {}, "warm": {"train": {"warmup_epochs": BASE["train"]["epochs"]}}}}
-    with pytest.raises(InputError, match="experiments.warm: train.warmup_epochs .* must be smaller than its train.epochs"):
+    with pytest.raises(InputError, match="experiments.warm: train.warmup_epochs .* must be smaller than train.epochs"):
         experiments.expand(cfg, SCHEMA)
     cfg = {**BASE, "experiments": {"main": {}, "pre": {"model": {"encoder_weights": str(tmp_path / "nope.h5")}}}}
     with pytest.raises(InputError, match="experiments.pre.model.encoder_weights: .*nope.h5: is neither null"):
@@ -157,3 +157,42 @@ def test_new_encoder_weights_under_the_same_name_start_a_killed_training_over(tm
     weights.write_bytes(b"other weights!")
     os.utime(weights, (1, 1))
     assert fold_fingerprint(0, model, {"epochs": 3}, {}, ["fg"], {"0000"}, []) != first
+
+
+def test_the_schema_lists_the_backbones_segmentation_models_has():
+    from snakeseg.tfenv import sm
+
+    schema = yaml.safe_load((REPO / "schemas" / "config.schema.json").read_text())
+    assert schema["properties"]["model"]["properties"]["backbone"]["enum"] == sm.get_available_backbone_names()
+
+
+@pytest.mark.parametrize("model,train,match", [
+    ({"arch": "PSPNet"}, {"patch_size": 64}, r"config train.patch_size 64: model.arch PSPNet needs a multiple of 48\. "
+                                             r"Fix: set train.patch_size to 96, 192, 288, 384, \.\.\. or auto"),
+    ({"arch": "custom_unet", "depth": 7}, {}, "config model.depth 7: custom_unet deeper than 5 levels"),
+    ({"arch": "custom_unet", "depth": 5}, {"patch_size": 96}, "needs a multiple of 32"),  # not this one: fine
+    ({"arch": "hrnet", "encoder_weights": "imagenet"}, {}, "config model.encoder_weights: imagenet: hrnet has no "
+                                                           "pretrained encoder"),
+    ({"arch": "Unet"}, {"warmup_epochs": 50}, r"config train.warmup_epochs 50: must be smaller than train.epochs \(50"),
+])
+def test_model_settings_training_would_refuse_are_refused_at_start(model, train, match):
+    """Without experiments the message names the keys the user wrote (no experiments.main)."""
+    cfg = {"model": {**BASE["model"], "depth": 4, **model}, "train": {**BASE["train"], "mode": "native", **train}}
+    if match == "needs a multiple of 32":
+        assert experiments.expand(cfg, SCHEMA)["main"]["train"]["patch_size"] == 96
+        return
+    with pytest.raises(InputError, match=match):
+        experiments.expand(cfg, SCHEMA)
+
+
+def test_an_experiments_mistakes_are_listed_together_and_whole_numbers_become_integers():
+    cfg = {**BASE, "experiments": {"x": {"train": {"patch_size": 100, "epochs": "ten", "epoch": 5}}}}
+    with pytest.raises(InputError) as err:
+        experiments.expand(cfg, SCHEMA)
+    lines = str(err.value).splitlines()
+    assert lines[0] == "config experiments.x: does not fit schemas/config.schema.json:"
+    assert any(line.startswith("  experiments.x.train.epoch: unknown key") for line in lines)
+    assert any("experiments.x.train.epochs: 'ten'" in line for line in lines)
+    assert any("experiments.x.train.patch_size: 100" in line for line in lines)
+    out = experiments.expand({**BASE, "experiments": {"x": {"train": {"epochs": 5.0}}}}, SCHEMA)
+    assert out["x"]["train"]["epochs"] == 5 and isinstance(out["x"]["train"]["epochs"], int)

@@ -311,3 +311,11 @@ def test_data_channels_reach_every_job_that_decodes_an_image(tmp_path):
         assert commands[rule] and all("--channels '[1]'" in c for c in commands[rule]), rule
     for rule in ("predict", "quantize", "model_settings"):
         assert commands[rule] and all('"channels": [1]' in c for c in commands[rule]), rule
+
+
+def test_whole_numbers_written_as_decimals_are_integers_to_the_jobs(tmp_path):
+    """JSON Schema takes 5.0 as an integer; range() in a training job would not."""
+    cfg = tmp_path / "decimals.yaml"
+    cfg.write_text("n_folds: 2.0\nn_shards: 4.0\ntrain: {epochs: 5.0}\n")
+    out = snakemake(tmp_path, "-n", "-p", configfile=cfg).stdout
+    assert job_counts(out)["train_fold"] == 2 and '"epochs": 5,' in out and "5.0" not in out

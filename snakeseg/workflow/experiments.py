@@ -8,13 +8,13 @@ there is one, ``main``.
 from __future__ import annotations
 
 import copy
-import json
+import math
+import os
 import re
-
-import jsonschema
 
 from ..errors import InputError
 from ..training.weights import resolve_encoder_weights
+from .configcheck import load_schema, schema_errors, whole_numbers
 
 NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 #: Architectures with no encoder to freeze (training.models.NO_ENCODER, named here without TensorFlow).
@@ -29,10 +29,11 @@ def deep_merge(base: dict, override: dict) -> dict:
     return out
 
 
-def expand(config: dict, schema_path: str) -> dict[str, dict]:
-    """{name: {"model": ..., "train": ..., "data": ...}}, each merged and validated against the JSON schema."""
-    with open(schema_path) as fh:
-        schema = json.load(fh)
+def expand(config: dict, schema: str | dict) -> dict[str, dict]:
+    """{name: {"model": ..., "train": ..., "data": ...}}, each merged and checked against the JSON
+    schema (its path or itself) and across keys, so that a bad experiment stops the run at its start."""
+    schema = load_schema(schema) if isinstance(schema, str) else schema
+    named = bool(config.get("experiments"))
     experiments = config.get("experiments") or {"main": {}}
     out = {}
     for name, override in experiments.items():
@@ -44,43 +45,75 @@ def expand(config: dict, schema_path: str) -> dict[str, dict]:
         if shaping:
             raise InputError(f"config experiments.{name}.data.{shaping[0]}", "cannot differ between experiments",
                              "set it in the top-level data block: the shards it shapes are shared by all experiments")
-        merged = {}
+        merged, errors = {}, []
         for block in ("model", "train", "data"):
             merged[block] = deep_merge(config.get(block) or {}, override.get(block) or {})
-            try:
-                jsonschema.validate(merged[block], schema["properties"][block])
-            except jsonschema.ValidationError as err:
-                where = ".".join(str(p) for p in err.absolute_path)
-                raise InputError(f"config experiments.{name}.{block}.{where}".rstrip("."), err.message,
-                                 f"fix the value; allowed keys and values are in schemas/config.schema.json "
-                                 f"under {block}") from None
-        _check_warmup(name, merged)
-        where = f"experiments.{name}.model" if config.get("experiments") else "model"
-        resolve_encoder_weights(merged["model"].get("encoder_weights"), f"{where}.encoder_weights")
+            errors += [f"experiments.{name}.{block}.{line}" for line in
+                       schema_errors(merged[block], schema["properties"][block])]
+            whole_numbers(merged[block], schema["properties"][block])
+        if errors:
+            raise InputError(f"config experiments.{name}", "does not fit schemas/config.schema.json:\n  "
+                             + "\n  ".join(errors), "fix these keys of the experiment")
+        weights = merged["model"].get("encoder_weights")
+        if isinstance(weights, str) and weights.startswith("~"):
+            merged["model"]["encoder_weights"] = os.path.expanduser(weights)
+        where = f"config experiments.{name}: " if named else "config "
+        check_warmup_epochs(where, merged["train"])
+        _check_model(where, merged, config.get("image_size"))
+        resolve_encoder_weights(merged["model"].get("encoder_weights"),
+                                f"{'experiments.' + name + '.' if named else ''}model.encoder_weights")
         out[name] = merged
     return out
 
 
-def check_warmup_epochs(name: str, train: dict) -> None:
-    """An experiment's warm-up must leave epochs to train the whole network (after the demo's cap)."""
+def check_warmup_epochs(where: str, train: dict) -> None:
+    """An experiment's warm-up must leave epochs to train the whole network (after the demo's cap);
+    ``where`` starts the message (``config `` or ``config experiments.<name>: ``)."""
     if train.get("warmup_epochs", 0) >= train["epochs"]:
-        raise InputError(f"config experiments.{name}: train.warmup_epochs {train['warmup_epochs']}",
-                         f"must be smaller than its train.epochs ({train['epochs']}, demo.epochs caps the demo's)",
+        raise InputError(f"{where}train.warmup_epochs {train['warmup_epochs']}",
+                         f"must be smaller than train.epochs ({train['epochs']}, demo.epochs caps the demo's)",
                          "lower warmup_epochs or raise epochs")
 
 
-def _check_warmup(name: str, merged: dict) -> None:
-    """A frozen-encoder warm-up needs an encoder: refused at the start, not after the data stage."""
-    check_warmup_epochs(name, merged["train"])
-    arch = merged["model"].get("arch")
-    if merged["train"].get("warmup_epochs") and arch in WITHOUT_ENCODER:
-        raise InputError(f"config experiments.{name}: train.warmup_epochs {merged['train']['warmup_epochs']}",
+def _check_model(where: str, merged: dict, image_size: int | None) -> None:
+    """What training would refuse only after the data stage: a warm-up or pretrained weights with no
+    encoder, deep supervision without Unet's decoder, a network side the architecture cannot take."""
+    model, train = merged["model"], merged["train"]
+    arch = model.get("arch")
+    if train.get("warmup_epochs") and arch in WITHOUT_ENCODER:
+        raise InputError(f"{where}train.warmup_epochs {train['warmup_epochs']}",
                          f"model.arch {arch} has no encoder to freeze during a warm-up",
                          "set train.warmup_epochs: 0 for it, or use Unet, FPN, Linknet, PSPNet or mobilenetv2_fcn")
-    if merged["train"].get("deep_supervision") is True and arch not in (None, "Unet"):
-        raise InputError(f"config experiments.{name}: train.deep_supervision true",
+    for key, harmless in (("encoder_weights", None), ("encoder_freeze", False)):
+        if arch in WITHOUT_ENCODER and model.get(key, harmless) not in (harmless, None):
+            raise InputError(f"{where}model.{key}: {model[key]}", f"{arch} has no pretrained encoder",
+                             f"set model.{key} to {'null' if harmless is None else 'false'} or use Unet, FPN, "
+                             "Linknet, PSPNet or mobilenetv2_fcn")
+    if train.get("deep_supervision") is True and arch not in (None, "Unet"):
+        raise InputError(f"{where}train.deep_supervision true",
                          f"needs segmentation-models' Unet decoder stages, which model.arch {arch} lacks",
                          "set train.deep_supervision to auto (on for Unet only) or false")
+    native = train.get("mode", "native") == "native"
+    if native and arch == "custom_unet" and model.get("depth", 4) > 5:
+        raise InputError(f"{where}model.depth {model['depth']}", "custom_unet deeper than 5 levels cannot take "
+                         "whole images padded to a multiple of 32, as train.mode native predicts them",
+                         "set model.depth to 5 or less, or train.mode: resize")
+    side, key = (train.get("patch_size"), "train.patch_size") if native else (image_size, "image_size")
+    divisor = _side_divisor(model)
+    if isinstance(side, int) and side % divisor:
+        good = math.lcm(divisor, 32)
+        raise InputError(f"{where}{key} {side}", f"model.arch {arch} needs a multiple of {divisor}",
+                         f"set {key} to {', '.join(str(good * k) for k in (1, 2, 3, 4))}, ..."
+                         + (" or auto" if native else ""))
+
+
+def _side_divisor(model: dict) -> int:
+    """What the network's input side must be a multiple of (training.models checks it again)."""
+    if model.get("arch") == "PSPNet":
+        return 6 * model.get("downsample_factor", 8)
+    if model.get("arch") == "custom_unet":
+        return max(32, 2 ** model.get("depth", 4))
+    return 32
 
 
 def check(config: dict) -> list[str]:
