@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .errors import InputError
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     review.add_argument("--responses", metavar="FILE",
                         help="instead of serving: import a response CSV (Filename,response) made elsewhere, then exit")
     pool = commands.add_parser("demo-pool", help="write unannotated demo images to try active-learning rounds")
-    pool.add_argument("folder")
+    pool.add_argument("folder", help="the folder to write the images to (assl.pool)")
     pool.add_argument("--n", type=int, default=24, help="number of images (default 24)")
     rle = commands.add_parser("rle-masks", help="write the masks of a run-length-encoded CSV (HuBMAP, DSB2018, "
                               "Sartorius, Carvana) as mask images beside their images")
@@ -128,6 +129,12 @@ def main(argv: list[str] | None = None) -> int:
     segment.add_argument("--threads", type=int, default=0, help="CPU threads (default 0: all)")
     segment.add_argument("--batch-size", type=int, default=8, help="images or windows per model call (default 8)")
     args = parser.parse_args(argv)
+    needed = {"segment": ("models", "input"), "rle-masks": ("csv", "images"), "geojson-masks": ("geojson", "images")}
+    for name in needed.get(args.command, ()):
+        if not os.path.exists(getattr(args, name)):
+            print(f"error: {getattr(args, name)}: does not exist (the {name} argument). Fix: check the path",
+                  file=sys.stderr)
+            return 1
     if args.command == "segment":
         if args.threads < 0 or args.batch_size < 1:
             parser.error("--threads must be 0 (all) or more, --batch-size 1 or more")

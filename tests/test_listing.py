@@ -1,3 +1,5 @@
+import shutil
+
 import pytest
 
 from helpers import good_item, write_dsb_zip
@@ -150,3 +152,16 @@ def test_segment_leaves_out_its_own_output_folder_and_names_a_file_it_cannot_rea
     (tmp_path / "cut.zip").write_bytes(b"PK\x03\x04 truncated")  # a broken download keeps the zip's own message
     with pytest.raises(InputError, match="cut.zip: is not a readable zip"):
         images_to_segment(str(tmp_path / "cut.zip"), tmp_path / "out")
+
+
+def test_a_layout_error_is_short_and_says_what_the_input_looks_like(tmp_path):
+    archive = write_dsb_zip(tmp_path / "stage1_train.zip", {f"img{i:02d}": good_item(i) for i in range(20)})
+    with pytest.raises(InputError) as err:
+        listing.list_input(str(archive), "paired")
+    message = str(err.value)
+    assert "... and 12 more" in message and len(message) < 1000  # not every <id>/masks folder
+    assert message.endswith("the input looks like the dsb2018 layout: set layout: auto")
+    (tmp_path / "holder").mkdir()
+    shutil.copyfile(archive, tmp_path / "holder" / "stage1_train.zip")
+    with pytest.raises(InputError, match="the folder holds stage1_train.zip: set input to the zip itself"):
+        listing.list_input(str(tmp_path / "holder"), "auto")

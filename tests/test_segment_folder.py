@@ -88,3 +88,14 @@ def test_what_a_killed_segment_run_left_in_its_output_folder_is_removed(tmp_path
     (tmp_path / "masks" / "a.png").write_bytes(b"png")
     newimages.remove_unfinished(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["masks"]  # the finished outputs stay
+
+
+@pytest.mark.parametrize("argv,named", [(["rle-masks", "{missing}", "{tmp}", "{tmp}/out"], "csv"),
+                                        (["geojson-masks", "{tmp}", "{missing}", "{tmp}/out"], "images"),
+                                        (["segment", "{missing}", "{tmp}", "{tmp}/out"], "models")])
+def test_a_command_given_a_path_that_does_not_exist_says_so_in_one_line(tmp_path, capsys, argv, named):
+    from snakeseg.__main__ import main
+
+    missing = tmp_path / "typo"
+    assert main([a.format(missing=missing, tmp=tmp_path) for a in argv]) == 1
+    assert capsys.readouterr().err == f"error: {missing}: does not exist (the {named} argument). Fix: check the path\n"

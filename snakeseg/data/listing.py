@@ -152,6 +152,12 @@ def _dir_of(member: Member) -> str:
     return name.rpartition("/")[0] or "."
 
 
+def _few(names: list[str], n: int = 8) -> str:
+    """The first ``n`` of ``names`` and how many more (a DSB2018 zip has a masks folder per image)."""
+    more = f", ... and {len(names) - n} more" if len(names) > n else ""
+    return ", ".join(names[:n]) + more if names else "none"
+
+
 def _find_dirs(members: list[Member], images_dir: str | None, masks_dir: str | None) -> tuple[str, str]:
     counts = Counter(_dir_of(m) for m in members if _is_image_name(_split(m.name)[1]))
 
@@ -162,10 +168,10 @@ def _find_dirs(members: list[Member], images_dir: str | None, masks_dir: str | N
         else:
             hits = [d for d in counts if test(PurePosixPath(d).name.lower())]
         if len(hits) != 1:
-            found = ", ".join(sorted(counts)) or "none"
+            found = _few(sorted(counts))
             nested = sum("/" in d for d in counts) > 1  # e.g. one subfolder per class
             raise InputError(f"paired layout {what} folder", f"{'is ambiguous' if hits else 'not found'} "
-                             f"(candidates: {', '.join(sorted(hits)) or 'none'}; folders with images: {found})",
+                             f"(candidates: {_few(sorted(hits))}; folders with images: {found})",
                              f"set {key} in the config to the folder's name" + (
                                  " (a folder counts only if it holds image files: is it empty?)" if not hits else "") + (
                                  "; images spread over several subfolders (one per class, say) are not a layout: "
@@ -274,6 +280,14 @@ def is_image_file(path: str) -> bool:
     return os.path.isfile(path) and _is_image_name(os.path.basename(path))
 
 
+def _layout_hint(members: list[Member], layout: str) -> str:
+    """What else the input could be, for an error of the ``layout`` it was read as."""
+    if layout in ("paired", "dsb2018") and (found := detect_layout(members)) != layout:
+        return f"; the input looks like the {found} layout: set layout: auto"
+    zips = [m.name for m in members if m.name.lower().endswith(".zip")]
+    return f"; the folder holds {_few(zips, 2)}: set input to the zip itself" if zips else ""
+
+
 def list_input(path: str, layout: str = "auto", paired: dict | None = None, limits: dict | None = None,
                directory: zipread.CentralDirectory | None = None, exclude: Sequence[str] = ()) -> Inventory:
     """Inventory of a zip or folder in the DSB2018 or the paired-folders layout (``directory`` as
@@ -294,5 +308,5 @@ def list_input(path: str, layout: str = "auto", paired: dict | None = None, limi
             else:
                 items, unassigned = inventory_paired(members, **(paired or {}))
         except InputError as err:
-            raise InputError(f"{path}: {err.path}", err.problem, err.fix) from None
+            raise InputError(f"{path}: {err.path}", err.problem, err.fix + _layout_hint(members, layout)) from None
         return Inventory(layout=layout, items=dict(sorted(items.items())), unassigned=sorted(junk + unassigned))
