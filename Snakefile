@@ -11,6 +11,15 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 
 
+try:  # Snakemake's own message names neither the file nor the line
+    import yaml
+
+    with open(os.path.join(workflow.basedir, "config.yaml"), encoding="utf-8") as _fh:
+        yaml.safe_load(_fh)
+except yaml.YAMLError as _err:
+    raise WorkflowError(f"snakeseg: config.yaml is not valid YAML: {_err}")
+
+
 configfile: os.path.join(workflow.basedir, "config.yaml")
 
 
