@@ -3,6 +3,22 @@
 # only the shards its accepted images hash to); the pool's images are segmented by the first
 # experiment's ensemble into results/assl/round-N/ for review (python -m snakeseg review ...).
 ASSL_EXP = EXPS[0]
+# A round being (or done being) reviewed keeps its folder as the reviewer sees it: what the answers
+# accepted stays what was shown, whatever changes upstream (rule assl_round is not defined for it).
+ROUND_ANSWERS = 0
+if POOL_PLAN:
+    from snakeseg.assl import rounds as assl_rounds
+
+    try:
+        ROUND_ANSWERS = assl_rounds.answered(RESULTS, ROUND)
+    except InputError as err:
+        raise WorkflowError(f"snakeseg: {err}")
+    if ROUND_ANSWERS:
+        logger.info(
+            f"snakeseg: round {ROUND} has {ROUND_ANSWERS} answer(s) in its response.csv: its folder is kept as "
+            f"reviewed. Set assl.round: {ROUND + 1} to train with them (or delete that response.csv to make "
+            f"round {ROUND} again)"
+        )
 
 
 rule unzip_accepted:
@@ -151,40 +167,42 @@ rule postprocess_pool:
 
 # The round's review folder: images, masks and overlays of every pool image not accepted before, the
 # review manifest, and what the round measured. response.csv (the review) is never an output here,
-# so rerunning a round's jobs never loses a decision.
-rule assl_round:
-    input:
-        shards=shard_files(f"{RESULTS}/assl/round-{{{{round}}}}/shards/shard-{{shard}}", POOL_SHARDS),
-        raw=shard_files(f"{WORK}/assl/pool/raw/shard-{{shard}}", POOL_SHARDS),
-        metrics=f"{RESULTS}/metrics/{ASSL_EXP}/summary.json",
-        accepted=shard_files(f"{WORK}/assl/tfrecords/shard-{{shard}}.json", ACCEPTED_SHARDS),
-        responses=reviews_before(ROUND),
-        unassigned=local(f"{POOL_PLAN_DIR}/unassigned.json"),
-    output:
-        images=directory(f"{RESULTS}/assl/round-{{round}}/images"),
-        masks=directory(f"{RESULTS}/assl/round-{{round}}/masks"),
-        overlays=directory(f"{RESULTS}/assl/round-{{round}}/overlays"),
-        review=f"{RESULTS}/assl/round-{{round}}/review.csv",
-        set_aside=f"{RESULTS}/assl/round-{{round}}/set_aside.csv",
-        record=f"{RESULTS}/assl/round-{{round}}/round.json",
-    log:
-        "logs/assl_round/round-{round}.log",
-    wildcard_constraints:
-        round=str(ROUND),
-    conda:
-        "../envs/snakeseg.yaml"
-    params:
-        script=SCRIPTS / "assl_round.py",
-        n_labelled=PLAN.n_usable,
-        bit_depth=config["data"]["bit_depth"],
-        channels=CHANNELS,
-    shell:
-        "python {params.script:q} --round {wildcards.round} --shards {input.shards:q} --raw {input.raw:q} "
-        "--metrics {input.metrics:q} --accepted-indexes {input.accepted:q} --labelled {params.n_labelled} "
-        "--responses {input.responses:q} --images {output.images:q} --masks {output.masks:q} --overlays {output.overlays:q} "
-        "--unassigned {input.unassigned:q} --review {output.review:q} --set-aside {output.set_aside:q} "
-        "--record {output.record:q} --bit-depth {params.bit_depth} --channels {params.channels:q} "
-        "--log {log:q}"
+# so rerunning a round's jobs never loses a decision; once it holds one, the round is not rerun.
+if not ROUND_ANSWERS:
+
+    rule assl_round:
+        input:
+            shards=shard_files(f"{RESULTS}/assl/round-{{{{round}}}}/shards/shard-{{shard}}", POOL_SHARDS),
+            raw=shard_files(f"{WORK}/assl/pool/raw/shard-{{shard}}", POOL_SHARDS),
+            metrics=f"{RESULTS}/metrics/{ASSL_EXP}/summary.json",
+            accepted=shard_files(f"{WORK}/assl/tfrecords/shard-{{shard}}.json", ACCEPTED_SHARDS),
+            responses=reviews_before(ROUND),
+            unassigned=local(f"{POOL_PLAN_DIR}/unassigned.json"),
+        output:
+            images=directory(f"{RESULTS}/assl/round-{{round}}/images"),
+            masks=directory(f"{RESULTS}/assl/round-{{round}}/masks"),
+            overlays=directory(f"{RESULTS}/assl/round-{{round}}/overlays"),
+            review=f"{RESULTS}/assl/round-{{round}}/review.csv",
+            set_aside=f"{RESULTS}/assl/round-{{round}}/set_aside.csv",
+            record=f"{RESULTS}/assl/round-{{round}}/round.json",
+        log:
+            "logs/assl_round/round-{round}.log",
+        wildcard_constraints:
+            round=str(ROUND),
+        conda:
+            "../envs/snakeseg.yaml"
+        params:
+            script=SCRIPTS / "assl_round.py",
+            n_labelled=PLAN.n_usable,
+            bit_depth=config["data"]["bit_depth"],
+            channels=CHANNELS,
+        shell:
+            "python {params.script:q} --round {wildcards.round} --shards {input.shards:q} --raw {input.raw:q} "
+            "--metrics {input.metrics:q} --accepted-indexes {input.accepted:q} --labelled {params.n_labelled} "
+            "--responses {input.responses:q} --images {output.images:q} --masks {output.masks:q} --overlays {output.overlays:q} "
+            "--unassigned {input.unassigned:q} --review {output.review:q} --set-aside {output.set_aside:q} "
+            "--record {output.record:q} --bit-depth {params.bit_depth} --channels {params.channels:q} "
+            "--log {log:q}"
 
 
 # One row per round (trained on, accepted, rejected, pending, out-of-fold Dice on the hand-labelled

@@ -176,6 +176,9 @@ CHANNELS = json.dumps(config["data"]["channels"])
 
 ROUND = config["assl"]["round"]
 EXPS = list(EXPERIMENTS)
+# The quantize stage runs when it makes something: a TFLite variant or a SavedModel per fold.
+QUANTIZE_ON = bool(config["quantize"]["variants"]) or config["quantize"]["savedmodel"]
+QUANTIZED_SUMMARIES = expand(f"{RESULTS}/quantized/{{exp}}/summary.csv", exp=EXPS if QUANTIZE_ON else [])
 
 
 def val_shards(fold):

@@ -30,7 +30,7 @@ rule metrics:
 rule compare:
     input:
         summaries=expand(f"{RESULTS}/metrics/{{exp}}/summary.json", exp=EXPS),
-        quantized=expand(f"{RESULTS}/quantized/{{exp}}/summary.csv", exp=EXPS),
+        quantized=QUANTIZED_SUMMARIES,
         tests=expand(f"{RESULTS}/test/{{exp}}/summary.json", exp=EXPS if TEST_PLAN else []),
     output:
         report(f"{RESULTS}/metrics/comparison.csv", caption="../report/comparison_table.rst", category="Comparison"),

@@ -3,7 +3,7 @@ rule report:
     input:
         histories=expand(f"{RESULTS}/models/{{exp}}/fold-{{fold}}/history.csv", exp=EXPS, fold=FOLDS),
         per_image=expand(f"{RESULTS}/metrics/{{exp}}/per_image.csv", exp=EXPS),
-        quantized=expand(f"{RESULTS}/quantized/{{exp}}/summary.csv", exp=EXPS),
+        quantized=QUANTIZED_SUMMARIES,
         comparison=f"{RESULTS}/metrics/comparison.csv",
         qa_dataset=f"{RESULTS}/qa/dataset.csv",
         qa_summary=f"{RESULTS}/qa/summary.json",

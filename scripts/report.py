@@ -15,7 +15,8 @@ from snakeseg.workflow.cli import logged  # noqa: E402
 ap = argparse.ArgumentParser(description=__doc__)
 ap.add_argument("--histories", nargs="+", required=True, help="results/models/<exp>/fold-<k>/history.csv")
 ap.add_argument("--per-image", nargs="+", required=True, help="results/metrics/<exp>/per_image.csv")
-ap.add_argument("--quantized", nargs="+", required=True, help="results/quantized/<exp>/summary.csv")
+ap.add_argument("--quantized", nargs="*", default=[],
+                help="results/quantized/<exp>/summary.csv; none with the quantize stage off")
 ap.add_argument("--comparison", required=True)
 ap.add_argument("--qa-dataset", required=True)
 ap.add_argument("--qa-summary", required=True)
@@ -39,7 +40,10 @@ with logged(args.log, "report"):
     plots.training_curves(histories, args.curves)
     plots.dice_histogram(with_experiment(args.per_image), args.dice)
     plots.comparison(with_experiment(args.per_image), pd.read_csv(args.comparison), args.comparison_plot)
-    plots.quantization(with_experiment(args.quantized), args.quant)
+    if args.quantized:
+        plots.quantization(with_experiment(args.quantized), args.quant)
+    else:
+        plots.note("Quantization", "quantize stage off (quantize.variants: [] and savedmodel: false)", args.quant)
     plots.qa_summary(read_table(args.qa_dataset), json.loads(Path(args.qa_summary).read_text()), args.qa)
     folders = {(Path(p).parent.name, int(Path(p).name.split("-", 1)[1])): Path(p) for p in args.predictions}
     per_image = with_experiment(args.per_image)

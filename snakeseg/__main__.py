@@ -151,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     from .assl import responses, review as page  # Flask is imported only by the command that needs it
 
     try:
+        from .assl.rounds import check_reviewable
+
+        check_reviewable(args.round_dir)
         if args.responses:
             imported = responses.import_responses(args.round_dir, args.responses)
             accepted, rejected, pending = responses.counts(args.round_dir)

@@ -9,6 +9,7 @@ import pytest
 from helpers import images_from_demo, job_counts, snakemake
 from snakeseg.assl import rounds
 from snakeseg.data import shards
+from snakeseg.errors import InputError
 
 pytestmark = pytest.mark.slow
 TARGETS = ["results/assl/rounds.csv"]
@@ -73,6 +74,16 @@ def test_two_rounds_add_only_the_accepted_images(tmp_path, tiny_demo_run):
 
     # Round 2 after accepting one more: exactly that image's shard is rebuilt.
     _review(work, 1, {"pool3": "yes"})
+    # A reviewed round stays as reviewed: a changed training seed retrains, but does not remake its proposals.
+    reseeded = tmp_path / "reseeded.yaml"
+    reseeded.write_text(f"assl: {{pool: {pool}, round: 1}}\ntrain: {{seed: 7}}\n")
+    proc = snakemake(work, *TARGETS, "results/metrics/main/summary.json", "-n", configfile=reseeded)
+    counts = job_counts(proc.stdout)
+    assert counts["train_fold"] == 2 and "assl_round" not in counts and "predict_pool" not in counts
+    assert "round 1 has 1 answer(s) in its response.csv: its folder is kept as reviewed" in proc.stdout + proc.stderr
+    with pytest.raises(InputError, match="round 1 was made after it, from its answers"):  # round 0's answers are spent
+        rounds.check_reviewable(round0)
+    rounds.check_reviewable(round1)
     counts = job_counts(snakemake(work, *TARGETS, "-n", configfile=_config(tmp_path, pool, 2)).stdout)
     assert counts["unzip_accepted"] == counts["make_shards_accepted"] == 1
     assert set(rounds.accepted_before(work / "results", 2)) == {"pool0", "pool1", "pool3"}

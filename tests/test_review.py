@@ -76,8 +76,9 @@ def test_undo_forgets_or_restores_and_a_new_app_sees_the_saved_state(client, rou
 
 
 def test_importing_a_response_csv_made_elsewhere(round_dir, tmp_path):
-    external = _csv(tmp_path, "Filename,response\r\npool-000.png,yes\r\npool-003.png,No\r\n")  # CRLF, "No"
-    assert responses.import_responses(round_dir, external) == {"pool-000": "yes", "pool-003": "no"}
+    external = _csv(tmp_path, "Filename,response\r\npool-000.png,yes\r\npool-003.png,No\r\npool-004.png,n\r\n")
+    assert responses.import_responses(round_dir, external) == {"pool-000": "yes", "pool-003": "no", "pool-004": "no"}
+    (round_dir / "response.csv").write_text("Filename,response\npool-000.png,yes\npool-003.png,no\n")
     assert responses.read_responses(round_dir) == {"pool-000": "yes", "pool-003": "no"}
     proc = subprocess.run([sys.executable, "-m", "snakeseg", "review", str(round_dir), "--responses",
                            str(_csv(tmp_path, "\ufeffFilename,response\npool-003.png,yes\n"))],
@@ -89,7 +90,9 @@ def test_importing_a_response_csv_made_elsewhere(round_dir, tmp_path):
            "Filename,response\npool-009.png,yes\n": "'pool-009.png' is not <id>.png",
            "Filename,response\n../pool-000.png,yes\n": "line 2",
            "Filename,response\npool-000.png,maybe\n": "neither yes nor no",
-           "Filename,response\npool-000.png,yes\npool-000.png,no\n": "already answered on line 2"}
+           "Filename,response\npool-000,yes\n": "Fix: write pool-000.png",  # the id without its .png
+           "Filename;response\npool-000.png;yes\n": "Fix: separate the columns with commas, not semicolons",
+           "Filename,response\npool-000.png,yes\npool-000.png,no\n": "already answered on line 2"}  # last: below
     for text, message in bad.items():
         path = _csv(tmp_path, text)
         with pytest.raises(InputError, match=message) as err:
@@ -241,3 +244,7 @@ def test_rounds_go_forward_one_at_a_time_after_each_review(tmp_path):
     (results / "assl" / "round-1.tmp-99").mkdir()  # an atomic write's leftover is not a round
     with pytest.raises(InputError, match="but round 1 was already made .* set assl.round: 1"):
         rounds.check_round(results, 0)  # going back would retrain round 0 and rewrite its reviewed folder
+    with pytest.raises(InputError, match="round 1 was made after it, from its answers.* Fix: review the latest round"):
+        rounds.check_reviewable(results / "assl" / "round-0")  # its answers would reach no round
+    rounds.check_reviewable(results / "assl" / "round-1")
+    assert rounds.answered(results, 0) == 1 and rounds.answered(results, 1) == 0

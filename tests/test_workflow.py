@@ -122,11 +122,11 @@ def test_wrong_config_value_is_refused(tmp_path):
     assert proc.returncode != 0 and "bit_depth" in proc.stdout + proc.stderr
     bad.write_text("n_foldz: 3\n")
     proc = snakemake(tmp_path, "-n", configfile=bad, check=False)
-    assert proc.returncode != 0 and "n_foldz" in proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "n_foldz: unknown key (did you mean n_folds?" in proc.stdout + proc.stderr
     bad.write_text("train:\n  epoch: 3\n")  # the key's place in one line, not the schema's hundreds
     proc = snakemake(tmp_path, "-n", configfile=bad, check=False)
     text = proc.stdout + proc.stderr
-    assert proc.returncode != 0 and "train.epoch: unknown key (known here: augment, batch_size," in text
+    assert proc.returncode != 0 and "train.epoch: unknown key (did you mean epochs? known here: augment, batch_size," in text
     assert len(text.splitlines()) < 20, text
     bad.write_text("train:\n  patch_size: 100\n")  # a choice of schemas: what each wanted
     proc = snakemake(tmp_path, "-n", configfile=bad, check=False)
@@ -197,6 +197,15 @@ def test_end_to_end_on_tiny_demo_data(tiny_demo_run, tmp_path):
     flipless = tmp_path / "flipless.yaml"  # a key that changes the masks reruns the predictions
     flipless.write_text("predict: {tta: none}\n")
     assert job_counts(snakemake(work, "-n", configfile=flipless).stdout)["predict"] == 2
+    # Nothing to deploy: no quantize job, and the comparison and report are made without one.
+    no_quantize = tmp_path / "no_quantize.yaml"
+    no_quantize.write_text("quantize: {variants: [], savedmodel: false}\n")
+    assert job_counts(snakemake(work, "-n", configfile=no_quantize).stdout) == {"compare": 1, "report": 1, "all": 1}
+    shutil.rmtree(work / "results" / "quantized")
+    snakemake(work, configfile=no_quantize)
+    comparison = pd.read_csv(work / "results" / "metrics" / "comparison.csv")
+    assert "dice_quantized_mean" not in comparison and comparison["dice_mean"].notna().all()
+    assert job_counts(snakemake(work, "-n", configfile=no_quantize).stdout) == {}
 
 
 def _resources(out: str, rule: str) -> dict[str, dict[str, str]]:

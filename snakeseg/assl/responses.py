@@ -12,6 +12,7 @@ from .roundfiles import RESPONSE_CSV, read_review
 
 HEADER = ["Filename", "response"]
 ANSWERS = ("yes", "no")
+SHORT_ANSWERS = {"y": "yes", "n": "no"}  # the review page's keys
 
 
 class Counts(NamedTuple):
@@ -34,8 +35,10 @@ def parse_responses(path: str | Path, ids: Iterable[str]) -> dict[str, str]:
     rows = csv.reader(text.splitlines())
     header = [h.strip() for h in next(rows, [])]
     if [h.lower() for h in header] != [h.lower() for h in HEADER]:
+        semicolons = len(header) == 1 and ";" in header[0]  # a spreadsheet set to another locale's separator
         raise InputError(f"{path}, line 1", f"header {','.join(header) or '(empty file)'} is not {','.join(HEADER)}",
-                         "write the Deepskin validator's format: Filename,response then <id>.png,yes|no rows")
+                         ("separate the columns with commas, not semicolons: " if semicolons else "")
+                         + "write the Deepskin validator's format: Filename,response then <id>.png,yes|no rows")
     decisions: dict[str, str] = {}
     lines: dict[str, int] = {}
     for line, row in enumerate(rows, start=2):
@@ -44,11 +47,11 @@ def parse_responses(path: str | Path, ids: Iterable[str]) -> dict[str, str]:
             continue
         if len(row) != 2:
             raise InputError(where, f"{len(row)} fields instead of 2", "write <id>.png,yes or <id>.png,no")
-        name, answer = row[0].strip(), row[1].strip().lower()
+        name, answer = row[0].strip(), SHORT_ANSWERS.get(row[1].strip().lower(), row[1].strip().lower())
         item_id = name[:-4] if name.endswith(".png") else None
         if item_id not in known:
-            raise InputError(where, f"Filename {name!r} is not <id>.png for an image of this round",
-                             "use the overlay file names listed in the round's review.csv (id + '.png')")
+            fix = f"write {name}.png" if name in known else "use the ids listed in the round's review.csv, each + '.png'"
+            raise InputError(where, f"Filename {name!r} is not <id>.png for an image of this round", fix)
         if answer not in ANSWERS:
             raise InputError(where, f"response {row[1].strip()!r} is neither yes nor no", "answer yes or no")
         if item_id in lines:

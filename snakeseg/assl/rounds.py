@@ -52,6 +52,25 @@ def check_round(results: str | Path, n: int) -> None:
                          f"review it first (python -m snakeseg review {round_dir(results, latest)}), or rerun it: {go_on}")
 
 
+def answered(results: str | Path, n: int) -> int:
+    """How many of round ``n``'s images have been answered in its review (0 before any)."""
+    folder = round_dir(results, n)
+    return len(read_responses(folder)) if (folder / "review.csv").exists() else 0
+
+
+def check_reviewable(folder: str | Path) -> None:
+    """InputError when a later round was made after ``folder``'s: that round trained on these answers
+    and proposed the rest again, so changing them here would reach neither."""
+    try:
+        n, results = round_of(folder), Path(folder).resolve().parent.parent
+    except ValueError:  # a round folder copied elsewhere under another name: no later rounds to know of
+        return
+    later = [k for k in rounds_made(results) if k > n]
+    if later:
+        raise InputError(str(folder), f"round {later[0]} was made after it, from its answers; answers changed "
+                         "here would not reach it", f"review the latest round, {round_dir(results, later[-1])}")
+
+
 def responses_before(results: str | Path, n: int) -> list[Path]:
     """The ``response.csv`` of each round 0..n-1 that has been reviewed."""
     return [f for k in range(n) for f in [round_dir(results, k) / "response.csv"] if f.exists()]

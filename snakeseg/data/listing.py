@@ -238,7 +238,7 @@ def inventory_images(members: list[Member]) -> tuple[dict[str, Item], list[tuple
     folders = {_dir_of(m) for m in members if _is_image_name(_split(m.name)[1])}
     if not folders:
         raise InputError("images to segment", "found none (no PNG, JPEG, TIFF, BMP or GIF file)",
-                         "give a folder or zip of images (predict_input, or segment's images argument)")
+                         "give a folder or zip of images (predict_input, assl.pool, or segment's images argument)")
     named = sorted(d for d in folders if PurePosixPath(d).name.lower() in IMAGE_DIR_NAMES)
     taken = {named[0]} if len(named) == 1 else folders
     paths = {d: () if d == "." else tuple(d.split("/")) for d in taken}

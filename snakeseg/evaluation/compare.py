@@ -11,10 +11,10 @@ BACKBONE_ARCHS = ("Unet", "FPN", "Linknet", "PSPNet")
 EXTRA = ("mean_iou_2class", "fw_iou", "map", "map_nosplit", "ap50", "obj_f1", "count_error")
 
 
-def comparison_row(name: str, model_cfg: dict, summary: dict, quantized: pd.DataFrame,
+def comparison_row(name: str, model_cfg: dict, summary: dict, quantized: pd.DataFrame | None,
                    test_summary: dict | None = None) -> dict:
-    """One experiment's row from its metrics summary, its quantization summary table and, with a
-    test set, the ensemble's test summary."""
+    """One experiment's row from its metrics summary, its quantization summary table (none when the
+    quantize stage is off) and, with a test set, the ensemble's test summary."""
     row = {"experiment": name, "arch": model_cfg["arch"],
            "backbone": model_cfg.get("backbone") if model_cfg["arch"] in BACKBONE_ARCHS else "",
            "n_images": summary["overall"]["n_images"]}
@@ -25,7 +25,8 @@ def comparison_row(name: str, model_cfg: dict, summary: dict, quantized: pd.Data
     row.update(_class_dice(summary, ""))  # several classes: each one's Dice beside their mean
     for fold, stats in summary["per_fold"].items():
         row[f"dice_mean_fold{fold}"] = stats["dice"]["mean"]
-    row.update(quantized_columns(quantized))
+    if quantized is not None:
+        row.update(quantized_columns(quantized))
     if test_summary is not None:
         row["test_n_images"] = test_summary["overall"]["n_images"]
         row["test_engine"] = test_summary.get("engine", "keras")  # absent from earlier summaries

@@ -20,6 +20,15 @@ def _save(fig, path: str) -> None:
     plt.close(fig)
 
 
+def note(title: str, text: str, path: str) -> None:
+    """A figure that says why it has nothing to show."""
+    fig, ax = plt.subplots(figsize=(7, 1.6))
+    ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=11)
+    ax.axis("off")
+    ax.set_title(title)
+    _save(fig, path)
+
+
 def training_curves(histories: dict[tuple[str, str], pd.DataFrame], path: str) -> None:
     """Loss, IoU and F-score per epoch: one row per experiment, one colour per fold,
     dashed = training batches, solid = validation."""
@@ -100,8 +109,9 @@ def _dice_outlines(ax, per_image: pd.DataFrame, column: str) -> None:
 def comparison_series(table: pd.DataFrame) -> list[tuple[str, str, str]]:
     """(column, label, colour) of each bar of :func:`comparison`: out-of-fold Dice of the float and the
     quantized models, and the fold ensemble's test-set Dice when a test set was scored."""
-    series = [("dice_mean", "float model, out-of-fold", "tab:blue"),
-              ("dice_quantized_oof", "TFLite dynamic range (blue + its Dice change)", "tab:orange")]
+    series = [("dice_mean", "float model, out-of-fold", "tab:blue")]
+    if "dice_quantized_mean" in table and table["dice_quantized_mean"].notna().any():
+        series.append(("dice_quantized_oof", "TFLite dynamic range (blue + its Dice change)", "tab:orange"))
     if "test_dice_mean" in table and table["test_dice_mean"].notna().any():
         engines = sorted(set(table.get("test_engine", pd.Series(dtype=str)).dropna()) - {"keras"})
         label = "fold ensemble, test set" + (f" ({', '.join(engines)} TFLite)" if engines else "")
@@ -113,8 +123,9 @@ def comparison(per_image: pd.DataFrame, table: pd.DataFrame, path: str) -> None:
     """Experiments side by side, one row each (readable for any number of them): mean Dice as bars
     (:func:`comparison_series`) with each fold's out-of-fold mean (dots), and the TFLite size of each."""
     n, series = len(table), comparison_series(table)
-    table = table.assign(dice_quantized_oof=table["dice_mean"] + table["dice_quantized_change"]
-                         if "dice_quantized_change" in table else table["dice_quantized_mean"])
+    if "dice_quantized_mean" in table:
+        table = table.assign(dice_quantized_oof=table["dice_mean"] + table["dice_quantized_change"]
+                             if "dice_quantized_change" in table else table["dice_quantized_mean"])
     fig, (ax, ax_size) = plt.subplots(1, 2, figsize=(12, 1.2 + 0.31 * len(series) * max(n, 2)), sharey=True,
                                       gridspec_kw={"width_ratios": [3, 1]})
     y = np.arange(n)[::-1]  # first experiment at the top
@@ -137,9 +148,14 @@ def comparison(per_image: pd.DataFrame, table: pd.DataFrame, path: str) -> None:
     ax.set_title("Dice per experiment", pad=24)
     ax.legend(fontsize=8, ncol=len(series) + 1, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     ax.grid(axis="x", alpha=0.3)
-    sizes = table["tflite_dynamic_mb"]
+    sizes = table.get("tflite_dynamic_mb", pd.Series(np.nan, index=table.index))
+    if sizes.isna().all():
+        ax_size.text(0.5, 0.5, "no TFLite model\n(quantize.variants)", ha="center", va="center",
+                     transform=ax_size.transAxes, fontsize=9, color="grey")
     ax_size.barh(y, sizes, 0.6, color="tab:orange")
     for yy, mb in zip(y, sizes):
+        if pd.isna(mb):
+            continue
         ax_size.annotate(f" {mb:.2f} MB" if mb >= 0.1 else f" {mb * 1000:.0f} kB", (mb, yy), va="center", fontsize=8)
     ax_size.set_xlim(0, max(float(np.nan_to_num(sizes.max())), 1e-3) * 1.45)  # NaN: no dynamic-range variant
     ax_size.set_xlabel("TFLite size (MB)")
@@ -249,7 +265,7 @@ def qa_summary(dataset: pd.DataFrame, summary: dict, path: str) -> None:
 def assl_rounds(table: pd.DataFrame, path: str) -> None:
     """Active-learning rounds: training images (labelled + accepted) and the review's counts as bars,
     out-of-fold Dice on the hand-labelled images as a line."""
-    fig, (ax, ax_dice) = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, (ax, ax_dice) = plt.subplots(1, 2, figsize=(12, 3.8))
     x = table["round"].to_numpy()
     ax.bar(x - 0.2, table["labelled"], 0.4, label="hand-labelled", color="tab:blue")
     ax.bar(x - 0.2, table["accepted_before"], 0.4, bottom=table["labelled"], label="accepted earlier",
@@ -259,7 +275,7 @@ def assl_rounds(table: pd.DataFrame, path: str) -> None:
     ax.bar(x + 0.2, table["pending"], 0.4, bottom=table["accepted"] + table["rejected"], label="pending",
            color="lightgrey")
     ax.set(xlabel="round", ylabel="images", title="Training images (left bar) and review (right bar)", xticks=x)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # beside the bars, never over them
     ax_dice.plot(x, table["oof_dice_labelled"], "o-")
     ax_dice.set(xlabel="round", ylabel="mean Dice", ylim=(0, 1), xticks=x,
                 title="Out-of-fold Dice on the hand-labelled images")

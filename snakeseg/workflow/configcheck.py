@@ -4,6 +4,7 @@ written as decimals (``epochs: 5.0``) made integers."""
 
 from __future__ import annotations
 
+import difflib
 import json
 
 from jsonschema import Draft202012Validator
@@ -24,7 +25,8 @@ def schema_errors(config: dict, schema: str | dict) -> list[str]:
         if err.validator == "additionalProperties":
             known = sorted(err.schema.get("properties", {}))
             extra = sorted(set(err.instance) - set(known))
-            lines += [f"{where + '.' if where else ''}{key}: unknown key (known here: {', '.join(known)})" for key in extra]
+            lines += [f"{where + '.' if where else ''}{key}: unknown key ({_did_you_mean(key, known)}known here: "
+                      f"{', '.join(known)})" for key in extra]
         elif err.validator in ("anyOf", "oneOf") and err.context:  # say what each choice wanted
             lines.append(f"{where}: {err.instance!r} is none of the choices: "
                          + "; ".join(sorted({c.message for c in err.context})))
@@ -59,6 +61,11 @@ def _wants_integer(schema: dict) -> bool:
     if "number" in types:
         return False
     return "integer" in types or any(_wants_integer(s) for s in schema.get("anyOf", []) + schema.get("oneOf", []))
+
+
+def _did_you_mean(key: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=1)
+    return f"did you mean {close[0]}? " if close else ""
 
 
 def _number(text: str) -> bool:
