@@ -4,6 +4,7 @@
 import json
 import os
 import sys
+import time
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
@@ -42,6 +43,16 @@ for _block, _key in [(config, "input"), (config, "test_input"), (config, "predic
 
 
 include: "rules/common.smk"
+
+
+RUN_START = time.time()
+
+
+onsuccess:
+    from snakeseg.workflow.setaside import run_notes
+
+    for _line in run_notes(RESULTS, RUN_START):
+        logger.warning(_line)
 
 
 # The default target: everything the pipeline produces.

@@ -29,6 +29,7 @@ from .members import Member, gc_paused, list_members
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif")
 JUNK_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini"}
 JUNK_DIRS = {"__MACOSX", ".ipynb_checkpoints"}
+JUNK_REASON = "operating-system metadata file, ignored"
 MASK_DIR_NAMES = {"masks", "mask", "labels", "label", "annotations", "gt", "groundtruth", "ground_truth"}
 IMAGE_DIR_NAMES = {"images", "image", "imgs", "img"}
 MASK_SUFFIXES = ("", "_mask", "_masks", "_label", "_labels", "_seg", "_gt", "_cp_masks", "_segmentation")
@@ -98,7 +99,7 @@ def _split_junk(members: list[Member]) -> tuple[list[Member], list[tuple[str, st
     kept, junk = [], []
     for m in members:
         if _is_junk_name(m.name):
-            junk.append((m.name, "operating-system metadata file, ignored"))
+            junk.append((m.name, JUNK_REASON))
         else:
             kept.append(m)
     return kept, junk

@@ -1,0 +1,43 @@
+"""The end-of-run note on what this run set aside: a bad image is named on the console, not only in a
+table the user may never open."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from ..data.listing import JUNK_REASON
+
+TABLES = {  # each set-aside table under the results folder, and whose images it lists
+    "qa/rejected.csv": "training",
+    "test/*/set_aside.csv": "test",
+    "inference/*/set_aside.csv": "new",
+    "assl/round-*/set_aside.csv": "pool",
+}
+SHOWN = 3  # rows quoted per table
+
+
+def run_notes(results: str | Path, since: float) -> list[str]:
+    """One line per set-aside table written at or after ``since`` (a time.time()) that has rows, then
+    its first rows: what, and why."""
+    notes = []
+    for pattern, kind in TABLES.items():
+        for table in sorted(Path(results).glob(pattern)):
+            if table.stat().st_mtime < since:
+                continue
+            with open(table, newline="", encoding="utf-8") as fh:
+                rows = [r for r in csv.DictReader(fh) if r.get("reason") != JUNK_REASON]  # .DS_Store is no news
+            if not rows:
+                continue
+            images = sum(1 for r in rows if r.get("id"))  # rows without an id: files of no image
+            what = [f"{_count(images, f'{kind} image')} set aside"] * bool(images)
+            what += [f"{_count(len(rows) - images, 'file')} of no image ignored"] * bool(len(rows) - images)
+            notes.append(f"snakeseg: {' and '.join(what)}: see {table} (a reason and fix a row)")
+            notes += [f"  {r.get('id') or r.get('files')}: {r.get('reason')}" for r in rows[:SHOWN]]
+            if len(rows) > SHOWN:
+                notes.append(f"  ... and {len(rows) - SHOWN} more")
+    return notes
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
