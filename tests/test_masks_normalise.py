@@ -77,3 +77,34 @@ def test_merge_instances_is_the_union_and_counts_non_empty():
     assert merged[2, 2] == IGNORE
     with pytest.raises(ValueError, match="differs"):
         merge_instances([np.zeros((4, 4)), np.zeros((4, 5))])
+
+
+def _discs(shape=(96, 96), n=12, radius=5, seed=0):
+    """A label image of n non-touching discs with ids 1..n."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:shape[0], :shape[1]]
+    labels = np.zeros(shape, np.uint8)
+    for i in range(1, n + 1):
+        while True:
+            cy, cx = rng.integers(radius + 1, shape[0] - radius - 1, 2)
+            disc = (yy - cy) ** 2 + (xx - cx) ** 2 <= (radius + 2) ** 2
+            if not labels[disc].any():
+                labels[(yy - cy) ** 2 + (xx - cx) ** 2 <= radius ** 2] = i
+                break
+    return labels
+
+
+def test_a_label_image_read_as_binary_is_refused_with_the_instances_fix():
+    with pytest.raises(InputError, match=r"m.png: looks like a label image of object ids \(12 values, 1 to 12\).*"
+                                         r"Fix: set masks.instances: true"):
+        normalise(_discs(), "m.png", MaskSpec())
+
+
+def test_a_jpeg_compressed_binary_mask_is_still_thresholded():
+    import cv2
+
+    truth = (_discs(radius=3) > 0).astype(np.uint8) * 255
+    for quality in (50, 90):
+        arr = cv2.imdecode(cv2.imencode(".jpg", truth, [cv2.IMWRITE_JPEG_QUALITY, quality])[1], cv2.IMREAD_GRAYSCALE)
+        labels, record = normalise(arr, "m.jpg", MaskSpec())
+        assert record["stray_pixels"] > 0 and (labels == (truth > 0)).mean() > 0.99

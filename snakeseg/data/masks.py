@@ -126,6 +126,7 @@ def normalise(arr: np.ndarray, name: str, spec: MaskSpec) -> tuple[np.ndarray, d
         return labels, {"mask_encoding": f"{bits}{how}all zero", "stray_pixels": 0, "stray_values": "",
                         "stray_action": ""}
     on = max(nonzero)[1]  # the most frequent non-zero value is "foreground"
+    _refuse_label_image(grey, nonzero, on, name)
     stray_px, stray = _stray(values, counts, {0, on})
     action = _fail_or_record(name, stray_px, stray, spec, f"threshold at {on / 2:g} (half of {on})")
     labels = (grey >= on / 2).astype(np.uint8)
@@ -133,6 +134,24 @@ def normalise(arr: np.ndarray, name: str, spec: MaskSpec) -> tuple[np.ndarray, d
         labels[ignored] = IGNORE
     return labels, {"mask_encoding": f"{bits}{how}0/{on}", "stray_pixels": stray_px, "stray_values": stray,
                     "stray_action": action}
+
+
+def _refuse_label_image(grey: np.ndarray, nonzero: list[tuple[int, int]], on: int, name: str) -> None:
+    """InputError for a label image of object ids read as a binary mask: thresholding it at half its
+    most frequent id would drop every object of a lower id. Told from a lossy (JPEG) mask's stray
+    values by their plateaus: a dropped id fills whole objects, JPEG noise is no flat region."""
+    dropped = (grey > 0) & (grey < on / 2)
+    n_dropped = int(dropped.sum())
+    if len(nonzero) < 3 or n_dropped < 0.05 * sum(c for c, _ in nonzero):
+        return
+    flat = int((dropped[:, :-1] & (grey[:, :-1] == grey[:, 1:])).sum())
+    if flat < 0.6 * n_dropped:
+        return
+    ids = sorted(v for _, v in nonzero)
+    raise InputError(name, f"looks like a label image of object ids ({len(ids)} values, {ids[0]} to {ids[-1]}): "
+                     f"read as a binary mask, the {n_dropped} pixels under {on / 2:g} (half its most frequent "
+                     "value) would be dropped", "set masks.instances: true (each value one object), or masks.format: "
+                     "index if the values are classes")
 
 
 def instance_image(arr: np.ndarray, name: str, spec: MaskSpec) -> tuple[np.ndarray, np.ndarray, dict]:
