@@ -72,6 +72,15 @@ def test_images_to_segment_are_listed_from_an_images_folder_or_the_top(tmp_path)
                                                                "batch7/images/x.tif": image})
     inv = listing.list_input(str(nested), "images")
     assert inv.usable() == {} and "duplicate id" in inv.items["x"].problem
+    # an images folder's subfolders are its images too
+    batches = write_dsb_zip(tmp_path / "batches.zip", {}, extra={"images/a.png": image, "images/batch2/b.png": image,
+                                                                 "labels/a.png": image})
+    inv = listing.list_input(str(batches), "images")
+    assert sorted(inv.usable()) == ["a", "batch2__b"] and {f for f, _ in inv.unassigned} == {"labels/a.png"}
+    # a DSB2018 folder (Kaggle's stage1_test, or a labelled one): <id>/images/<id>.png is <id>, masks left out
+    dsb = write_dsb_zip(tmp_path / "dsb.zip", {"id1": good_item(1), "id2": good_item(2)})
+    inv = listing.list_input(str(dsb), "images")
+    assert sorted(inv.usable()) == ["id1", "id2"] and all("/masks/" in f for f, _ in inv.unassigned)
 
 
 def test_images_to_segment_are_read_where_they_are_in_a_folder_or_zip(tmp_path):
@@ -165,3 +174,20 @@ def test_a_layout_error_is_short_and_says_what_the_input_looks_like(tmp_path):
     shutil.copyfile(archive, tmp_path / "holder" / "stage1_train.zip")
     with pytest.raises(InputError, match="the folder holds stage1_train.zip: set input to the zip itself"):
         listing.list_input(str(tmp_path / "holder"), "auto")
+
+
+def test_a_folder_above_several_dsb2018_sets_does_not_pair_one_sets_image_with_anothers_masks(tmp_path):
+    image, masks = good_item(1)
+    for top, files in {"train": {"images/a.png": image, "masks/m0.png": masks[0]},
+                       "new": {"images/a.png": image}, "other": {"masks/m1.png": masks[0]},
+                       "train2": {"images/b.png": image, "masks/m0.png": masks[0]}}.items():
+        for name, data in files.items():
+            path = tmp_path / top / ("a" if top != "train2" else "b") / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+    inv = listing.list_input(str(tmp_path), "dsb2018")
+    assert sorted(inv.usable()) == ["b"]
+    assert inv.items["a"].problem.startswith("duplicate id: folders new/a, other/a, train/a share the id 'a'")
+    assert sorted(inv.items["a"].files()) == ["new/a/images/a.png", "other/a/masks/m1.png",
+                                              "train/a/images/a.png", "train/a/masks/m0.png"]
+

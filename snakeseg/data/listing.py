@@ -124,9 +124,10 @@ def inventory_dsb2018(members: list[Member]) -> tuple[dict[str, Item], list[tupl
             unassigned.append((member.name, "not in the DSB2018 layout <id>/images/<id>.png, "
                                             "<id>/masks/<mask>.png; ignored"))
             continue
-        item = items.get(parts[-3])
+        folder = "/".join(parts[:-2])  # <id>, or <top>/<id>: an id's images and masks lie in one folder
+        item = items.get(folder)
         if item is None:
-            item = items[parts[-3]] = Item(kind="instances")
+            item = items[folder] = Item(kind="instances")
         if kind == "masks":
             item.masks.append(member)
         elif item.image is None:
@@ -141,7 +142,24 @@ def inventory_dsb2018(members: list[Member]) -> tuple[dict[str, Item], list[tupl
             item.problem = "masks without an image in images/"
         elif not item.masks:
             item.problem = "image without any mask in masks/"
-    return items, unassigned
+    return _by_id(items), unassigned
+
+
+def _by_id(by_folder: dict[str, Item]) -> dict[str, Item]:
+    """DSB2018 items keyed by id (their folder's name); an id found in several folders (a parent of
+    several data sets given as the input) is set aside in each, its folders named."""
+    folders: dict[str, list[str]] = defaultdict(list)
+    for folder in by_folder:
+        folders[folder.rpartition("/")[2]].append(folder)
+    items = {}
+    for item_id, found in folders.items():
+        item = items[item_id] = by_folder[found[0]]
+        for other in found[1:]:
+            item.same_id += [m for m in [by_folder[other].image, *by_folder[other].masks] if m is not None]
+        if len(found) > 1:
+            item.problem = (f"duplicate id: folders {', '.join(sorted(found))} share the id '{item_id}'; give one "
+                            "data set as the input (its folder or zip), not a folder above several")
+    return items
 
 
 def _dir_of(member: Member) -> str:
@@ -232,19 +250,21 @@ def inventory_paired(members: list[Member], images_dir: str | None = None, masks
 
 
 def inventory_images(members: list[Member]) -> tuple[dict[str, Item], list[tuple[str, str]]]:
-    """Images without masks (new images to segment): the files of one images folder (``images/``,
-    ``imgs/``, ...) when there is one, else every image file in the folder and its subfolders (a
-    screen's plate and well folders). The id is the file's stem, after the subfolders it lies in
-    below the folder all images share: ``plate1/A01.tif`` is ``plate1__A01``."""
+    """Images without masks (new images to segment): the files of the images folders (``images/``,
+    ``imgs/``, ...) and their subfolders when there are any (so a DSB2018 folder's ``<id>/masks/`` are
+    left out), else every image file in the folder and its subfolders (a screen's plate and well
+    folders). The id is the file's stem, after the subfolders it lies in below the folder all images
+    share, images folders left out: ``plate1/A01.tif`` is ``plate1__A01``, DSB2018's
+    ``<id>/images/<id>.png`` is ``<id>``."""
     folders = {_dir_of(m) for m in members if _is_image_name(_split(m.name)[1])}
     if not folders:
         raise InputError("images to segment", "found none (no PNG, JPEG, TIFF, BMP or GIF file)",
                          "give a folder or zip of images (predict_input, assl.pool, or segment's images argument)")
-    named = sorted(d for d in folders if PurePosixPath(d).name.lower() in IMAGE_DIR_NAMES)
-    taken = {named[0]} if len(named) == 1 else folders
-    paths = {d: () if d == "." else tuple(d.split("/")) for d in taken}
-    below = len(os.path.commonprefix(list(paths.values())))  # the folder all images share
-    where = named[0] if len(named) == 1 else "the folder"
+    paths = {d: () if d == "." else tuple(d.split("/")) for d in folders}
+    named = sorted(d for d in folders if paths[d] and paths[d][-1].lower() in IMAGE_DIR_NAMES)
+    taken = {d for d in folders if any(paths[d][:len(paths[n])] == paths[n] for n in named)} if named else folders
+    below = len(os.path.commonprefix([paths[d] for d in taken]))  # the folder all images share
+    where = named[0] if len(named) == 1 else "the images folders" if named else "the folder"
     items: dict[str, Item] = {}
     unassigned = []
     for m in members:
@@ -252,7 +272,8 @@ def inventory_images(members: list[Member]) -> tuple[dict[str, Item], list[tuple
         if folder not in taken or not _is_image_name(filename):
             unassigned.append((m.name, f"not an image in {where}; ignored"))
             continue
-        stem = "__".join(paths[folder][below:] + (_stem(filename),))
+        parts = [p for p in paths[folder][below:] if p.lower() not in IMAGE_DIR_NAMES] + [_stem(filename)]
+        stem = "__".join(parts[:-2] + parts[-1:] if parts[-2:-1] == parts[-1:] else parts)  # <id>/images/<id>.png
         if stem in items:
             items[stem].same_id.append(m)
         else:
