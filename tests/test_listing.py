@@ -174,6 +174,14 @@ def test_a_layout_error_is_short_and_says_what_the_input_looks_like(tmp_path):
     shutil.copyfile(archive, tmp_path / "holder" / "stage1_train.zip")
     with pytest.raises(InputError, match="the folder holds stage1_train.zip: set input to the zip itself"):
         listing.list_input(str(tmp_path / "holder"), "auto")
+    image, masks = good_item()
+    for name, data in {"images/a.png": image, "labels/a.png": masks[0]}.items():
+        (tmp_path / "wounds" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "wounds" / name).write_bytes(data)
+    for inner in ("images", "labels"):
+        with pytest.raises(InputError, match=f"Fix: {tmp_path / 'wounds' / inner} is itself an images or masks "
+                                             f"folder: set input to the folder above it, {tmp_path / 'wounds'}, which"):
+            listing.list_input(str(tmp_path / "wounds" / inner), "auto")
 
 
 def test_a_folder_above_several_dsb2018_sets_does_not_pair_one_sets_image_with_anothers_masks(tmp_path):
