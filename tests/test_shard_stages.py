@@ -398,11 +398,13 @@ def test_tiffs_of_several_images_are_set_aside_not_read_in_part(tmp_path):
     # Each reason names the file, the problem and the fix (the QA table lists them).
     assert aside["stack"] == "images/stack.tif: is a TIFF of 2 images (a stack, or channels stored as pages), " \
                              "of which only the first would be read. Fix: if its pages are channels, set " \
-                             "data.channels to those to segment (0 for the first); else save each image as a file of its own"
+                             "data.channels to those to segment (0 for the first; in the config of the run that trains the " \
+                             "models, which segment follows); else save each image as a file of its own"
     for name, channels in (("two", 2), ("two16", 2), ("rgbx16", 4), ("five", 5)):
         assert aside[name] == f"images/{name}.tif: has {channels} channels, where snakeseg reads grey (1) or RGB (3), " \
                               "with or without alpha. Fix: set data.channels to the one to three channels to segment " \
-                              "(0 for the first), or save them as a grey or RGB image"
+                              "(0 for the first; in the config of the run that trains the models, which segment follows), " \
+                              "or save them as a grey or RGB image"
     assert aside["maskstack"].startswith("masks/maskstack.tif: is a TIFF of 2 images")
 
 

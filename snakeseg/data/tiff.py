@@ -43,11 +43,13 @@ def check_layout(data: bytes, name: str) -> None:
     if pages > 1:
         raise InputError(name, f"is a TIFF of {pages} images (a stack, or channels stored as pages), of which "
                          "only the first would be read",
-                         "if its pages are channels, set data.channels to those to segment (0 for the first); "
+                         "if its pages are channels, set data.channels to those to segment (0 for the first; in the config "
+                         "of the run that trains the models, which segment follows); "
                          "else save each image as a file of its own")
     if channels not in (1, 3):
         raise InputError(name, f"has {channels} channels, where snakeseg reads grey (1) or RGB (3), with or "
-                         "without alpha", "set data.channels to the one to three channels to segment (0 for the first), "
+                         "without alpha", "set data.channels to the one to three channels to segment (0 for the first; in the config "
+                         "of the run that trains the models, which segment follows), "
                          "or save them as a grey or RGB image")
 
 
