@@ -59,6 +59,10 @@ def test_images_to_segment_are_listed_from_an_images_folder_or_the_top(tmp_path)
     assert sorted(inv.usable()) == ["a", "b", "sub__c"] and inv.items["a"].masks == []
     assert inv.items["a"].kind == "image" and inv.items["sub__c"].image.name == "sub/c.png"
     assert {f for f, _ in inv.unassigned} == {"notes.txt"}
+    webp = write_dsb_zip(tmp_path / "webp.zip", {}, extra={"a.png": image, "b.webp": b"RIFF"})
+    assert listing.list_input(str(webp), "images").unassigned == [
+        ("b.webp", "a .webp image, a format snakeseg does not read; ignored. Fix: convert it to PNG, JPEG or TIFF "
+                   "(a slide to an OME-TIFF or tiles)")]
     # a screen zipped as one folder of plate and well folders: ids below the folder they all share
     plates = write_dsb_zip(tmp_path / "plates.zip", {}, extra={"screen/p1/A01/f1.tif": image,
                                                                "screen/p1/A02/f1.tif": image,

@@ -95,6 +95,18 @@ def _is_image_name(filename: str) -> bool:
     return _suffix(filename).lower() in IMAGE_EXTENSIONS
 
 
+OTHER_IMAGE_EXTENSIONS = {".webp", ".heic", ".heif", ".jp2", ".svs", ".ndpi", ".czi", ".nd2", ".lif", ".vsi", ".mrxs"}
+
+
+def _ignored(filename: str, reason: str) -> str:
+    """``reason``, or for an image format snakeseg does not read (WebP, HEIC, a slide scanner's), the fix."""
+    suffix = _suffix(filename).lower()
+    if suffix in OTHER_IMAGE_EXTENSIONS:
+        return (f"a {suffix} image, a format snakeseg does not read; ignored. Fix: convert it to PNG, JPEG or TIFF "
+                "(a slide to an OME-TIFF or tiles)")
+    return reason
+
+
 def _split_junk(members: list[Member]) -> tuple[list[Member], list[tuple[str, str]]]:
     kept, junk = [], []
     for m in members:
@@ -121,8 +133,8 @@ def inventory_dsb2018(members: list[Member]) -> tuple[dict[str, Item], list[tupl
         parts, filename = _split(member.name)
         kind = parts[-2] if len(parts) >= 3 else None
         if kind not in ("images", "masks") or not _is_image_name(filename):
-            unassigned.append((member.name, "not in the DSB2018 layout <id>/images/<id>.png, "
-                                            "<id>/masks/<mask>.png; ignored"))
+            unassigned.append((member.name, _ignored(filename, "not in the DSB2018 layout <id>/images/<id>.png, "
+                                                               "<id>/masks/<mask>.png; ignored")))
             continue
         folder = "/".join(parts[:-2])  # <id>, or <top>/<id>: an id's images and masks lie in one folder
         item = items.get(folder)
@@ -220,7 +232,8 @@ def inventory_paired(members: list[Member], images_dir: str | None = None, masks
         elif folder == mask_dir and _is_image_name(filename):
             masks.append(m)
         else:
-            unassigned.append((m.name, f"not an image in {img_dir}/ or a mask in {mask_dir}/; ignored"))
+            reason = f"not an image in {img_dir}/ or a mask in {mask_dir}/; ignored"
+            unassigned.append((m.name, _ignored(filename, reason)))
     stems = [_nfc(_stem(_split(m.name)[1])) for m in masks]
     suffixes = [mask_suffix] if mask_suffix is not None else MASK_SUFFIXES
     suffix = max(suffixes, key=lambda s: sum(1 for st in stems if st.endswith(s) and st[:len(st) - len(s)] in images))
@@ -270,7 +283,7 @@ def inventory_images(members: list[Member]) -> tuple[dict[str, Item], list[tuple
     for m in members:
         folder, filename = _dir_of(m), _split(m.name)[1]
         if folder not in taken or not _is_image_name(filename):
-            unassigned.append((m.name, f"not an image in {where}; ignored"))
+            unassigned.append((m.name, _ignored(filename, f"not an image in {where}; ignored")))
             continue
         parts = [p for p in paths[folder][below:] if p.lower() not in IMAGE_DIR_NAMES] + [_stem(filename)]
         stem = "__".join(parts[:-2] + parts[-1:] if parts[-2:-1] == parts[-1:] else parts)  # <id>/images/<id>.png
