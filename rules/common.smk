@@ -13,7 +13,7 @@ from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 sys.path.insert(0, workflow.basedir)
 
-from snakeseg.data import demo, plan, shards  # noqa: E402
+from snakeseg.data import demo, listing, plan, shards  # noqa: E402
 from snakeseg.errors import InputError  # noqa: E402
 from snakeseg.workflow import experiments, inputlink  # noqa: E402
 
@@ -78,6 +78,14 @@ def _plan_of(key, path, layout, paired, plan_dir):
             "check the path: a relative one is read from the working directory (snakemake --directory), "
             "not from the folder of a --configfile",
         )
+    if listing.is_image_file(path):  # one image: its folder, or `segment`, which takes a file
+        alone = f", or segment it alone: python -m snakeseg segment results/models/<exp> {path} <output folder>"
+        alone = alone if key == "predict_input" else ""
+        raise InputError(
+            f"config {key}",
+            f"{path} is one image file, but {key} takes a folder or zip of images",
+            f"give the folder it is in, {os.path.dirname(os.path.abspath(path))}{alone}",
+        )
     return plan.plan(path, layout, paired, config["limits"], config["n_shards"], plan_dir)
 
 
@@ -90,7 +98,16 @@ def _plan_test():
     """The plan of test_input (a labelled test set in any supported layout), sharded like the training data."""
     if not config.get("test_input"):
         return None
-    result = _plan_of("test_input", config["test_input"], config["layout"], config["paired"], TEST_PLAN_DIR)
+    try:
+        result = _plan_of("test_input", config["test_input"], config["layout"], config["paired"], TEST_PLAN_DIR)
+    except InputError as err:  # no masks folder: most likely images without masks, given as a test set
+        if not (err.path.endswith("masks folder") and err.problem.startswith("not found")):
+            raise
+        raise InputError(
+            "config test_input",
+            f"takes a labelled set, images and their masks, but {err.path}: {err.problem}",
+            f"images without masks go in predict_input (segmented, not scored); for a test set, {err.fix}",
+        ) from None
     plan.check_usable(result, TEST_PLAN_DIR)
     _warn(plan.overlap_warning(PLAN_DIR, TEST_PLAN_DIR, "test_input", "the test scores overstate the models"))
     return result

@@ -98,6 +98,26 @@ def test_comparison_plot_shows_test_set_dice_only_when_a_test_set_was_scored(mon
     assert "0.830" in numbers and "0.710" in numbers and "0.840" not in numbers
 
 
+def test_the_comparison_plot_shows_the_tflite_variants_that_were_built(monkeypatch):
+    """quantize.variants [int8]: an int8 bar and its size, no empty dynamic-range entry or size panel."""
+    from snakeseg.evaluation.compare import quantized_columns
+
+    drawn = {}
+    monkeypatch.setattr(plots, "_save", lambda fig, path: drawn.update({path: fig}))
+    per_image = pd.DataFrame({"experiment": ["a", "a"], "fold": [0, 1], "dice": [0.8, 0.9]})
+    rows = [{"variant": v, "status": "ok", "bytes": b, "n_images": 4, "dice_mean": d, "dice_diff": d - 0.85}
+            for v, b, d in (("keras", 2e6, 0.85), ("int8", 0.55e6, 0.8))]
+    table = pd.DataFrame([{"experiment": "a", "arch": "Unet", "dice_mean": 0.85,
+                           **quantized_columns(pd.DataFrame(rows))}])
+    plots.comparison(per_image, table, "int8")
+    ax, ax_size = drawn["int8"].axes
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["fold means, out-of-fold",
+                                                                   "float model, out-of-fold", "TFLite int8"]
+    assert "0.800" in [t.get_text() for t in ax.texts]
+    assert [round(bar.get_width(), 2) for bar in ax_size.patches] == [0.55]
+    assert [t.get_text() for t in ax_size.texts] == [" 0.55 MB"]
+
+
 def test_deep_supervision_forced_on_an_architecture_without_unet_stages_is_refused_at_start():
     cfg = {**BASE, "train": {**BASE["train"], "deep_supervision": True},
            "experiments": {"unet": {}, "fpn": {"model": {"arch": "FPN"}}}}

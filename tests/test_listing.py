@@ -184,7 +184,7 @@ def test_a_layout_error_is_short_and_says_what_the_input_looks_like(tmp_path):
         (tmp_path / "wounds" / name).write_bytes(data)
     for inner in ("images", "labels"):
         with pytest.raises(InputError, match=f"Fix: {tmp_path / 'wounds' / inner} is itself an images or masks "
-                                             f"folder: set input to the folder above it, {tmp_path / 'wounds'}, which"):
+                                             f"folder: give the folder above it, {tmp_path / 'wounds'}, which"):
             listing.list_input(str(tmp_path / "wounds" / inner), "auto")
 
 

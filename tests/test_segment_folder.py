@@ -1,6 +1,7 @@
 """What `python -m snakeseg segment` checks before it loads a model: the models folder's folds and
 settings, and an output folder it must not overwrite or segment again; and what it leaves there."""
 import json
+import re
 
 import numpy as np
 import pytest
@@ -41,6 +42,21 @@ def test_a_broken_settings_file_is_named(tmp_path):
         newimages.read_settings(folder)
     _models(tmp_path / "old", settings=SETTINGS)  # written before the folds were recorded: not checked
     assert len(newimages.fold_models(tmp_path / "old" / "main", None)[1]) == 3
+
+
+def test_a_models_folder_a_level_off_names_the_experiment_folder_to_give(tmp_path):
+    """results/models, a fold folder or a model file: the experiment folder to give, and what was looked for."""
+    folder = _models(tmp_path / "models")
+    with pytest.raises(InputError, match=r"models: holds no fold-\*/model.h5 with a settings.json beside them: "
+                       r"it holds experiments' folders. Fix: give one of: .*models/main$"):
+        newimages.fold_models(folder.parent, "keras")
+    with pytest.raises(InputError, match=r"fold-0: is a fold folder, .* Fix: give the experiment's folder above it, "
+                       + re.escape(str(folder)) + "$"):
+        newimages.fold_models(folder / "fold-0", None)
+    with pytest.raises(InputError, match=r"model.h5: is a model file, .* above it, " + re.escape(str(folder)) + "$"):
+        newimages.fold_models(folder / "fold-0" / "model.h5", "keras")
+    with pytest.raises(InputError, match=r"holds no fold-\*/model_float16.tflite with a settings.json"):
+        newimages.fold_models(tmp_path, "float16")
 
 
 def test_the_output_folder_is_not_the_images_folder_nor_someone_elses_masks(tmp_path):

@@ -58,6 +58,26 @@ def test_a_test_set_with_no_usable_image_is_refused_before_any_job(tmp_path):
     assert proc.returncode != 0
     assert f"{archive}: has no usable image; 3 set aside" in proc.stdout + proc.stderr
 
+def test_one_image_file_or_a_test_set_without_masks_is_told_which_key_takes_it(tmp_path):
+    unlabelled = tmp_path / "unlabelled"
+    unlabelled.mkdir()
+    for i in range(3):
+        (unlabelled / f"a{i}.png").write_bytes(good_item(i)[0])
+    cfg = tmp_path / "keys.yaml"
+    cfg.write_text(f"predict_input: {unlabelled / 'a0.png'}\n")  # not 'is not a readable zip file'
+    proc = snakemake(tmp_path, "-n", configfile=cfg, check=False)
+    assert proc.returncode != 0 and (
+        f"config predict_input: {unlabelled / 'a0.png'} is one image file, but predict_input takes a folder or zip "
+        f"of images. Fix: give the folder it is in, {unlabelled}, or segment it alone: python -m snakeseg segment "
+        in proc.stdout + proc.stderr)
+    cfg.write_text(f"test_input: {unlabelled}\n")  # with the listing's own detail and fix
+    proc = snakemake(tmp_path, "-n", configfile=cfg, check=False)
+    text = proc.stdout + proc.stderr
+    assert "config test_input: takes a labelled set, images and their masks, but " in text
+    assert "paired layout masks folder: not found" in text and "Fix: images without masks go in predict_input" in text
+    assert "for a test set, set paired.masks_dir" in text
+
+
 @pytest.mark.slow
 def test_one_changed_image_reruns_exactly_its_shard(tmp_path):
     items = {f"img{i:02d}": good_item(i) for i in range(16)}

@@ -319,7 +319,7 @@ def _one_of_the_pair(path: str, layout: str) -> str:
     """The fix when the input is itself a paired layout's images or masks folder, else ''."""
     own = Path(path.rstrip("/")).name.lower()
     if layout == "paired" and (own in IMAGE_DIR_NAMES or own in MASK_DIR_NAMES or own.endswith(("_masks", "_labels"))):
-        return (f"{path} is itself an images or masks folder: set input to the folder above it, "
+        return (f"{path} is itself an images or masks folder: give the folder above it, "
                 f"{Path(path.rstrip('/')).parent}, which holds both")
     return ""
 

@@ -10,6 +10,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .. import atomic  # noqa: E402
+from .compare import QUANTIZED_NAMES  # noqa: E402
 
 CURVES = [("loss", "Loss (train.loss, all heads)"), ("iou_score", "IoU @ 0.5"), ("f1-score", "F-score @ 0.5")]
 
@@ -106,12 +107,17 @@ def _dice_outlines(ax, per_image: pd.DataFrame, column: str) -> None:
     ax.legend(fontsize=7)
 
 
+#: Colours of the float Keras model and each TFLite variant (quantization and comparison figures; green: test set).
+VARIANT_COLOURS = {"keras": "tab:blue", "dynamic_range": "tab:orange", "float16": "tab:purple", "int8": "tab:red"}
+
+
 def comparison_series(table: pd.DataFrame) -> list[tuple[str, str, str]]:
-    """(column, label, colour) of each bar of :func:`comparison`: out-of-fold Dice of the float and the
-    quantized models, and the fold ensemble's test-set Dice when a test set was scored."""
+    """(column, label, colour) of each bar of :func:`comparison`: out-of-fold Dice of the float model and
+    of each TFLite variant built, and the fold ensemble's test-set Dice when a test set was scored."""
     series = [("dice_mean", "float model, out-of-fold", "tab:blue")]
-    if "dice_quantized_mean" in table and table["dice_quantized_mean"].notna().any():
-        series.append(("dice_quantized_oof", "TFLite dynamic range (blue + its Dice change)", "tab:orange"))
+    for variant, (dice, _, _) in QUANTIZED_NAMES.items():
+        if variant != "keras" and dice in table and table[dice].notna().any():
+            series.append((f"dice_{variant}_oof", f"TFLite {variant.replace('_', ' ')}", VARIANT_COLOURS[variant]))
     if "test_dice_mean" in table and table["test_dice_mean"].notna().any():
         engines = sorted(set(table.get("test_engine", pd.Series(dtype=str)).dropna()) - {"keras"})
         label = "fold ensemble, test set" + (f" ({', '.join(engines)} TFLite)" if engines else "")
@@ -121,11 +127,12 @@ def comparison_series(table: pd.DataFrame) -> list[tuple[str, str, str]]:
 
 def comparison(per_image: pd.DataFrame, table: pd.DataFrame, path: str) -> None:
     """Experiments side by side, one row each (readable for any number of them): mean Dice as bars
-    (:func:`comparison_series`) with each fold's out-of-fold mean (dots), and the TFLite size of each."""
+    (:func:`comparison_series`) with each fold's out-of-fold mean (dots), and the size of each TFLite variant."""
     n, series = len(table), comparison_series(table)
-    if "dice_quantized_mean" in table:
-        table = table.assign(dice_quantized_oof=table["dice_mean"] + table["dice_quantized_change"]
-                             if "dice_quantized_change" in table else table["dice_quantized_mean"])
+    variants = {column: column[len("dice_"):-len("_oof")] for column, _, _ in series if column.endswith("_oof")}
+    for column, variant in variants.items():  # a variant's bar: the out-of-fold Dice plus its change
+        dice, change, _ = QUANTIZED_NAMES[variant]
+        table = table.assign(**{column: table["dice_mean"] + table[change] if change in table else table[dice]})
     fig, (ax, ax_size) = plt.subplots(1, 2, figsize=(12, 1.2 + 0.31 * len(series) * max(n, 2)), sharey=True,
                                       gridspec_kw={"width_ratios": [3, 1]})
     y = np.arange(n)[::-1]  # first experiment at the top
@@ -144,28 +151,32 @@ def comparison(per_image: pd.DataFrame, table: pd.DataFrame, path: str) -> None:
     ax.set_yticks(y, [f"{e} ({a})" if a != e else e for e, a in zip(table["experiment"], table["arch"])])
     ax.set_xlim(0, 1)
     ax.set_ylim(-0.7, n - 0.3)
-    ax.set_xlabel("mean Dice per image")
-    ax.set_title("Dice per experiment", pad=24)
-    ax.legend(fontsize=8, ncol=len(series) + 1, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
+    ax.set_xlabel("mean Dice per image" + (" (TFLite: the float model's plus the variant's change)"
+                                           if variants else ""))
+    ncol = min(len(series) + 1, 4)
+    pad = 12 + 12 * -(-(len(series) + 1) // ncol)  # room for the legend's rows above the axes
+    ax.set_title("Dice per experiment", pad=pad)
+    ax.legend(fontsize=8, ncol=ncol, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     ax.grid(axis="x", alpha=0.3)
-    sizes = table.get("tflite_dynamic_mb", pd.Series(np.nan, index=table.index))
-    if sizes.isna().all():
+    if not variants:
         ax_size.text(0.5, 0.5, "no TFLite model\n(quantize.variants)", ha="center", va="center",
                      transform=ax_size.transAxes, fontsize=9, color="grey")
-    ax_size.barh(y, sizes, 0.6, color="tab:orange")
-    for yy, mb in zip(y, sizes):
-        if pd.isna(mb):
+    largest = 1e-3
+    for (column, _, colour), offset in zip(series, offsets):  # each variant's size beside its Dice bar
+        if column not in variants:
             continue
-        ax_size.annotate(f" {mb:.2f} MB" if mb >= 0.1 else f" {mb * 1000:.0f} kB", (mb, yy), va="center", fontsize=8)
-    ax_size.set_xlim(0, max(float(np.nan_to_num(sizes.max())), 1e-3) * 1.45)  # NaN: no dynamic-range variant
+        sizes = table.get(QUANTIZED_NAMES[variants[column]][2], pd.Series(np.nan, index=table.index))
+        ax_size.barh(y + offset, sizes, height, color=colour)
+        for yy, mb in zip(y, sizes):
+            if pd.notna(mb):
+                ax_size.annotate(f" {mb:.2f} MB" if mb >= 0.1 else f" {mb * 1000:.0f} kB", (mb, yy + offset),
+                                 va="center", fontsize=8)
+        largest = max(largest, float(np.nan_to_num(sizes.max())))
+    ax_size.set_xlim(0, largest * 1.45)
     ax_size.set_xlabel("TFLite size (MB)")
-    ax_size.set_title("Model size", pad=24)
+    ax_size.set_title("Model size", pad=pad)
     fig.subplots_adjust(wspace=0.25)
     _save(fig, path)
-
-
-#: Colours of the quantization figure: the float Keras model and each TFLite variant.
-VARIANT_COLOURS = {"keras": "tab:blue", "dynamic_range": "tab:orange", "float16": "tab:green", "int8": "tab:red"}
 
 
 def _variant_means(summary: pd.DataFrame) -> pd.DataFrame:

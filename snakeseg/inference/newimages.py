@@ -106,14 +106,10 @@ def fold_models(models_dir: Path, engine: str | None) -> tuple[str, list[str]]:
     folds = sorted((p for p in models_dir.glob("fold-*") if re.fullmatch(r"fold-\d+", p.name) and p.is_dir()),
                    key=lambda p: int(p.name[5:]))
     keras_files = [str(p / "model.h5") for p in folds if (p / "model.h5").is_file()]
-    engine = engine or ("keras" if keras_files else "int8")
+    chosen, engine = engine, engine or ("keras" if keras_files else "int8")
     models = keras_files if engine == "keras" else [str(p) for p in folds]
     if not (models_dir / "settings.json").exists() or not models:
-        wanted = "fold-*/model.h5" if engine == "keras" else f"fold-*/model_{engine}.tflite"
-        raise InputError(str(models_dir), f"holds no {wanted} with a settings.json beside them",
-                         "give an experiment's models folder, results/models/<exp> (or for a TFLite engine its "
-                         "quantize folder, results/quantized/<exp>), from a run of snakeseg that wrote its "
-                         "settings.json (snakemake results/models/<exp>/settings.json)")
+        raise InputError(str(models_dir), *_not_a_models_folder(models_dir, chosen))
     if engine != "keras" and keras_files:
         raise InputError(str(models_dir), f"is a models folder (Keras files), not a quantize folder of {engine} models",
                          "give results/quantized/<exp> for a TFLite engine, or leave --engine out")
@@ -123,6 +119,25 @@ def fold_models(models_dir: Path, engine: str | None) -> tuple[str, list[str]]:
         raise InputError(str(models_dir), f"has the models of folds {found or 'none'}, but its settings.json names "
                          f"folds {sorted(expected)}", "copy the whole folder, every fold-<k>/ with its model")
     return engine, models
+
+
+def _not_a_models_folder(models_dir: Path, engine: str | None) -> tuple[str, str]:
+    """The problem and fix of :func:`fold_models` for a folder without fold models and settings: what
+    it looked for with ``engine`` (None: either), and the folder to give when this is a level off."""
+    wanted = {None: "fold-*/model.h5 (or, in a quantize folder, fold-*/model_int8.tflite)",
+              "keras": "fold-*/model.h5"}.get(engine, f"fold-*/model_{engine}.tflite") + " with a settings.json"
+    fold = models_dir.parent if models_dir.is_file() else models_dir
+    if re.fullmatch(r"fold-\d+", fold.name):
+        what = "a model file" if models_dir.is_file() else "a fold folder"
+        return (f"is {what}, not an experiment's folder of {wanted}",
+                f"give the experiment's folder above it, {fold.parent}")
+    problem = f"holds no {wanted} beside them"
+    experiments = sorted({str(p.parent) for p in models_dir.glob("*/fold-*") if re.fullmatch(r"fold-\d+", p.name)})
+    if experiments:
+        return f"{problem}: it holds experiments' folders", f"give one of: {', '.join(experiments)}"
+    return problem, ("give an experiment's models folder, results/models/<exp> (or for a TFLite engine its "
+                     "quantize folder, results/quantized/<exp>), from a run of snakeseg that wrote its "
+                     "settings.json (snakemake results/models/<exp>/settings.json)")
 
 
 def read_settings(models_dir: Path) -> dict:
