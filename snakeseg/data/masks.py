@@ -140,10 +140,10 @@ def _refuse_label_image(grey: np.ndarray, nonzero: list[tuple[int, int]], on: in
     """InputError for a label image of object ids read as a binary mask: thresholding it at half its
     most frequent id would drop every object of a lower id. Told from a lossy (JPEG) mask's stray
     values by their plateaus: a dropped id fills whole objects, JPEG noise is no flat region."""
-    dropped = (grey > 0) & (grey < on / 2)
-    n_dropped = int(dropped.sum())
+    n_dropped = sum(c for c, v in nonzero if v < on / 2)
     if len(nonzero) < 3 or n_dropped < 0.05 * sum(c for c, _ in nonzero):
         return
+    dropped = (grey > 0) & (grey < on / 2)
     flat = int((dropped[:, :-1] & (grey[:, :-1] == grey[:, 1:])).sum())
     if flat < 0.6 * n_dropped:
         return
