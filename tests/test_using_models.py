@@ -99,7 +99,7 @@ def check_models_folder_alone(work, new, tmp_path):
     (elsewhere / "settings.json").unlink()
     proc = subprocess.run([sys.executable, "-m", "snakeseg", "segment", str(elsewhere), str(new), str(out)],
                           cwd=REPO, capture_output=True, text=True)
-    assert proc.returncode == 1 and "no fold-*/model.h5 with a settings.json" in proc.stderr
+    assert proc.returncode == 1 and "has fold models but no settings.json beside them" in proc.stderr
 
 
 #: `python -m snakeseg` in a Python where importing TensorFlow (or Keras on it) fails, as where it is not installed.

@@ -108,7 +108,11 @@ def fold_models(models_dir: Path, engine: str | None) -> tuple[str, list[str]]:
     keras_files = [str(p / "model.h5") for p in folds if (p / "model.h5").is_file()]
     chosen, engine = engine, engine or ("keras" if keras_files else "int8")
     models = keras_files if engine == "keras" else [str(p) for p in folds]
-    if not (models_dir / "settings.json").exists() or not models:
+    if models and not (models_dir / "settings.json").exists():
+        raise InputError(str(models_dir), "has fold models but no settings.json beside them (how their images are "
+                         "read and predicted)", "copy the experiment's whole folder, or write its settings.json: "
+                         "snakemake results/models/<exp>/settings.json")
+    if not models:
         raise InputError(str(models_dir), *_not_a_models_folder(models_dir, chosen))
     if engine != "keras" and keras_files:
         raise InputError(str(models_dir), f"is a models folder (Keras files), not a quantize folder of {engine} models",
@@ -122,7 +126,7 @@ def fold_models(models_dir: Path, engine: str | None) -> tuple[str, list[str]]:
 
 
 def _not_a_models_folder(models_dir: Path, engine: str | None) -> tuple[str, str]:
-    """The problem and fix of :func:`fold_models` for a folder without fold models and settings: what
+    """The problem and fix of :func:`fold_models` for a folder without fold models: what
     it looked for with ``engine`` (None: either), and the folder to give when this is a level off."""
     wanted = {None: "fold-*/model.h5 (or, in a quantize folder, fold-*/model_int8.tflite)",
               "keras": "fold-*/model.h5"}.get(engine, f"fold-*/model_{engine}.tflite") + " with a settings.json"
