@@ -30,3 +30,16 @@ def test_only_this_runs_tables_with_rows_are_noted(tmp_path):
     assert notes[1:] == ["  img0: cannot be decoded", "  img1: cannot be decoded", "  img2: cannot be decoded",
                          "  ... and 3 more"]
     assert run_notes(tmp_path, time.time() + 60) == []
+
+
+def test_masks_with_stray_values_fixed_are_noted(tmp_path):
+    start = time.time()
+    dataset = tmp_path / "qa" / "dataset.csv"
+    dataset.parent.mkdir(parents=True)
+    dataset.write_text("id,stray_pixels,stray_action\na,0,\nb,12,threshold at 127.5 (half of 255)\n"
+                       "c,3,threshold at 127.5 (half of 255)\n")
+    assert run_notes(tmp_path, start) == [
+        f"snakeseg: 2 masks had stray values, read as the QA table says (first: b, threshold at 127.5 (half of 255)): "
+        f"see {dataset}; masks.strict: true sets them aside instead"]
+    dataset.write_text("id,stray_pixels,stray_action\na,0,\n")
+    assert run_notes(tmp_path, start) == []

@@ -1,5 +1,5 @@
-"""The end-of-run note on what this run set aside: a bad image is named on the console, not only in a
-table the user may never open."""
+"""The end-of-run note on what this run set aside, and on masks whose stray values it fixed: a bad
+image is named on the console, not only in a table the user may never open."""
 
 from __future__ import annotations
 
@@ -36,7 +36,21 @@ def run_notes(results: str | Path, since: float) -> list[str]:
             notes += [f"  {r.get('id') or r.get('files')}: {r.get('reason')}" for r in rows[:SHOWN]]
             if len(rows) > SHOWN:
                 notes.append(f"  ... and {len(rows) - SHOWN} more")
-    return notes
+    return notes + stray_note(Path(results) / "qa" / "dataset.csv", since)
+
+
+def stray_note(dataset: str | Path, since: float) -> list[str]:
+    """A line on the masks whose stray values were fixed (thresholded, ignored), if the QA table
+    ``dataset`` was written at or after ``since`` and has any."""
+    dataset = Path(dataset)
+    if not dataset.exists() or dataset.stat().st_mtime < since:
+        return []
+    with open(dataset, newline="", encoding="utf-8") as fh:
+        fixed = [r for r in csv.DictReader(fh) if r.get("stray_action")]
+    if not fixed:
+        return []
+    return [f"snakeseg: {_count(len(fixed), 'mask')} had stray values, read as the QA table says (first: "
+            f"{fixed[0]['id']}, {fixed[0]['stray_action']}): see {dataset}; masks.strict: true sets them aside instead"]
 
 
 def _count(n: int, noun: str) -> str:
