@@ -91,6 +91,8 @@ def test_importing_a_response_csv_made_elsewhere(round_dir, tmp_path):
            "Filename,response\n../pool-000.png,yes\n": "line 2",
            "Filename,response\npool-000.png,maybe\n": "neither yes nor no",
            "Filename,response\npool-000,yes\n": "Fix: write pool-000.png",  # the id without its .png
+           "Filename,response\nimages/pool-001.png,yes\n": "Fix: write pool-001.png",  # review.csv's source
+           "Filename,response\npool-002.jpg,yes\n": "Fix: write pool-002.png",
            "Filename;response\npool-000.png;yes\n": "Fix: separate the columns with commas, not semicolons",
            "Filename,response\npool-000.png,yes\npool-000.png,no\n": "already answered on line 2"}  # last: below
     for text, message in bad.items():
@@ -112,6 +114,22 @@ def _csv(tmp_path, text):
     path = tmp_path / f"external-{len(list(tmp_path.glob('external-*')))}.csv"
     path.write_bytes(text.encode("utf-8"))
     return path
+
+
+def test_a_pool_image_named_with_spaces_and_brackets_is_reviewed(round_dir):
+    review = round_dir / "review.csv"
+    review.write_text(review.read_text().replace("pool-001", "wound photo (1)"))
+    for kind in ("images", "masks", "overlays"):
+        (round_dir / kind / "pool-001.png").rename(round_dir / kind / "wound photo (1).png")
+    app = create_app(round_dir)
+    client = app.test_client()
+    client.token = app.config["REVIEW_TOKEN"]
+    assert client.get("/overlay/wound%20photo%20%281%29").status_code == 200
+    assert decide(client, "wound photo (1)", "yes").status_code == 200
+    assert responses.read_responses(round_dir) == {"wound photo (1)": "yes"}
+    review.write_text(review.read_text().replace("wound photo (1)", "../up"))
+    with pytest.raises(InputError, match="id '../up' is not a plain file stem"):
+        create_app(round_dir)
 
 
 def test_only_the_rounds_overlays_and_images_are_served_by_id(client, round_dir):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Iterable, NamedTuple
 
 from .. import atomic
@@ -50,7 +50,9 @@ def parse_responses(path: str | Path, ids: Iterable[str]) -> dict[str, str]:
         name, answer = row[0].strip(), SHORT_ANSWERS.get(row[1].strip().lower(), row[1].strip().lower())
         item_id = name[:-4] if name.endswith(".png") else None
         if item_id not in known:
-            fix = f"write {name}.png" if name in known else "use the ids listed in the round's review.csv, each + '.png'"
+            meant = PurePath(name.replace("\\", "/")).name  # images/0609.png (review.csv's source), 0609.jpg
+            meant = meant if meant in known else PurePath(meant).stem
+            fix = f"write {meant}.png" if meant in known else "use the ids listed in the round's review.csv, each + '.png'"
             raise InputError(where, f"Filename {name!r} is not <id>.png for an image of this round", fix)
         if answer not in ANSWERS:
             raise InputError(where, f"response {row[1].strip()!r} is neither yes nor no", "answer yes or no")

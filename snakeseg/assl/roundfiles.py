@@ -30,7 +30,9 @@ REVIEW_CSV = "review.csv"
 RESPONSE_CSV = "response.csv"
 REVIEW_COLUMNS = ["id", "source", "foreground_fraction", "components", "expected_dice"]
 REQUIRED_COLUMNS = REVIEW_COLUMNS[:4]  # expected_dice is optional: rounds reviewed before it keep working
-ID_PATTERN = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}")
+# One file name of any script, spaces and brackets included (a phone's "wound photo (1)"), but no
+# folder separator, control character or leading dot: the id names <id>.png in the round's folders.
+ID_PATTERN = re.compile(r"[^./\\\x00-\x1f][^/\\\x00-\x1f]{0,199}")
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,7 @@ def read_review(round_dir: str | Path) -> list[Item]:
         item = Item(**{c: row[k].strip() for c, k in col.items()})
         if not ID_PATTERN.fullmatch(item.id):
             raise InputError(f"{path}, line {line}", f"id {item.id!r} is not a plain file stem",
-                             "use letters, digits, '.', '_' and '-' only, not starting with a dot")
+                             "use the file names of the round's images/ folder, without folder or extension")
         if item.id in seen:
             raise InputError(f"{path}, line {line}", f"id {item.id!r} is already on line {seen[item.id]}",
                              "list each image once")
