@@ -6,9 +6,9 @@ ASSL_EXP = EXPS[0]
 # A round being (or done being) reviewed keeps its folder as the reviewer sees it: what the answers
 # accepted stays what was shown, whatever changes upstream (rule assl_round is not defined for it).
 ROUND_ANSWERS = 0
-if POOL_PLAN:
-    from snakeseg.assl import rounds as assl_rounds
+from snakeseg.assl import rounds as assl_rounds
 
+if POOL_PLAN:
     try:
         ROUND_ANSWERS = assl_rounds.answered(RESULTS, ROUND)
     except InputError as err:
@@ -54,7 +54,7 @@ rule merge_masks_accepted:
         runtime=30,
     params:
         script=SCRIPTS / "merge_masks.py",
-        masks=json.dumps({"format": "binary"}),
+        masks=json.dumps(assl_rounds.accepted_masks_spec(CLASSES)),
     shell:
         "python {params.script:q} --raw {input:q} --out {output:q} --masks {params.masks:q} --log {log:q}"
 

@@ -266,3 +266,18 @@ def test_rounds_go_forward_one_at_a_time_after_each_review(tmp_path):
         rounds.check_reviewable(results / "assl" / "round-0")  # its answers would reach no round
     rounds.check_reviewable(results / "assl" / "round-1")
     assert rounds.answered(results, 0) == 1 and rounds.answered(results, 1) == 0
+
+
+@pytest.mark.parametrize("classes", [["wound"], ["tumour", "stroma", "necrosis"]])
+def test_accepted_predictions_are_read_back_with_their_classes(classes):
+    import numpy as np
+
+    from snakeseg.data.masks import MaskSpec, normalise
+    from snakeseg.inference.predict import mask_png
+
+    labels = np.zeros((8, 8), np.uint8)
+    for c in range(1, len(classes) + 1):
+        labels[c, :] = c  # a row of each class
+    stored = mask_png(labels, len(classes))
+    read, _ = normalise(stored, "accepted.png", MaskSpec.from_config(rounds.accepted_masks_spec(classes)))
+    assert np.array_equal(read, labels)

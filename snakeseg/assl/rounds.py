@@ -93,6 +93,12 @@ def accepted_before(results: str | Path, n: int) -> dict[str, int]:
     return accepted_in(responses_before(results, n))
 
 
+def accepted_masks_spec(classes: list[str]) -> dict:
+    """The ``masks`` config that reads accepted predictions back as they were written
+    (:func:`..inference.predict.mask_png`): 0/255, or class indices when there are several classes."""
+    return {"format": "index" if len(classes) > 1 else "binary", "classes": list(classes)}
+
+
 def build_accepted(results: str | Path, n: int, out: str | Path) -> int:
     """``out/images/<id>.png`` and ``out/masks/<id>.png`` of the predictions accepted before round
     ``n`` (a paired-layout source of its own, never written into the user's folders). A file is
