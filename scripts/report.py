@@ -47,7 +47,7 @@ with logged(args.log, "report"):
     plots.qa_summary(read_table(args.qa_dataset), json.loads(Path(args.qa_summary).read_text()), args.qa)
     folders = {(Path(p).parent.name, int(Path(p).name.split("-", 1)[1])): Path(p) for p in args.predictions}
     per_image = with_experiment(args.per_image)
-    gallery.gallery({exp: t for exp, t in per_image.groupby("experiment")},
+    gallery.gallery({exp: t for exp, t in per_image.groupby("experiment", sort=False)},
                     lambda exp, row: str(folders[(exp, int(row["fold"]))] / "overlays" / f"{row['id']}.png"),
                     args.gallery, args.gallery_plot)
     gallery.object_counts(per_image, args.counts)

@@ -96,10 +96,10 @@ def test_gallery_missing_overlay_names_the_path(tmp_path):
 
 
 @pytest.mark.parametrize("spread", [1, 1000])
-def test_object_counts_writes_png(tmp_path, spread):
+def test_object_counts_writes_png(tmp_path, spread, monkeypatch):
     rng = np.random.default_rng(0)
     frames = []
-    for exp in ("a", "b"):
+    for exp in ("unet", "fpn"):  # the config's order, not the alphabet's
         n_true = rng.integers(0, 20, 12) * spread
         frames.append(pd.DataFrame({"experiment": exp, "id": [f"i{k}" for k in range(12)], "dice": 0.5,
                                     "n_true": n_true, "n_pred": n_true + rng.integers(-3, 4, 12)}))
@@ -107,6 +107,13 @@ def test_object_counts_writes_png(tmp_path, spread):
     table["n_pred"] = table["n_pred"].clip(lower=0)
     table.loc[0, ["n_true", "n_pred"]] = math.nan   # rows without counts are skipped
     out = tmp_path / "counts.png"
+    drawn = {}
+    monkeypatch.setattr("snakeseg.evaluation.gallery.save", lambda fig, path: drawn.update(fig=fig))
+    object_counts(table, str(out))
+    ax = drawn["fig"].axes[0]
+    assert ax.get_title() == "Object counts, true vs predicted (12 images)"  # 12 images, each scored twice
+    assert [t.get_text().split(" ")[0] for t in ax.get_legend().get_texts()][:2] == ["unet", "fpn"]
+    monkeypatch.undo()
     object_counts(table, str(out))
     _check_png(out, min_side=300)
 

@@ -134,7 +134,7 @@ def object_counts(per_image: pd.DataFrame, path: str) -> None:
         save(fig, path)
         return
     fig, ax = plt.subplots(figsize=(5.5, 5.5))
-    for exp, group in data.groupby("experiment", sort=True):
+    for exp, group in data.groupby("experiment", sort=False):
         mae = (group["n_pred"] - group["n_true"]).abs().mean()
         ax.scatter(group["n_true"], group["n_pred"], s=20, alpha=0.7,
                    label=f"{exp} (mean |error| {mae:.1f}, {len(group)} images)")
@@ -151,7 +151,7 @@ def object_counts(per_image: pd.DataFrame, path: str) -> None:
     ax.set_ylim(-0.5 if ax.get_yscale() == "linear" else 0, limit)
     ax.set_xlabel("true objects per image")
     ax.set_ylabel("predicted objects per image")
-    ax.set_title(f"Object counts, true vs predicted ({len(data)} images)")
+    ax.set_title(f"Object counts, true vs predicted ({data.groupby('experiment').size().max()} images)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left")
     save(fig, path)

@@ -33,7 +33,7 @@ def note(title: str, text: str, path: str) -> None:
 def training_curves(histories: dict[tuple[str, str], pd.DataFrame], path: str) -> None:
     """Loss, IoU and F-score per epoch: one row per experiment, one colour per fold,
     dashed = training batches, solid = validation."""
-    experiments = sorted({exp for exp, _ in histories})
+    experiments = list(dict.fromkeys(exp for exp, _ in histories))  # the config's order, as the comparison
     fig, axes = plt.subplots(len(experiments), len(CURVES), figsize=(5 * len(CURVES), 3.6 * len(experiments)),
                              squeeze=False)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -80,7 +80,7 @@ def dice_histogram(per_image: pd.DataFrame, path: str) -> None:
             class_ax.set_xlabel(f"Dice of {name}")
         bottom.axes[0].set_ylabel("images")
     bins = np.linspace(0, 1, 21)
-    experiments = sorted(per_image["experiment"].unique())
+    experiments = list(per_image["experiment"].unique())  # the config's order
     if len(experiments) == 1:
         folds = sorted(per_image["fold"].unique())
         ax.hist([per_image.loc[per_image["fold"] == f, "dice"] for f in folds], bins=bins, stacked=True,
@@ -100,7 +100,7 @@ def dice_histogram(per_image: pd.DataFrame, path: str) -> None:
 
 def _dice_outlines(ax, per_image: pd.DataFrame, column: str) -> None:
     """One histogram outline of ``column`` per experiment, its mean and median in the legend."""
-    for exp in sorted(per_image["experiment"].unique()):
+    for exp in per_image["experiment"].unique():
         dice = per_image.loc[per_image["experiment"] == exp, column].dropna()
         ax.hist(dice, bins=np.linspace(0, 1, 21), histtype="step", lw=2,
                 label=f"{exp} (mean {dice.mean():.3f}, median {dice.median():.3f})")
