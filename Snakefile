@@ -55,6 +55,9 @@ onsuccess:
         logger.warning(_line)
 
 
+report: "report/workflow.rst"  # the report's front page: the data, the experiments, where to look
+
+
 # The default target: everything the pipeline produces.
 rule all:
     input:

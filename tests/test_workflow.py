@@ -208,6 +208,7 @@ def test_end_to_end_on_tiny_demo_data(tiny_demo_run, tmp_path):
     snakemake(work, "--report", str(work / "results" / "report.html"))
     html = (work / "results" / "report.html").read_text(errors="ignore")
     assert all(f"{plot}.png" in html for plot in ("training_curves", "comparison", "dataset_qa"))
+    assert "trained by snakeseg in 2-fold cross-validation" in html  # the front page says what was run
     assert job_counts(snakemake(work, "-n").stdout) == {}
     # The report asks for 1000 MB plus decoding the largest image's overlay whole (7 bytes a pixel).
     report = _resources(snakemake(work, "-n", "--forcerun", "report").stdout, "report")
