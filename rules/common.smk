@@ -169,9 +169,11 @@ SHARDS = sorted(PLAN.shards)
 # Instance outputs and metrics: on for data whose masks tell objects apart (DSB2018, masks.instances).
 _instances = config["instances"]["enabled"]
 INSTANCES = (PLAN.layout == "dsb2018" or config["masks"]["instances"]) if _instances == "auto" else _instances
-NEW_SHARDS = sorted(NEW_PLAN.shards) if NEW_PLAN else []
-TEST_SHARDS = sorted(TEST_PLAN.shards) if TEST_PLAN else []
-POOL_SHARDS = sorted(POOL_PLAN.shards) if POOL_PLAN else []
+# Test, new and pool images: jobs for the shards that hold images only (shards of the training data
+# are folds' units, all kept).
+NEW_SHARDS = NEW_PLAN.busy_shards() if NEW_PLAN else []
+TEST_SHARDS = TEST_PLAN.busy_shards() if TEST_PLAN else []
+POOL_SHARDS = POOL_PLAN.busy_shards() if POOL_PLAN else []
 ACCEPTED_SHARDS = sorted(s for s, v in ACCEPTED_PLAN.shards.items() if v["items"]) if ACCEPTED_PLAN else []
 
 

@@ -133,3 +133,20 @@ def test_a_test_set_sharing_ids_with_the_training_data_is_warned_about(tmp_path)
     _plan(write_dsb_zip(tmp_path / "same.zip", _items(4)), tmp_path / "same")
     warning = plan.overlap_warning(tmp_path / "train", tmp_path / "same", "test_input", "the scores overstate")
     assert warning.startswith("snakeseg: 4 test_input image(s) have the ids of training images") and "..." in warning
+
+
+def test_only_shards_holding_an_image_get_jobs(tmp_path):
+    """Two new images and one set aside, in 12 shards: the shards of those three, cached plan or not."""
+    image, _ = good_item()
+    names = {"a": image, "b": image, "dup": image}
+    folder = tmp_path / "new"
+    (folder / "x").mkdir(parents=True)
+    for name, data in names.items():
+        (folder / f"{name}.png").write_bytes(data)
+    (folder / "x" / "dup.png").write_bytes(image)  # x__dup: not a duplicate; dup.tif would be
+    (folder / "dup.tif").write_bytes(image)
+    for _ in range(2):
+        result = _plan(folder, tmp_path / "m", layout="images", n_shards=12)
+        expected = {shards.shard_name(shards.shard_of(i, 12)) for i in ("a", "b", "dup", "x__dup")}
+        assert result.busy_shards() == sorted(expected) and len(result.shards) == 12
+        assert sum(s["set_aside"] for s in result.shards.values()) == 1  # dup.png and dup.tif

@@ -28,15 +28,20 @@ _CODE = ("plan.py", "shards.py", "listing.py", "members.py", "zipread.py")
 
 @dataclass
 class Plan:
-    """The input's shards: per shard name its ``fingerprint`` and number of ``items`` (usable
-    images); its ``layout`` (dsb2018, paired, images); ``cached``: the input is the one planned last
-    time (nothing was listed)."""
+    """The input's shards: per shard name its ``fingerprint``, number of ``items`` (usable images)
+    and of images ``set_aside`` when listed; its ``layout`` (dsb2018, paired, images); ``cached``: the
+    input is the one planned last time (nothing was listed)."""
 
     archive: str
     shards: dict[str, dict]
     n_usable: int
     layout: str
     cached: bool = False
+
+    def busy_shards(self) -> list[str]:
+        """The shards with an image, usable or set aside: a few new images get jobs for their shards
+        only, not for the empty ones too."""
+        return sorted(name for name, s in self.shards.items() if s["items"] or s.get("set_aside", 1))
 
 
 def manifest_path(manifest_dir: str | Path, shard: str) -> Path:
@@ -91,7 +96,8 @@ def plan(archive: str, layout: str, paired: dict, limits: dict, n_shards: int, m
     for name, manifest in manifests.items():
         atomic.write_json_if_changed(manifest_path(manifest_dir, name), manifest)
     atomic.write_json_if_changed(manifest_dir / UNASSIGNED, [{"file": f, "reason": r} for f, r in inventory.unassigned])
-    summary = {name: {"fingerprint": m["fingerprint"], "items": len(m["items"])} for name, m in manifests.items()}
+    summary = {name: {"fingerprint": m["fingerprint"], "items": len(m["items"]), "set_aside": len(m["set_aside"])}
+               for name, m in manifests.items()}
     result = Plan(archive, summary, len(inventory.usable()), inventory.layout)
     if key:
         atomic.write_json(manifest_dir / CACHE, {"key": key, "shards": summary, "n_usable": result.n_usable,
