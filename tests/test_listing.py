@@ -85,6 +85,8 @@ def test_images_to_segment_are_listed_from_an_images_folder_or_the_top(tmp_path)
     dsb = write_dsb_zip(tmp_path / "dsb.zip", {"id1": good_item(1), "id2": good_item(2)})
     inv = listing.list_input(str(dsb), "images")
     assert sorted(inv.usable()) == ["id1", "id2"] and all("/masks/" in f for f, _ in inv.unassigned)
+    wells = write_dsb_zip(tmp_path / "wells.zip", {}, extra={"A01/A01.tif": image, "A02/f1.tif": image})
+    assert sorted(listing.list_input(str(wells), "images").usable()) == ["A01__A01", "A02__f1"]  # no images/ folder
 
 
 def test_images_to_segment_are_read_where_they_are_in_a_folder_or_zip(tmp_path):

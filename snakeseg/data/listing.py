@@ -285,8 +285,11 @@ def inventory_images(members: list[Member]) -> tuple[dict[str, Item], list[tuple
         if folder not in taken or not _is_image_name(filename):
             unassigned.append((m.name, _ignored(filename, f"not an image in {where}; ignored")))
             continue
-        parts = [p for p in paths[folder][below:] if p.lower() not in IMAGE_DIR_NAMES] + [_stem(filename)]
-        stem = "__".join(parts[:-2] + parts[-1:] if parts[-2:-1] == parts[-1:] else parts)  # <id>/images/<id>.png
+        stem, path = _stem(filename), paths[folder]
+        parts = [p for p in path[below:] if p.lower() not in IMAGE_DIR_NAMES]
+        if path[-1:] and path[-1].lower() in IMAGE_DIR_NAMES and parts[-1:] == [stem]:
+            parts.pop()  # DSB2018's <id>/images/<id>.png is <id>
+        stem = "__".join(parts + [stem])
         if stem in items:
             items[stem].same_id.append(m)
         else:
