@@ -108,3 +108,13 @@ def test_a_jpeg_compressed_binary_mask_is_still_thresholded():
         arr = cv2.imdecode(cv2.imencode(".jpg", truth, [cv2.IMWRITE_JPEG_QUALITY, quality])[1], cv2.IMREAD_GRAYSCALE)
         labels, record = normalise(arr, "m.jpg", MaskSpec())
         assert record["stray_pixels"] > 0 and (labels == (truth > 0)).mean() > 0.99
+
+
+def test_a_jpeg_mask_with_a_large_ignored_region_is_not_taken_for_a_label_image():
+    import cv2
+
+    truth = (_discs(radius=3) > 0).astype(np.uint8) * 255
+    arr = cv2.imdecode(cv2.imencode(".jpg", truth, [cv2.IMWRITE_JPEG_QUALITY, 50])[1], cv2.IMREAD_GRAYSCALE)
+    arr[:, :32] = 100  # not annotated: a flat region of one value under half the foreground's
+    labels, _ = normalise(arr, "m.jpg", MaskSpec(ignore_value=100))
+    assert (labels[:, :32] == IGNORE).all() and (labels[:, 40:] == (truth[:, 40:] > 0)).mean() > 0.99

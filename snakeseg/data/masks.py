@@ -126,7 +126,7 @@ def normalise(arr: np.ndarray, name: str, spec: MaskSpec) -> tuple[np.ndarray, d
         return labels, {"mask_encoding": f"{bits}{how}all zero", "stray_pixels": 0, "stray_values": "",
                         "stray_action": ""}
     on = max(nonzero)[1]  # the most frequent non-zero value is "foreground"
-    _refuse_label_image(grey, nonzero, on, name)
+    _refuse_label_image(grey, ignored, nonzero, on, name)
     stray_px, stray = _stray(values, counts, {0, on})
     action = _fail_or_record(name, stray_px, stray, spec, f"threshold at {on / 2:g} (half of {on})")
     labels = (grey >= on / 2).astype(np.uint8)
@@ -136,14 +136,15 @@ def normalise(arr: np.ndarray, name: str, spec: MaskSpec) -> tuple[np.ndarray, d
                     "stray_action": action}
 
 
-def _refuse_label_image(grey: np.ndarray, nonzero: list[tuple[int, int]], on: int, name: str) -> None:
+def _refuse_label_image(grey: np.ndarray, ignored: np.ndarray | None, nonzero: list[tuple[int, int]], on: int,
+                        name: str) -> None:
     """InputError for a label image of object ids read as a binary mask: thresholding it at half its
     most frequent id would drop every object of a lower id. Told from a lossy (JPEG) mask's stray
     values by their plateaus: a dropped id fills whole objects, JPEG noise is no flat region."""
     n_dropped = sum(c for c, v in nonzero if v < on / 2)
     if len(nonzero) < 3 or n_dropped < 0.05 * sum(c for c, _ in nonzero):
         return
-    dropped = (grey > 0) & (grey < on / 2)
+    dropped = (grey > 0) & (grey < on / 2) & (True if ignored is None else ~ignored)  # ignore_value is no object
     flat = int((dropped[:, :-1] & (grey[:, :-1] == grey[:, 1:])).sum())
     if flat < 0.6 * n_dropped:
         return
