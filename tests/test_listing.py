@@ -188,6 +188,13 @@ def test_a_layout_error_is_short_and_says_what_the_input_looks_like(tmp_path):
         with pytest.raises(InputError, match=f"Fix: {tmp_path / 'wounds' / inner} is itself an images or masks "
                                              f"folder: give the folder above it, {tmp_path / 'wounds'}, which"):
             listing.list_input(str(tmp_path / "wounds" / inner), "auto")
+    # a folder named labels/ that holds a whole layout (train/ and val/ sets) gets the layout's own fix
+    for name, data in {"train/images/a.png": image, "train/masks/a.png": masks[0],
+                       "val/images/b.png": image, "val/masks/b.png": masks[0]}.items():
+        (tmp_path / "labels" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "labels" / name).write_bytes(data)
+    with pytest.raises(InputError, match="is ambiguous.*Fix: set paired.masks_dir"):
+        listing.list_input(str(tmp_path / "labels"), "auto")
 
 
 def test_a_folder_above_several_dsb2018_sets_does_not_pair_one_sets_image_with_anothers_masks(tmp_path):

@@ -318,10 +318,13 @@ def is_image_file(path: str) -> bool:
     return os.path.isfile(path) and _is_image_name(os.path.basename(path))
 
 
-def _one_of_the_pair(path: str, layout: str) -> str:
-    """The fix when the input is itself a paired layout's images or masks folder, else ''."""
+def _one_of_the_pair(path: str, layout: str, members: list[Member]) -> str:
+    """The fix when the input is itself a paired layout's images or masks folder (its images at its
+    top, none in subfolders), else ''."""
     own = Path(path.rstrip("/")).name.lower()
-    if layout == "paired" and (own in IMAGE_DIR_NAMES or own in MASK_DIR_NAMES or own.endswith(("_masks", "_labels"))):
+    flat = all(_dir_of(m) == "." for m in members if _is_image_name(_split(m.name)[1]))
+    if layout == "paired" and flat and (own in IMAGE_DIR_NAMES or own in MASK_DIR_NAMES
+                                        or own.endswith(("_masks", "_labels"))):
         return (f"{path} is itself an images or masks folder: give the folder above it, "
                 f"{Path(path.rstrip('/')).parent}, which holds both")
     return ""
@@ -355,5 +358,5 @@ def list_input(path: str, layout: str = "auto", paired: dict | None = None, limi
             else:
                 items, unassigned = inventory_paired(members, **(paired or {}))
         except InputError as err:
-            raise InputError(f"{path}: {err.path}", err.problem, _one_of_the_pair(path, layout) or err.fix + _layout_hint(members, layout)) from None
+            raise InputError(f"{path}: {err.path}", err.problem, _one_of_the_pair(path, layout, members) or err.fix + _layout_hint(members, layout)) from None
         return Inventory(layout=layout, items=dict(sorted(items.items())), unassigned=sorted(junk + unassigned))
