@@ -81,7 +81,7 @@ def test_two_rounds_add_only_the_accepted_images(tmp_path, tiny_demo_run):
     counts = job_counts(proc.stdout)
     assert counts["train_fold"] == 2 and "assl_round" not in counts and "predict_pool" not in counts
     assert "round 1 has 1 answer(s) in its response.csv: its folder is kept as reviewed" in proc.stdout + proc.stderr
-    with pytest.raises(InputError, match="round 1 was made after it, from its answers"):  # round 0's answers are spent
+    with pytest.raises(InputError, match="round 1, made from its answers, has been reviewed"):  # round 0's are spent
         rounds.check_reviewable(round0)
     rounds.check_reviewable(round1)
     counts = job_counts(snakemake(work, *TARGETS, "-n", configfile=_config(tmp_path, pool, 2)).stdout)

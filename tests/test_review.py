@@ -262,10 +262,13 @@ def test_rounds_go_forward_one_at_a_time_after_each_review(tmp_path):
     (results / "assl" / "round-1.tmp-99").mkdir()  # an atomic write's leftover is not a round
     with pytest.raises(InputError, match="but round 1 was already made .* set assl.round: 1"):
         rounds.check_round(results, 0)  # going back would retrain round 0 and rewrite its reviewed folder
-    with pytest.raises(InputError, match="round 1 was made after it, from its answers.* Fix: review the latest round"):
-        rounds.check_reviewable(results / "assl" / "round-0")  # its answers would reach no round
+    rounds.check_reviewable(results / "assl" / "round-0")  # round 1 not reviewed: changed answers remake it
+    (results / "assl" / "round-1" / "response.csv").write_text("Filename,response\npool-001.png,no\n")
+    with pytest.raises(InputError, match="round 1, made from its answers, has been reviewed. Fix: review the latest "
+                                         "round, .*round-1, or delete .*round-1/response.csv"):
+        rounds.check_reviewable(results / "assl" / "round-0")
     rounds.check_reviewable(results / "assl" / "round-1")
-    assert rounds.answered(results, 0) == 1 and rounds.answered(results, 1) == 0
+    assert rounds.answered(results, 0) == 1 and rounds.answered(results, 1) == 1
 
 
 @pytest.mark.parametrize("classes", [["wound"], ["tumour", "stroma", "necrosis"]])

@@ -59,16 +59,17 @@ def answered(results: str | Path, n: int) -> int:
 
 
 def check_reviewable(folder: str | Path) -> None:
-    """InputError when a later round was made after ``folder``'s: that round trained on these answers
-    and proposed the rest again, so changing them here would reach neither."""
+    """InputError when a later round, made from ``folder``'s answers, has answers of its own: they were
+    given to what these answers proposed. A later round not yet reviewed is remade from changed answers."""
     try:
         n, results = round_of(folder), Path(folder).resolve().parent.parent
     except ValueError:  # a round folder copied elsewhere under another name: no later rounds to know of
         return
-    later = [k for k in rounds_made(results) if k > n]
-    if later:
-        raise InputError(str(folder), f"round {later[0]} was made after it, from its answers; answers changed "
-                         "here would not reach it", f"review the latest round, {round_dir(results, later[-1])}")
+    reviewed = [k for k in rounds_made(results) if k > n and answered(results, k)]
+    if reviewed:
+        raise InputError(str(folder), f"round {reviewed[0]}, made from its answers, has been reviewed",
+                         f"review the latest round, {round_dir(results, max(rounds_made(results)))}, or delete "
+                         f"{round_dir(results, reviewed[0]) / 'response.csv'} to change these answers first")
 
 
 def responses_before(results: str | Path, n: int) -> list[Path]:
