@@ -17,16 +17,16 @@ def _table(path, rows):
 def test_only_this_runs_tables_with_rows_are_noted(tmp_path):
     start = time.time()
     bad = [{"id": f"img{i}", "files": f"img{i}.png", "reason": "cannot be decoded"} for i in range(5)]
-    _table(tmp_path / "inference" / "main" / "set_aside.csv", bad + [
-        {"id": "", "files": "notes.txt", "reason": "no image"},
-        {"id": "", "files": ".DS_Store", "reason": JUNK_REASON}])
+    bad += [{"id": "", "files": "notes.txt", "reason": "no image"}, {"id": "", "files": ".DS_Store", "reason": JUNK_REASON}]
+    for experiment in ("a", "b"):  # each experiment's folder lists the same images: said once
+        _table(tmp_path / "inference" / experiment / "set_aside.csv", bad)
     _table(tmp_path / "test" / "main" / "set_aside.csv", [])  # nothing set aside: no note
     old = tmp_path / "qa" / "rejected.csv"
     _table(old, bad[:1])
     os.utime(old, (start - 60, start - 60))  # written by an earlier run: not this run's news
     notes = run_notes(tmp_path, start)
     assert notes[0] == (f"snakeseg: 5 new images set aside and 1 file of no image ignored: see "
-                        f"{tmp_path / 'inference' / 'main' / 'set_aside.csv'} (a reason and fix a row)")
+                        f"{tmp_path / 'inference' / 'a' / 'set_aside.csv'} (a reason and fix a row)")
     assert notes[1:] == ["  img0: cannot be decoded", "  img1: cannot be decoded", "  img2: cannot be decoded",
                          "  ... and 3 more"]
     assert run_notes(tmp_path, time.time() + 60) == []

@@ -22,13 +22,15 @@ def run_notes(results: str | Path, since: float) -> list[str]:
     its first rows: what, and why."""
     notes = []
     for pattern, kind in TABLES.items():
+        shown = []  # each experiment's folder lists the same test or new images: say them once
         for table in sorted(Path(results).glob(pattern)):
             if table.stat().st_mtime < since:
                 continue
             with open(table, newline="", encoding="utf-8") as fh:
                 rows = [r for r in csv.DictReader(fh) if r.get("reason") != JUNK_REASON]  # .DS_Store is no news
-            if not rows:
+            if not rows or rows == shown:
                 continue
+            shown = rows
             images = sum(1 for r in rows if r.get("id"))  # rows without an id: files of no image
             what = [f"{_count(images, f'{kind} image')} set aside"] * bool(images)
             what += [f"{_count(len(rows) - images, 'file')} of no image ignored"] * bool(len(rows) - images)
