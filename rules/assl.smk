@@ -2,12 +2,12 @@
 # training source of their own, staged, merged and sharded like the input (so a new round rebuilds
 # only the shards its accepted images hash to); the pool's images are segmented by the first
 # experiment's ensemble into results/assl/round-N/ for review (python -m snakeseg review ...).
+from snakeseg.assl import rounds as assl_rounds
+
 ASSL_EXP = EXPS[0]
 # A round being (or done being) reviewed keeps its folder as the reviewer sees it: what the answers
 # accepted stays what was shown, whatever changes upstream (rule assl_round is not defined for it).
 ROUND_ANSWERS = 0
-from snakeseg.assl import rounds as assl_rounds
-
 if POOL_PLAN:
     try:
         ROUND_ANSWERS = assl_rounds.answered(RESULTS, ROUND)

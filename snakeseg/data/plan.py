@@ -41,7 +41,7 @@ class Plan:
     def busy_shards(self) -> list[str]:
         """The shards with an image, usable or set aside: a few new images get jobs for their shards
         only, not for the empty ones too."""
-        return sorted(name for name, s in self.shards.items() if s["items"] or s.get("set_aside", 1))
+        return sorted(name for name, s in self.shards.items() if s["items"] or s["set_aside"])
 
 
 def manifest_path(manifest_dir: str | Path, shard: str) -> Path:

@@ -111,13 +111,18 @@ def _dice_outlines(ax, per_image: pd.DataFrame, column: str) -> None:
 VARIANT_COLOURS = {"keras": "tab:blue", "dynamic_range": "tab:orange", "float16": "tab:purple", "int8": "tab:red"}
 
 
+def _built_variants(table: pd.DataFrame) -> list[str]:
+    """The TFLite variants the comparison table has a Dice for (those the quantize stage made)."""
+    return [variant for variant, (dice, _, _) in QUANTIZED_NAMES.items()
+            if variant != "keras" and dice in table and table[dice].notna().any()]
+
+
 def comparison_series(table: pd.DataFrame) -> list[tuple[str, str, str]]:
     """(column, label, colour) of each bar of :func:`comparison`: out-of-fold Dice of the float model and
     of each TFLite variant built, and the fold ensemble's test-set Dice when a test set was scored."""
     series = [("dice_mean", "float model, out-of-fold", "tab:blue")]
-    for variant, (dice, _, _) in QUANTIZED_NAMES.items():
-        if variant != "keras" and dice in table and table[dice].notna().any():
-            series.append((f"dice_{variant}_oof", f"TFLite {variant.replace('_', ' ')}", VARIANT_COLOURS[variant]))
+    series += [(f"dice_{variant}_oof", f"TFLite {variant.replace('_', ' ')}", VARIANT_COLOURS[variant])
+               for variant in _built_variants(table)]
     if "test_dice_mean" in table and table["test_dice_mean"].notna().any():
         engines = sorted(set(table.get("test_engine", pd.Series(dtype=str)).dropna()) - {"keras"})
         label = "fold ensemble, test set" + (f" ({', '.join(engines)} TFLite)" if engines else "")
@@ -129,7 +134,7 @@ def comparison(per_image: pd.DataFrame, table: pd.DataFrame, path: str) -> None:
     """Experiments side by side, one row each (readable for any number of them): mean Dice as bars
     (:func:`comparison_series`) with each fold's out-of-fold mean (dots), and the size of each TFLite variant."""
     n, series = len(table), comparison_series(table)
-    variants = {column: column[len("dice_"):-len("_oof")] for column, _, _ in series if column.endswith("_oof")}
+    variants = {f"dice_{variant}_oof": variant for variant in _built_variants(table)}  # bar column: variant
     for column, variant in variants.items():  # a variant's bar: the out-of-fold Dice plus its change
         dice, change, _ = QUANTIZED_NAMES[variant]
         table = table.assign(**{column: table["dice_mean"] + table[change] if change in table else table[dice]})
