@@ -14,7 +14,7 @@ from snakemake_interface_executor_plugins.settings import DeploymentMethod
 sys.path.insert(0, workflow.basedir)
 
 from snakeseg.data import demo, listing, plan, shards  # noqa: E402
-from snakeseg.errors import InputError  # noqa: E402
+from snakeseg.errors import InputError, NoMasksFolder  # noqa: E402
 from snakeseg.workflow import experiments, inputlink  # noqa: E402
 
 WORK = config["work_dir"]
@@ -100,9 +100,7 @@ def _plan_test():
         return None
     try:
         result = _plan_of("test_input", config["test_input"], config["layout"], config["paired"], TEST_PLAN_DIR)
-    except InputError as err:  # no masks folder: most likely images without masks, given as a test set
-        if not (err.path.endswith("masks folder") and err.problem.startswith("not found")):
-            raise
+    except NoMasksFolder as err:  # most likely images without masks, given as a test set
         raise InputError(
             "config test_input",
             f"takes a labelled set, images and their masks, but {err.path}: {err.problem}",

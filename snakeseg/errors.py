@@ -12,3 +12,7 @@ class InputError(ValueError):
         self.problem = problem
         self.fix = fix
         super().__init__(f"{self.path}: {problem}. Fix: {fix}")
+
+
+class NoMasksFolder(InputError):
+    """A paired layout's input without a masks folder: likely images without masks (``test_input`` says so)."""

@@ -9,7 +9,7 @@ import pytest
 from helpers import SHARED_DATA, good_item, nucleus_image, write_dsb_zip
 from snakeseg.data import listing, shards, staging
 from snakeseg.data.merge import merge_shard
-from snakeseg.errors import InputError
+from snakeseg.errors import InputError, NoMasksFolder
 from snakeseg.data.masks import MaskSpec
 
 
@@ -86,8 +86,14 @@ def test_missing_masks_folder_names_the_fix(tmp_path):
     cv2.imwrite(str(tmp_path / "d" / "images" / "a.png"), np.zeros((4, 4), np.uint8))
     (tmp_path / "d" / "masks").mkdir()  # there, but empty: the message says so, even with masks_dir set
     for masks_dir in (None, "masks"):
-        with pytest.raises(InputError, match="masks folder.*not found.*paired.masks_dir.*holds image files: is it empty"):
+        with pytest.raises(NoMasksFolder, match="masks folder.*not found.*paired.masks_dir.*holds image files: is it empty"):
             listing.list_input(str(tmp_path / "d"), paired={"masks_dir": masks_dir})
+    (tmp_path / "d" / "masks" / "b.png").write_bytes((tmp_path / "d" / "images" / "a.png").read_bytes())
+    (tmp_path / "d" / "labels").mkdir()
+    (tmp_path / "d" / "labels" / "b.png").write_bytes((tmp_path / "d" / "images" / "a.png").read_bytes())
+    with pytest.raises(InputError, match="masks folder: is ambiguous") as ambiguous:  # not "no masks"
+        listing.list_input(str(tmp_path / "d"))
+    assert not isinstance(ambiguous.value, NoMasksFolder)
 
 
 def test_truncated_zip_is_refused_with_its_name(tmp_path):

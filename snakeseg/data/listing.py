@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from . import zipread
-from ..errors import InputError
+from ..errors import InputError, NoMasksFolder
 from .members import Member, gc_paused, list_members
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif")
@@ -201,7 +201,8 @@ def _find_dirs(members: list[Member], images_dir: str | None, masks_dir: str | N
         if len(hits) != 1:
             found = _few(sorted(counts))
             nested = sum("/" in d for d in counts) > 1  # e.g. one subfolder per class
-            raise InputError(f"paired layout {what} folder", f"{'is ambiguous' if hits else 'not found'} "
+            error = NoMasksFolder if what == "masks" and not hits else InputError
+            raise error(f"paired layout {what} folder", f"{'is ambiguous' if hits else 'not found'} "
                              f"(candidates: {_few(sorted(hits))}; folders with images: {found})",
                              f"set {key} in the config to the folder's name" + (
                                  " (a folder counts only if it holds image files: is it empty?)" if not hits else "") + (
@@ -358,5 +359,5 @@ def list_input(path: str, layout: str = "auto", paired: dict | None = None, limi
             else:
                 items, unassigned = inventory_paired(members, **(paired or {}))
         except InputError as err:
-            raise InputError(f"{path}: {err.path}", err.problem, _one_of_the_pair(path, layout, members) or err.fix + _layout_hint(members, layout)) from None
+            raise type(err)(f"{path}: {err.path}", err.problem, _one_of_the_pair(path, layout, members) or err.fix + _layout_hint(members, layout)) from None
         return Inventory(layout=layout, items=dict(sorted(items.items())), unassigned=sorted(junk + unassigned))
