@@ -89,6 +89,18 @@ def test_images_to_segment_are_listed_from_an_images_folder_or_the_top(tmp_path)
     assert sorted(listing.list_input(str(wells), "images").usable()) == ["A01__A01", "A02__f1"]  # no images/ folder
 
 
+def test_new_images_leave_out_an_earlier_segment_runs_outputs_in_their_folder(tmp_path):
+    image, _ = good_item()
+    for name in ("a.png", "plate/b.png", "seg/masks/a.png", "seg/overlays/a.png", "seg/overview.png",
+                 "own/masks/a.png", "own/summary.csv"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(image)
+    (tmp_path / "seg" / "summary.csv").write_text("id\n")
+    (tmp_path / "seg" / "objects.csv").write_text("id\n")
+    inv = listing.list_input(str(tmp_path), "images")  # as predict_input and segment read it
+    assert sorted(inv.usable()) == ["a", "own__masks__a", "plate__b"]  # own/ has no objects.csv: not a segment run's
+
+
 def test_images_to_segment_are_read_where_they_are_in_a_folder_or_zip(tmp_path):
     from snakeseg.data import shards
     from snakeseg.inference.newimages import Unstaged

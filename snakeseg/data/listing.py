@@ -339,10 +339,19 @@ def _layout_hint(members: list[Member], layout: str) -> str:
     return f"; the folder holds {_few(zips, 2)}: set input to the zip itself" if zips else ""
 
 
+def segment_outputs(folder: str) -> list[str]:
+    """The subfolders of ``folder`` (relative, POSIX) that a ``segment`` run wrote: ``summary.csv`` and
+    ``objects.csv`` beside ``masks/``."""
+    return [Path(root).relative_to(folder).as_posix() for root, dirs, files in os.walk(folder)
+            if "masks" in dirs and {"summary.csv", "objects.csv"} <= set(files) and Path(root) != Path(folder)]
+
+
 def list_input(path: str, layout: str = "auto", paired: dict | None = None, limits: dict | None = None,
                directory: zipread.CentralDirectory | None = None, exclude: Sequence[str] = ()) -> Inventory:
     """Inventory of a zip or folder in the DSB2018 or the paired-folders layout (``directory`` as
     for :func:`list_members`), leaving out the subfolders ``exclude`` (output folders inside it)."""
+    if layout == "images" and os.path.isdir(path):  # new images: never an earlier segment run's outputs
+        exclude = [*exclude, *segment_outputs(path)]
     with gc_paused():
         members = list_members(path, **(limits or {}), directory=directory)
         below = tuple(folder.rstrip("/") + "/" for folder in exclude)

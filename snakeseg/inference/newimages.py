@@ -243,17 +243,9 @@ def images_to_segment(source: str, out: Path) -> tuple[listing.Inventory, str]:
     if out == folder:
         raise InputError(str(out), "is the images' folder itself: the outputs would be segmented next time",
                          "give an output folder of its own (a new folder inside the images' folder is fine)")
-    if not folder.is_dir():
+    if not folder.is_dir() or not out.is_relative_to(folder):
         return listing.list_input(source, "images"), source
-    outputs = {out, *earlier_outputs(folder)}
-    inside = [o.relative_to(folder).as_posix() for o in outputs if o.is_relative_to(folder)]
-    return listing.list_input(source, "images", exclude=inside), source
-
-
-def earlier_outputs(folder: Path) -> list[Path]:
-    """Folders under ``folder`` that a ``segment`` run wrote: ``summary.csv`` and ``objects.csv`` beside ``masks/``."""
-    return [Path(root) for root, dirs, files in os.walk(folder)
-            if "masks" in dirs and {"summary.csv", "objects.csv"} <= set(files)]
+    return listing.list_input(source, "images", exclude=[out.relative_to(folder).as_posix()]), source
 
 
 def write_overview(out: Path, summary: pd.DataFrame, objects: pd.DataFrame, title: str) -> None:
