@@ -22,7 +22,10 @@ def _rle_masks(args) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(f"{len(done['binary'])} binary masks and {len(done['objects'])} object-id masks (several rows an image: "
-          f"set masks.instances: true) written to {args.out}")
+          f"set masks.instances: true) written to {args.out}, runs read "
+          + ("left to right, then top to bottom (--order C)" if done["order"] == "C"
+             else "top to bottom, then left to right (--order F)")
+          + (": if the masks look transposed or striped, run again with the other" if args.order == "auto" else ""))
     _print_left_out(done, {"no_image": "ids without an image", "no_rows": "images without a row (no mask written)"})
     return 0
 
@@ -98,9 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     rle.add_argument("images", help="the folder of the images the ids name")
     rle.add_argument("out", help="the folder to write the masks to: <images>_masks beside the images folder "
                                  "(or masks/ beside images/) pairs by itself")
-    rle.add_argument("--order", choices=("F", "C"), default="F",
+    rle.add_argument("--order", choices=("auto", "F", "C"), default="auto",
                      help="pixel order of the runs: F top to bottom, then left to right (the Kaggle text; "
-                          "DSB2018, HuBMAP; default), C left to right, then top to bottom (Sartorius, Carvana)")
+                          "DSB2018, HuBMAP), C left to right, then top to bottom (Sartorius, Carvana); "
+                          "auto (default): C for Carvana's and Sartorius' columns (rle_mask, annotation), else F")
     rle.add_argument("--id-column", help="default: the first column")
     rle.add_argument("--rle-column", help="default: the second column")
     polygons = commands.add_parser("geojson-masks", help="write the polygons of GeoJSON files (QuPath's File > "

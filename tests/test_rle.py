@@ -70,3 +70,20 @@ def test_a_run_beyond_its_image_names_the_row_and_the_fix(tmp_path, capsys):
     assert main(["rle-masks", str(tmp_path / "labels.csv"), str(tmp_path / "images"), str(tmp_path / "masks")]) == 1
     err = capsys.readouterr().err
     assert "labels.csv: row of a: runs outside the 8x8 image" in err and "--order (F or C)" in err
+
+
+def test_carvanas_csv_is_read_left_to_right_by_default_and_the_order_is_said(tmp_path, capsys):
+    images = tmp_path / "train"
+    images.mkdir()
+    car = np.zeros((12, 20), bool)
+    car[3:9, 2:15] = True
+    (images / "c1_01.jpg").write_bytes(cv2.imencode(".jpg", np.zeros((12, 20), np.uint8))[1].tobytes())
+    (tmp_path / "train_masks.csv").write_text(f"img,rle_mask\nc1_01.jpg,{encode(car, 'C')}\n")  # Carvana's columns
+    out = tmp_path / "train_masks"
+    assert main(["rle-masks", str(tmp_path / "train_masks.csv"), str(images), str(out)]) == 0
+    assert "runs read left to right, then top to bottom (--order C): if the masks look" in capsys.readouterr().out
+    assert np.array_equal(cv2.imread(str(out / "c1_01.png"), cv2.IMREAD_UNCHANGED), car.astype(np.uint8) * 255)
+    (tmp_path / "hubmap.csv").write_text(f"id,encoding\nc1_01,{encode(car, 'F')}\n")  # HuBMAP's: top to bottom
+    assert main(["rle-masks", str(tmp_path / "hubmap.csv"), str(images), str(out)]) == 0
+    assert "(--order F)" in capsys.readouterr().out
+    assert np.array_equal(cv2.imread(str(out / "c1_01.png"), cv2.IMREAD_UNCHANGED), car.astype(np.uint8) * 255)

@@ -18,6 +18,14 @@ from .labelmaps import encode_instances
 #: pixel order of the runs: F, top to bottom then left to right (the Kaggle text; DSB2018, HuBMAP);
 #: C, left to right then top to bottom (Sartorius, Carvana)
 ORDERS = ("F", "C")
+#: encoding columns of the CSVs whose runs go left to right: Carvana's train_masks.csv, Sartorius' train.csv
+ROW_MAJOR_COLUMNS = ("rle_mask", "annotation")
+
+
+def auto_order(columns) -> str:
+    """The pixel order of a CSV with these columns: C for Carvana's and Sartorius', else F. A wrong
+    order gives a transposed or striped mask, not an error, so the known CSVs choose their own."""
+    return "C" if any(c in ROW_MAJOR_COLUMNS for c in columns) else "F"
 
 
 def decode_rle(text, shape: tuple[int, int], order: str = "F") -> np.ndarray:
@@ -41,14 +49,16 @@ def images_by_key(images_dir: Path) -> dict[str, Path]:
     return {key: p for p in files for key in (p.stem, p.name)}
 
 
-def write_masks(csv_path: str, images_dir: str, out_dir: str, order: str = "F",
+def write_masks(csv_path: str, images_dir: str, out_dir: str, order: str = "auto",
                 id_column: str | None = None, rle_column: str | None = None) -> dict:
     """A mask per image of ``images_dir`` that has rows in the CSV, in ``out_dir/<stem>.png``: 0/255
     for one row, object ids 1..n (16-bit PNG; a 32-bit TIFF past 65,535) for several, one object
-    a row. Image sizes come from the files' headers. Returns what was written and left out."""
-    if order not in ORDERS:
-        raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
+    a row. Image sizes come from the files' headers. Returns what was written and left out, and
+    the pixel order read (``auto``: :func:`auto_order`)."""
+    if order not in (*ORDERS, "auto"):
+        raise ValueError(f"order must be auto or one of {ORDERS}, got {order!r}")
     table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    order = auto_order(table.columns) if order == "auto" else order
     id_column = id_column or table.columns[0]
     rle_column = rle_column or table.columns[1]
     for column in (id_column, rle_column):
@@ -58,7 +68,7 @@ def write_masks(csv_path: str, images_dir: str, out_dir: str, order: str = "F",
     images = images_by_key(Path(images_dir))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    done = {"binary": [], "objects": [], "no_image": [], "no_rows": []}
+    done = {"binary": [], "objects": [], "no_image": [], "no_rows": [], "order": order}
     for image_id, rows in table.groupby(id_column, sort=True):
         path = images.get(image_id)
         if path is None:
