@@ -66,6 +66,8 @@ def test_carvana_style_mask_suffix_and_gif_are_detected(tmp_path):
     staging.extract_shard(str(root), shards.build_manifests(inv, 1)["0000"], tmp_path / "raw")
     index = merge_shard(tmp_path / "raw", tmp_path / "merged", MaskSpec())
     assert [i["n_instances"] for i in index["items"]] == [2, 2, 2] and not index["set_aside"]
+    (root / "train").rename(root / "train_hq")  # Kaggle's high-resolution images pair the same masks
+    assert sorted(listing.list_input(str(root)).usable()) == ["p00", "p01", "p02"]
 
 
 def test_paired_problems_are_set_aside(tmp_path):

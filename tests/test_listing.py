@@ -190,9 +190,20 @@ def test_a_layout_error_is_short_and_says_what_the_input_looks_like(tmp_path):
     assert message.endswith("the input looks like the dsb2018 layout: set layout: auto")
     (tmp_path / "holder").mkdir()
     shutil.copyfile(archive, tmp_path / "holder" / "stage1_train.zip")
-    with pytest.raises(InputError, match="the folder holds stage1_train.zip: set input to the zip itself"):
+    with pytest.raises(InputError, match="Fix: the folder holds only stage1_train.zip: set input to that zip$"):
         listing.list_input(str(tmp_path / "holder"), "auto")
+    # Kaggle's Carvana download: a zip of train.zip and train_masks.zip, or a folder of the two
     image, masks = good_item()
+    kaggle = write_dsb_zip(tmp_path / "carvana.zip", {}, extra={"train.zip": b"PK", "train_masks.zip": b"PK",
+                                                                "train_masks.csv": b"img,rle_mask\n"})
+    with pytest.raises(InputError, match="Fix: the zip holds train.zip, train_masks.zip: unzip them into one folder"):
+        listing.list_input(str(kaggle), "auto")
+    # HuBMAP's download: images and a CSV of run-length-encoded masks, no masks folder yet
+    hubmap = write_dsb_zip(tmp_path / "hubmap.zip", {}, extra={"train/a.tiff": image, "test/b.tiff": image,
+                                                               "train.csv": b"id,encoding\n"})
+    with pytest.raises(InputError, match="if train.csv holds run-length-encoded masks .*python -m snakeseg rle-masks "
+                                         "train.csv <images folder> <images folder>_masks$"):
+        listing.list_input(str(hubmap), "auto")
     for name, data in {"images/a.png": image, "labels/a.png": masks[0]}.items():
         (tmp_path / "wounds" / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "wounds" / name).write_bytes(data)

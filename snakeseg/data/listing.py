@@ -214,7 +214,9 @@ def _find_dirs(members: list[Member], images_dir: str | None, masks_dir: str | N
                  "paired.masks_dir")
     mask_name = PurePosixPath(masks).name
     carvana = mask_name.rsplit("_", 1)[0] if "_" in mask_name else None
-    images = pick(images_dir, lambda n: n in IMAGE_DIR_NAMES or n == carvana, "images", "paired.images_dir")
+    # Carvana: train/ or its high-resolution train_hq/ beside train_masks/
+    images = pick(images_dir, lambda n: n in IMAGE_DIR_NAMES or n in (carvana, f"{carvana}_hq"), "images",
+                  "paired.images_dir")
     return images, masks
 
 
@@ -331,12 +333,30 @@ def _one_of_the_pair(path: str, layout: str, members: list[Member]) -> str:
     return ""
 
 
-def _layout_hint(members: list[Member], layout: str) -> str:
-    """What else the input could be, for an error of the ``layout`` it was read as."""
-    if layout in ("paired", "dsb2018") and (found := detect_layout(members)) != layout:
-        return f"; the input looks like the {found} layout: set layout: auto"
+def _layout_fix(path: str, layout: str, members: list[Member], err: InputError) -> str:
+    """The fix for ``err``, a layout error of ``path`` read as ``layout``: the input's own images or
+    masks folder, zips inside it (Kaggle's Carvana download), masks in a CSV, another layout."""
+    if pair := _one_of_the_pair(path, layout, members):
+        return pair
+    holder = "zip" if os.path.isfile(path) else "folder"
     zips = [m.name for m in members if m.name.lower().endswith(".zip")]
-    return f"; the folder holds {_few(zips, 2)}: set input to the zip itself" if zips else ""
+    if zips and not any(_is_image_name(_split(m.name)[1]) for m in members):
+        if len(zips) == 1:
+            return f"the {holder} holds only {zips[0]}: " + (
+                "extract it and set input to it" if holder == "zip" else "set input to that zip")
+        return (f"the {holder} holds {_few(zips, 3)}: unzip them into one folder, so that their images and masks "
+                "folders sit side by side (Kaggle's Carvana: train/ and train_masks/), and set input to that folder")
+    fix = err.fix
+    if layout in ("paired", "dsb2018") and (found := detect_layout(members)) != layout:
+        fix += f"; the input looks like the {found} layout: set layout: auto"
+    if zips:
+        fix += f"; the {holder} holds {_few(zips, 2)}: set input to the zip itself"
+    csvs = [m.name for m in members if m.name.lower().endswith(".csv")]
+    if isinstance(err, NoMasksFolder) and csvs:
+        fix += (f"; if {csvs[0]} holds run-length-encoded masks (HuBMAP's train.csv, Carvana's train_masks.csv), "
+                f"write them as a masks folder: python -m snakeseg rle-masks {csvs[0]} <images folder> "
+                "<images folder>_masks")
+    return fix
 
 
 def segment_outputs(folder: str) -> list[str]:
@@ -368,5 +388,5 @@ def list_input(path: str, layout: str = "auto", paired: dict | None = None, limi
             else:
                 items, unassigned = inventory_paired(members, **(paired or {}))
         except InputError as err:
-            raise type(err)(f"{path}: {err.path}", err.problem, _one_of_the_pair(path, layout, members) or err.fix + _layout_hint(members, layout)) from None
+            raise type(err)(f"{path}: {err.path}", err.problem, _layout_fix(path, layout, members, err)) from None
         return Inventory(layout=layout, items=dict(sorted(items.items())), unassigned=sorted(junk + unassigned))
