@@ -193,3 +193,12 @@ def test_dice_histogram_of_several_classes_adds_a_row_of_each_class(tmp_path):
     dice_histogram(table, str(tmp_path / "classes.png"))
     binary, classes = _check_png(tmp_path / "binary.png"), _check_png(tmp_path / "classes.png")
     assert classes.shape[0] > 1.5 * binary.shape[0]  # the classes' row below the mean's histogram
+
+
+def test_a_long_id_keeps_its_start_and_end_in_a_caption():
+    from snakeseg.evaluation.gallery import short_id
+
+    assert short_id("0cdf5b5d0c_01", 13) == "0cdf5b5d0c_01"
+    views = {short_id(f"0cdf5b5d0c1f_{n:02d}", 10) for n in range(1, 17)}  # one car's 16 views
+    assert len(views) == 16 and all(len(v) == 10 and v.endswith(f"_{v[-2:]}") for v in views)
+    assert short_id("a" * 64, 13) == "a" * 6 + "\u2026" + "a" * 6

@@ -60,8 +60,18 @@ def load_overlay(path: str) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
+def short_id(image_id, width: int) -> str:
+    """``image_id`` in at most ``width`` characters, its start and end kept (Carvana's view number,
+    a plate's well) around an ellipsis."""
+    text = str(image_id)
+    if len(text) <= width:
+        return text
+    head = (width - 1) // 2
+    return f"{text[:head]}\u2026{text[len(text) - (width - 1 - head):]}"
+
+
 def _caption(row: pd.Series) -> str:
-    lines = [f"{str(row['id'])[:10]}  Dice {row['dice']:.3f}"]
+    lines = [f"{short_id(row['id'], 13)}  Dice {row['dice']:.3f}"]
     extra = []
     if _has(row, "map"):
         extra.append(f"mAP {row['map']:.3f}")

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .gallery import draw_overlay_rows, load_overlay, pick_gallery, save  # noqa: E402
+from .gallery import draw_overlay_rows, load_overlay, pick_gallery, save, short_id  # noqa: E402
 
 
 def count_column(summary: pd.DataFrame) -> tuple[str, str]:
@@ -42,7 +42,7 @@ def new_images_overview(summary: pd.DataFrame, objects: pd.DataFrame, overlays: 
     fig = plt.figure(figsize=(max(2.6 * n, 9), 3.1 * len(rows) + 3.2), layout="constrained")
     subs = np.atleast_1d(fig.subfigures(len(rows) + 1, 1, height_ratios=[3.1] * len(rows) + [3.2]))
     short = "objects" if column == "objects" else "components"  # a caption as wide as its overlay
-    draw_overlay_rows(subs, rows, n, lambda row: f"{str(row['id'])[:14]}\n{int(row[column])} {short.rstrip('s') if row[column] == 1 else short}, "
+    draw_overlay_rows(subs, rows, n, lambda row: f"{short_id(row['id'], 16)}\n{int(row[column])} {short.rstrip('s') if row[column] == 1 else short}, "
                                                  f"{100 * row['foreground_fraction']:.1f}% fg"
                                                  + (f"\nexp. Dice {row['expected_dice']:.2f}"
                                                     if sure and pd.notna(row['expected_dice']) else ""))
