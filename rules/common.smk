@@ -63,12 +63,13 @@ def _plan():
         archive = os.path.join(WORK, "demo", "stage1_train.zip")
         inputlink.check_not_replaced_by_demo(f"{WORK}/input", archive)
         demo.ensure_demo_zip(archive, config["demo"]["n_images"], config["demo"]["seed"], config["demo"]["sizes"])
-    result = _plan_of("input", archive, config["layout"], config["paired"], PLAN_DIR)
+    result = _plan_of("input", archive, config["layout"], config["paired"], PLAN_DIR, config["group_by"])
     plan.check_folds(result, N_FOLDS, PLAN_DIR)
+    _warn(plan.group_warning(PLAN_DIR, config["group_by"]))
     return result
 
 
-def _plan_of(key, path, layout, paired, plan_dir):
+def _plan_of(key, path, layout, paired, plan_dir, group_by=None):
     """plan.plan of ``path`` (the config's ``key``), or an InputError naming the key when it is not there."""
     if not os.path.exists(path):
         tried = "" if os.path.isabs(os.path.expanduser(path)) else f" (looked for {os.path.abspath(path)})"
@@ -86,7 +87,7 @@ def _plan_of(key, path, layout, paired, plan_dir):
             f"{path} is one image file, but {key} takes a folder or zip of images",
             f"give the folder it is in, {os.path.dirname(os.path.abspath(path))}{alone}",
         )
-    return plan.plan(path, layout, paired, config["limits"], config["n_shards"], plan_dir)
+    return plan.plan(path, layout, paired, config["limits"], config["n_shards"], plan_dir, group_by)
 
 
 def _warn(message):
@@ -125,7 +126,9 @@ def _plan_assl():
     if not rounds.build_accepted(RESULTS, config["assl"]["round"], accepted_dir):
         return pool, None
     paired = {"images_dir": "images", "masks_dir": "masks", "mask_suffix": ""}
-    return pool, plan.plan(accepted_dir, "paired", paired, config["limits"], config["n_shards"], ACCEPTED_PLAN_DIR)
+    return pool, plan.plan(
+        accepted_dir, "paired", paired, config["limits"], config["n_shards"], ACCEPTED_PLAN_DIR, config["group_by"]
+    )
 
 
 def _plan_new():

@@ -119,3 +119,15 @@ def test_past_65535_objects_the_instances_are_a_32_bit_tiff_that_scoring_reads(t
     assert np.array_equal(cv2.imread(str(predicted / "instances" / "a.tif"), cv2.IMREAD_UNCHANGED), ids)
     s = image_scores({"id": "a", "instances": True}, fg, merged, predicted, ["foreground"], min_size=1)
     assert s["n_pred"] == 260 * 260 and s["n_true"] == 3
+
+
+def test_auto_overlay_lines_widen_with_the_image_so_a_slide_shows_them():
+    from snakeseg.inference.overlay import line_width, overlay
+
+    assert line_width("auto", (256, 320, 3)) == line_width("auto", (1040, 1388)) == 1
+    assert line_width("auto", (1280, 1918, 3)) == 2 and line_width("auto", (3000, 2600)) == 3
+    assert line_width(4, (256, 256)) == 4
+    image, pred = np.zeros((3000, 2600, 3), np.uint8), np.zeros((3000, 2600), np.uint8)
+    pred[1000:2000, 1000:2000] = 1
+    drawn = overlay(image, pred, thickness=line_width("auto", image.shape)).any(axis=2)
+    assert drawn[1500, 997:1004].sum() >= 3  # a 3-px line across the left edge, not 1 px

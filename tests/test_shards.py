@@ -58,3 +58,37 @@ def test_every_image_lands_in_exactly_one_manifest(tmp_path):
     seen = [image_id for m in manifests.values() for image_id in m["items"]]
     assert sorted(seen) == sorted(items)
     assert len(manifests) == 4  # empty shards still get a manifest
+
+
+def test_group_by_keeps_a_cars_views_in_one_fold_and_names_ids_it_finds_no_group_in(tmp_path):
+    import pytest
+
+    from snakeseg.data import plan
+    from snakeseg.errors import InputError
+
+    ids = [f"car{c}_{v:02d}" for c in range(6) for v in range(1, 9)] + ["stray"]
+    archive = write_dsb_zip(tmp_path / "cars.zip", {i: good_item(n) for n, i in enumerate(ids)})
+    inventory = listing.list_input(str(archive))
+    def shards_of_each_car(manifests):
+        found = {}
+        for name, manifest in manifests.items():
+            for image_id in manifest["items"]:
+                found.setdefault(image_id.split("_")[0], set()).add(name)
+        return found
+
+    ungrouped = shards_of_each_car(shards.build_manifests(inventory, 6))
+    assert all(len(names) > 1 for car, names in ungrouped.items() if car != "stray")  # by id: views apart
+    grouped = shards.build_manifests(inventory, 6, group_by="^[^_]+")
+    assert all(len(names) == 1 for names in shards_of_each_car(grouped).values())  # each car's 8 views in one shard
+    assert sum(len(m["items"]) for m in grouped.values()) == len(ids)
+    # the first group of a pattern that has one: patient P1 of P1_left and P1_right
+    pattern = shards.group_pattern(r"^(P\d+)_")
+    assert shards.group_of("P1_left", pattern) == shards.group_of("P1_right", pattern) == "P1"
+    assert shards.group_of("scan7", pattern) is None
+    result = plan.plan(str(archive), "auto", {}, {}, 6, str(tmp_path / "plan"), group_by=r"^(car\d)_")
+    assert result.n_usable == len(ids)
+    warning = plan.group_warning(tmp_path / "plan", r"^(car\d)_")
+    assert "finds no group in 1 image ids (e.g. stray): each is a group of its own" in warning
+    assert plan.group_warning(tmp_path / "plan", None) is None
+    with pytest.raises(InputError, match=r"config group_by: '\(car' is not a regular expression"):
+        shards.group_pattern("(car")

@@ -78,6 +78,20 @@ def test_one_image_file_or_a_test_set_without_masks_is_told_which_key_takes_it(t
     assert "for a test set, set paired.masks_dir" in text
 
 
+def test_group_by_plans_a_cars_views_into_one_shard_and_says_what_it_found_no_group_in(tmp_path):
+    ids = [f"car{c}_{v:02d}" for c in range(4) for v in range(1, 5)] + ["stray"]
+    archive = write_dsb_zip(tmp_path / "cars.zip", {i: good_item(n) for n, i in enumerate(ids)})
+    cfg = tmp_path / "cars.yaml"
+    cfg.write_text(f"input: {archive}\ngroup_by: '^(car\\d)_'\n")  # quoted as a user would, \d kept
+    proc = snakemake(tmp_path, "-n", configfile=cfg)
+    assert "group_by '^(car\\d)_' finds no group in 1 image ids (e.g. stray)" in proc.stdout + proc.stderr
+    cars = {}
+    for manifest in (tmp_path / "work" / "plan").glob("shard-*.json"):
+        for image_id in json.loads(manifest.read_text())["items"]:
+            cars.setdefault(image_id.split("_")[0], set()).add(manifest.name)
+    assert len(cars) == 5 and all(len(names) == 1 for names in cars.values())
+
+
 @pytest.mark.slow
 def test_one_changed_image_reruns_exactly_its_shard(tmp_path):
     items = {f"img{i:02d}": good_item(i) for i in range(16)}

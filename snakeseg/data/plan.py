@@ -76,12 +76,14 @@ def _cached(manifest_dir: Path, key: str) -> dict | None:
     return saved
 
 
-def plan(archive: str, layout: str, paired: dict, limits: dict, n_shards: int, manifest_dir: str) -> Plan:
+def plan(archive: str, layout: str, paired: dict, limits: dict, n_shards: int, manifest_dir: str,
+         group_by: str | None = None) -> Plan:
     """Plan a zip or folder: ``manifest_dir`` receives ``shard-XXXX.json`` per shard (rewritten only
     when it changed, so its mtime moves only then) and ``unassigned.json`` (files that belong to no
-    image). Raises InputError for unusable input."""
+    image); images whose ids share a ``group_by`` group share a shard. Raises InputError for unusable input."""
     manifest_dir = Path(manifest_dir)
-    settings = {"layout": layout, "paired": paired or {}, "limits": limits or {}, "n_shards": n_shards}
+    settings = {"layout": layout, "paired": paired or {}, "limits": limits or {}, "n_shards": n_shards,
+                "group_by": group_by}
     directory = None if os.path.isdir(archive) else zipread.read_central_directory(archive)
     key = None
     if directory is not None:
@@ -92,7 +94,7 @@ def plan(archive: str, layout: str, paired: dict, limits: dict, n_shards: int, m
             return Plan(archive, saved["shards"], saved["n_usable"], saved["layout"], cached=True)
     inventory = listing.list_input(archive, layout, paired, limits, directory=directory)
     with members.gc_paused():
-        manifests = shards.build_manifests(inventory, n_shards)
+        manifests = shards.build_manifests(inventory, n_shards, group_by)
     for name, manifest in manifests.items():
         atomic.write_json_if_changed(manifest_path(manifest_dir, name), manifest)
     atomic.write_json_if_changed(manifest_dir / UNASSIGNED, [{"file": f, "reason": r} for f, r in inventory.unassigned])
@@ -133,6 +135,19 @@ def check_folds(result: Plan, n_folds: int, manifest_dir: str | Path | None = No
 def planned_ids(manifest_dir: str | Path) -> set[str]:
     """The ids of every usable image in a plan's shard manifests."""
     return {i for p in Path(manifest_dir).glob("shard-*.json") for i in json.loads(p.read_text())["items"]}
+
+
+def group_warning(manifest_dir: str | Path, group_by: str | None) -> str | None:
+    """A warning naming the planned images whose ids ``group_by`` finds no group in (each is then a
+    group of its own), None when it finds one in every id or is not set."""
+    pattern = shards.group_pattern(group_by)
+    if pattern is None:
+        return None
+    alone = sorted(i for i in planned_ids(manifest_dir) if shards.group_of(i, pattern) is None)
+    if not alone:
+        return None
+    return (f"snakeseg: group_by '{group_by}' finds no group in {len(alone)} image ids (e.g. {', '.join(alone[:3])}): "
+            "each is a group of its own, its fold chosen apart from the others'")
 
 
 def overlap_warning(train_dir: str | Path, other_dir: str | Path, what: str, risk: str) -> str | None:

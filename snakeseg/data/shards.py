@@ -9,13 +9,36 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 
+from ..errors import InputError
 from .listing import Inventory
 
 
 def shard_of(image_id: str, n_shards: int) -> int:
     digest = hashlib.sha256(image_id.encode("utf-8")).digest()
     return int.from_bytes(digest[:8], "big") % n_shards
+
+
+def group_pattern(group_by: str | None) -> re.Pattern | None:
+    """The config's ``group_by`` compiled, or an InputError naming it."""
+    if not group_by:
+        return None
+    try:
+        return re.compile(group_by)
+    except re.error as err:
+        raise InputError("config group_by", f"{group_by!r} is not a regular expression ({err})",
+                         "give a Python regular expression, e.g. '^[^_]+' for the part of an id before its first _") from None
+
+
+def group_of(image_id: str, pattern: re.Pattern | None) -> str | None:
+    """The part of ``image_id`` that ``pattern`` (``group_by``) finds, its first group if it has one:
+    images with the same one share a shard, so a car's views or a patient's images share a fold.
+    None when the pattern finds nothing (the image is a group of its own)."""
+    match = pattern.search(image_id) if pattern else None
+    if not match:
+        return None
+    return match.group(1) if pattern.groups else match.group(0)
 
 
 def fold_of(shard: int, n_folds: int) -> int:
@@ -31,11 +54,13 @@ def fingerprint(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode("utf-8")).hexdigest()[:16]
 
 
-def build_manifests(inventory: Inventory, n_shards: int) -> dict[str, dict]:
-    """One manifest per shard (empty shards included), keyed by shard name."""
+def build_manifests(inventory: Inventory, n_shards: int, group_by: str | None = None) -> dict[str, dict]:
+    """One manifest per shard (empty shards included), keyed by shard name; with ``group_by``, an
+    image's shard is its group's (:func:`group_of`)."""
+    pattern = group_pattern(group_by)
     manifests = {shard_name(s): {"shard": shard_name(s), "items": {}, "set_aside": {}} for s in range(n_shards)}
     for image_id, item in inventory.items.items():
-        manifest = manifests[shard_name(shard_of(image_id, n_shards))]
+        manifest = manifests[shard_name(shard_of(group_of(image_id, pattern) or image_id, n_shards))]
         if item.problem:
             manifest["set_aside"][image_id] = {"reason": item.problem, "files": item.files()}
         else:

@@ -14,7 +14,7 @@ from ..data.labelmaps import encode_instances
 from .collect import link_or_copy
 from .geojson import encode_geojson, object_features
 from .instances import split_instances
-from .overlay import overlay
+from .overlay import line_width, overlay
 from .predict import mask_png, read_prediction
 
 SPLIT_METHODS = {"watershed": "watershed", "none": "components"}
@@ -78,7 +78,7 @@ class Postprocessor:
                                   self.instances["min_size"])
             data, suffix = encode_instances(ids)
             atomic.write_bytes(self.out / "instances" / f"{image_id}{suffix}", data)
-        shown = overlay(image, labels, truth if self.cfg["overlay_truth"] else None, self.cfg["overlay_thickness"],
-                        instances=ids)
+        shown = overlay(image, labels, truth if self.cfg["overlay_truth"] else None,
+                        line_width(self.cfg["overlay_thickness"], image.shape), instances=ids)
         atomic.write_bytes(self.out / "overlays" / f"{image_id}.png", encode_png(shown))
         return ids

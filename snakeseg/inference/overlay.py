@@ -13,6 +13,12 @@ PRED_COLOURS = [(255, 255, 0), (255, 0, 255), (0, 255, 255), (255, 128, 0), (128
 TRUTH_COLOUR = (0, 200, 0)
 
 
+def line_width(setting: int | str, shape: tuple[int, ...]) -> int:
+    """The contour width of ``predict.overlay_thickness``: a number of pixels, or ``auto``, a pixel per
+    1,000 of the image's longer side, so a slide's outlines stay visible when it is viewed whole."""
+    return max(1, round(max(shape[:2]) / 1000)) if setting == "auto" else int(setting)
+
+
 def overlay(image: np.ndarray, pred: np.ndarray, truth: np.ndarray | None = None, thickness: int = 1,
             instances: np.ndarray | None = None) -> np.ndarray:
     """The image with predicted contours (class 1 yellow, 2 magenta, 3 cyan, ...), or the outline
