@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from snakeseg.evaluation.metrics import binary_scores, summarize
+from snakeseg.evaluation.metrics import binary_scores, label_scores, summarize
 
 
 def test_binary_scores_against_hand_computed_values():
@@ -29,6 +29,22 @@ def test_binary_scores_edge_cases():
     assert missed["dice"] == 0.0 and missed["recall"] == 0.0 and math.isnan(missed["precision"])
     with pytest.raises(ValueError):
         binary_scores(empty, np.zeros((3, 4)))
+
+
+def test_a_class_in_neither_mask_has_no_score_and_pads_no_mean():
+    truth = np.zeros((10, 10), np.uint8)
+    truth[0:4, 0:5] = 2                        # squares only: no circle in the truth
+    truth[9, :] = 255                          # not annotated
+    pred = np.zeros((10, 10), np.uint8)
+    pred[2:6, 0:5] = 2                         # nor in the prediction
+    pred[9, :] = 1                             # a circle on ignored pixels counts for nothing
+    s = label_scores(truth, pred, ["circle", "square"])
+    assert math.isnan(s["dice_circle"]) and math.isnan(s["iou_circle"])
+    assert s["dice_square"] == pytest.approx(0.5) and s["dice"] == pytest.approx(0.5)  # not (1 + 0.5) / 2
+    missed = label_scores(truth, np.zeros_like(pred), ["circle", "square"])
+    assert missed["dice"] == 0.0 and math.isnan(missed["dice_circle"])
+    empty = label_scores(np.zeros_like(truth), np.zeros_like(pred), ["circle", "square"])
+    assert empty["dice"] == empty["iou"] == 1.0 and math.isnan(empty["dice_square"])  # a right empty image
 
 
 def test_summarize_per_fold_and_overall():

@@ -43,3 +43,23 @@ def test_masks_with_stray_values_fixed_are_noted(tmp_path):
         f"see {dataset}; masks.strict: true sets them aside instead"]
     dataset.write_text("id,stray_pixels,stray_action\na,0,\n")
     assert run_notes(tmp_path, start) == []
+
+
+def test_a_class_that_no_image_has_is_noted(tmp_path):
+    import json
+
+    from snakeseg.evaluation.metrics import summarize
+    import pandas as pd
+
+    start = time.time()
+    per_image = pd.DataFrame({"fold": [0, 1], "iou": [0.5, 0.7], "dice": [0.6, 0.8], "precision": [0.5, 0.5],
+                              "recall": [0.5, 0.5], "dice_circle": [0.6, 0.8], "dice_triangle": [float("nan")] * 2})
+    summary = tmp_path / "metrics" / "main" / "summary.json"
+    summary.parent.mkdir(parents=True)
+    summary.write_text(json.dumps(summarize(per_image)))
+    assert run_notes(tmp_path, start) == [
+        f"snakeseg: class triangle is in no mask and no prediction of experiment main ({summary}): check "
+        "masks.format and masks.classes against the QA table's mask_encoding column"]
+    per_image["dice_triangle"] = [float("nan"), 0.2]
+    summary.write_text(json.dumps(summarize(per_image)))
+    assert run_notes(tmp_path, start) == []

@@ -67,16 +67,21 @@ def label_scores(labels: np.ndarray, pred: np.ndarray, classes: list[str] | None
     """Scores of a predicted label map against the truth (0 background, 1..n classes, 255 ignored).
 
     Binary tasks (one class) give IoU, Dice, precision, recall and areas. With several classes,
-    each class gets ``iou_<name>`` and ``dice_<name>``, and ``iou``/``dice``/``precision``/``recall``
-    are their means over the classes (NaN-skipping), the areas are the foreground totals.
+    each class gets ``iou_<name>`` and ``dice_<name>``, NaN for a class neither mask has (nnU-Net's
+    convention: a perfect 1 would pad every mean), and ``iou``/``dice``/``precision``/``recall`` are
+    their means over the classes (NaN-skipping; 1 for IoU and Dice when no class is in either mask);
+    the areas are the foreground totals.
     """
     valid = labels != IGNORE
     if not classes or len(classes) == 1:
         return binary_scores(labels == 1, pred != 0, valid=valid)
     per_class = {name: binary_scores(labels == c, pred == c, valid=valid) for c, name in enumerate(classes, 1)}
+    for s in per_class.values():
+        if s["true_area"] == s["pred_area"] == 0:
+            s["iou"] = s["dice"] = math.nan
     out = {key: float(np.nanmean([s[key] for s in per_class.values()])) for key in SCORE_COLUMNS
            if not all(math.isnan(s[key]) for s in per_class.values())}
-    out = {key: out.get(key, math.nan) for key in SCORE_COLUMNS}
+    out = {key: out.get(key, 1.0 if key in ("iou", "dice") else math.nan) for key in SCORE_COLUMNS}
     out["true_area"] = int(((labels > 0) & valid).sum())
     out["pred_area"] = int(((pred > 0) & valid).sum())
     for name, s in per_class.items():

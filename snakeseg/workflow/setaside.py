@@ -4,6 +4,7 @@ image is named on the console, not only in a table the user may never open."""
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 from ..data.listing import JUNK_REASON
@@ -38,7 +39,24 @@ def run_notes(results: str | Path, since: float) -> list[str]:
             notes += [f"  {r.get('id') or r.get('files')}: {r.get('reason')}" for r in rows[:SHOWN]]
             if len(rows) > SHOWN:
                 notes.append(f"  ... and {len(rows) - SHOWN} more")
-    return notes + stray_note(Path(results) / "qa" / "dataset.csv", since)
+    return notes + stray_note(Path(results) / "qa" / "dataset.csv", since) + absent_class_notes(results, since)
+
+
+def absent_class_notes(results: str | Path, since: float) -> list[str]:
+    """A line per class that no out-of-fold image has in its truth or prediction (its Dice has no
+    mean in an experiment's summary written at or after ``since``): masks read another way than meant."""
+    notes = []
+    for summary in sorted(Path(results).glob("metrics/*/summary.json")):
+        if summary.stat().st_mtime < since:
+            continue
+        overall = json.loads(summary.read_text()).get("overall", {})
+        absent = [key[len("dice_"):] for key, value in overall.items()
+                  if key.startswith("dice_") and isinstance(value, dict) and value.get("mean") is None]
+        if absent:
+            notes.append(f"snakeseg: class {', '.join(absent)} is in no mask and no prediction of experiment "
+                         f"{summary.parent.name} ({summary}): check masks.format and masks.classes against the "
+                         "QA table's mask_encoding column")
+    return notes
 
 
 def stray_note(dataset: str | Path, since: float) -> list[str]:
