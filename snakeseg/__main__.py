@@ -47,9 +47,8 @@ def _geojson_masks(args) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     if classes:
-        several = ", and train.loss: cce_ignore" if len(classes) > 1 else ""
         print(f"{len(done['classes'])} class-index masks written to {args.out} (set masks.format: index and "
-              f"masks.classes: [{', '.join(classes)}]{several})")
+              f"masks.classes: [{', '.join(classes)}])")
     else:
         print(f"{len(done['binary'])} binary masks and {len(done['objects'])} object-id masks (several objects an "
               f"image: set masks.instances: true) written to {args.out}")

@@ -216,3 +216,13 @@ def test_an_experiments_mistakes_are_listed_together_and_whole_numbers_become_in
     assert any("experiments.x.train.patch_size: 100" in line for line in lines)
     out = experiments.expand({**BASE, "experiments": {"x": {"train": {"epochs": 5.0}}}}, SCHEMA)
     assert out["x"]["train"]["epochs"] == 5 and isinstance(out["x"]["train"]["epochs"], int)
+
+
+def test_the_loss_follows_the_classes_unless_set():
+    auto = {**BASE, "train": {**BASE["train"], "loss": "auto"}}
+    assert experiments.expand(auto, SCHEMA)["main"]["train"]["loss"] == "dice_focal"
+    several = {**auto, "masks": {"classes": ["circle", "square"]}, "experiments": {"a": {}, "b": {"train": {"loss": "dice"}}}}
+    with pytest.raises(InputError, match="config experiments.b: train.loss/train.monitor: 2 classes need a multi-class"):
+        experiments.expand(several, SCHEMA)
+    del several["experiments"]["b"]
+    assert experiments.expand(several, SCHEMA)["a"]["train"]["loss"] == "cce_ignore"

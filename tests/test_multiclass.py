@@ -14,7 +14,7 @@ CONFIG = """
 input: {input}
 masks: {{format: index, classes: [round, square], ignore_value: 9}}
 model: {{arch: custom_unet, depth: 2, base_filters: 8}}
-train: {{loss: cce_ignore, monitor: val_iou_score, warmup_epochs: 0}}
+train: {{monitor: val_iou_score, warmup_epochs: 0}}  # loss: auto, cce_ignore for two classes
 """
 
 

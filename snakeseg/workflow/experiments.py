@@ -58,12 +58,25 @@ def expand(config: dict, schema: str | dict) -> dict[str, dict]:
         if isinstance(weights, str) and weights.startswith("~"):
             merged["model"]["encoder_weights"] = os.path.expanduser(weights)
         where = f"config experiments.{name}: " if named else "config "
+        _resolve_loss(where, merged["train"], (config.get("masks") or {}).get("classes") or ["foreground"])
         check_warmup_epochs(where, merged["train"])
         _check_model(where, merged, config.get("image_size"))
         resolve_encoder_weights(merged["model"].get("encoder_weights"),
                                 f"{'experiments.' + name + '.' if named else ''}model.encoder_weights")
         out[name] = merged
     return out
+
+
+def _resolve_loss(where: str, train: dict, classes: list[str]) -> None:
+    """``train.loss: auto`` as the classes need it (Dice + focal for one, the softmax's cross-entropy
+    for several, as nnU-Net chooses for the task), and an InputError for a loss or monitor that
+    cannot serve several classes."""
+    if train.get("loss") == "auto":
+        train["loss"] = "cce_ignore" if len(classes) > 1 else "dice_focal"
+    if len(classes) > 1 and (train.get("loss") != "cce_ignore" or train.get("monitor") == "val_f1-score"):
+        raise InputError(f"{where}train.loss/train.monitor", f"{len(classes)} classes need a multi-class loss and "
+                         "a metric logged for it", "set train.loss: auto (or cce_ignore) and train.monitor: "
+                         "val_iou_score (or val_loss)")
 
 
 def check_warmup_epochs(where: str, train: dict) -> None:
@@ -125,8 +138,4 @@ def check(config: dict) -> list[str]:
     if config["masks"]["format"] == "binary" and len(classes) > 1:
         raise InputError("config masks.classes", "lists several classes but masks.format is binary",
                          "set masks.format to index or channels, or list one class")
-    if len(classes) > 1 and (config["train"]["loss"] != "cce_ignore" or config["train"]["monitor"] == "val_f1-score"):
-        raise InputError("config train.loss/train.monitor", f"{len(classes)} classes need a multi-class loss and "
-                         "a metric logged for it", "set train.loss: cce_ignore and train.monitor: val_iou_score "
-                         "(or val_loss)")
     return classes
