@@ -230,6 +230,12 @@ def prediction_recipe(exp):
 PREDICTION_KEYS = ("threshold", "max_side", "overlap", "window", "tta", "mixed_precision")
 
 
+def masks_settings():
+    """The masks block as JSON (merge_masks' params), without masks.colours while it is unset: a key
+    added by an upgrade must not remake every shard and retrain."""
+    return json.dumps({k: v for k, v in config["masks"].items() if k != "colours" or v}, sort_keys=True)
+
+
 def postprocess_settings(*keys, **fixed):
     """The predict block's ``keys`` a post-processing rule uses, and ``fixed`` values, as JSON (its params)."""
     return json.dumps({**{k: config["predict"][k] for k in keys}, **fixed}, sort_keys=True)

@@ -33,7 +33,7 @@ rule merge_masks_test:
         runtime=30,
     params:
         script=SCRIPTS / "merge_masks.py",
-        masks=json.dumps(config["masks"], sort_keys=True),
+        masks=masks_settings(),
         channels=CHANNELS,
     shell:
         "python {params.script:q} --raw {input:q} --out {output:q} --masks {params.masks:q} --channels {params.channels:q} "

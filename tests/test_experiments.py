@@ -226,3 +226,13 @@ def test_the_loss_follows_the_classes_unless_set():
         experiments.expand(several, SCHEMA)
     del several["experiments"]["b"]
     assert experiments.expand(several, SCHEMA)["a"]["train"]["loss"] == "cce_ignore"
+
+
+def test_class_colours_must_match_the_format_and_the_classes():
+    base = {"train": {"warmup_epochs": 0, "epochs": 5}}
+    colours = {"format": "colours", "classes": ["a", "b"], "colours": [[128, 0, 0], [0, 128, 0]]}
+    assert experiments.check({**base, "masks": colours}) == ["a", "b"]
+    for bad in ({**colours, "colours": [[128, 0, 0]]}, {**colours, "colours": None},
+                {**colours, "format": "index"}):
+        with pytest.raises(InputError, match="config masks.colours: lists .* colours for masks.format"):
+            experiments.check({**base, "masks": bad})

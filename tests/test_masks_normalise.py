@@ -55,9 +55,31 @@ def test_index_and_channel_masks():
     labels, record = normalise(rgb, "c.png", MaskSpec("channels", 2))
     assert labels[0, 0] == 1 and labels[1, 1] == 2 and labels[2, 2] == IGNORE and record["stray_pixels"] == 1
     # The same colour mask read as an index map would ignore every object: set aside with the fix.
-    with pytest.raises(InputError, match="c.png: is a colour mask whose colours are not class indices.*"
-                                         "Fix: set masks.format: channels"):
+    with pytest.raises(InputError, match=r"c.png: is a colour mask whose colours are not class indices \(colour:pixels "
+                                         r"\(0,255,0\):1 \(255,0,0\):1 \(255,255,0\):1\). Fix: set masks.format: "
+                                         r"colours and masks.colours: \[\[0, 255, 0\], \[255, 0, 0\], \[255, 255, 0\]\]"):
         normalise(rgb, "c.png", MaskSpec("index", 2))
+
+
+def test_colour_masks_read_by_their_class_colours():
+    voc = np.zeros((20, 20, 3), np.uint8)
+    voc[0:10, 0:10] = (128, 0, 0)
+    voc[10:20, 0:10] = (0, 128, 0)
+    voc[0:10, 10:20] = (128, 128, 0)    # olive: on in two channels
+    voc[19, 19] = (224, 224, 192)       # VOC's "void" outline colour, listed nowhere
+    spec = MaskSpec("colours", 3, colours=((128, 0, 0), (0, 128, 0), (128, 128, 0)))
+    labels, record = normalise(voc, "v.png", spec)
+    assert (labels[0:10, 0:10] == 1).all() and (labels[10:20, 0:10] == 2).all() and (labels[0:10, 10:20] == 3).all()
+    assert labels[15, 15] == 0 and labels[19, 19] == IGNORE
+    assert record["stray_values"] == "(224,224,192):1" and record["stray_action"] == "ignore those pixels"
+    with pytest.raises(InputError, match="has 1 pixels of unexpected values"):
+        normalise(voc, "v.png", MaskSpec("colours", 3, strict=True, colours=spec.colours))
+    with pytest.raises(InputError, match="v.png: is single-channel but masks.format is 'colours'"):
+        normalise(voc[..., 0], "v.png", spec)
+    # read as channels, olive would be an overlap of classes 1 and 2 and vanish: refused with the colours
+    with pytest.raises(InputError, match=r"v.png: has colours that are on in several channels.*"
+                                         r"Fix: set masks.format: colours and masks.colours: \[\[0, 128, 0\], \[128, 0, 0\], "):
+        normalise(voc, "v.png", MaskSpec("channels", 3))
 
 
 def test_empty_mask_is_recorded():

@@ -22,17 +22,18 @@ IGNORE = 255
 class MaskSpec:
     """How masks are to be read (config key ``masks``)."""
 
-    format: str = "binary"          # binary | index | channels
+    format: str = "binary"          # binary | index | channels | colours
     n_classes: int = 1              # foreground classes
     ignore_value: int | None = None  # stored value meaning "not annotated"
     strict: bool = False            # set aside masks with stray values instead of fixing them
     instances: bool = False         # a mask's values are object ids (an instance label image)
+    colours: tuple = ()             # format colours: the RGB colour of class 1, 2, ...
 
     @classmethod
     def from_config(cls, cfg: dict) -> "MaskSpec":
         classes = cfg.get("classes") or ["foreground"]
         return cls(cfg.get("format", "binary"), len(classes), cfg.get("ignore_value"), cfg.get("strict", False),
-                   cfg.get("instances", False))
+                   cfg.get("instances", False), tuple(tuple(c) for c in cfg.get("colours") or ()))
 
 
 def _grey(arr: np.ndarray) -> tuple[np.ndarray, str]:
@@ -84,9 +85,55 @@ def _value_counts(grey: np.ndarray, ignored: np.ndarray | None, ignore_value) ->
     return np.unique(grey if ignored is None else grey[~ignored], return_counts=True)
 
 
+def _rgb_codes(arr: np.ndarray) -> np.ndarray:
+    """Each pixel's colour of an 8-bit RGB(A) mask as one number, 0xRRGGBB."""
+    rgb = arr[..., :3].astype(np.uint32)
+    return (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+
+
+def _colours(codes: np.ndarray, most: int = 8) -> list[tuple[tuple[int, int, int], int]]:
+    """The colours of ``codes`` other than black, with their pixel counts, the most frequent first."""
+    values, counts = np.unique(codes[codes != 0], return_counts=True)
+    order = np.argsort(-counts, kind="stable")[:most]
+    return [((int(values[i]) >> 16, int(values[i]) >> 8 & 255, int(values[i]) & 255), int(counts[i])) for i in order]
+
+
+def _colour_text(colours: list[tuple[tuple[int, int, int], int]]) -> str:
+    return " ".join(f"({r},{g},{b}):{n}" for (r, g, b), n in colours)
+
+
+def _colours_fix(arr: np.ndarray) -> str:
+    """The config that reads this colour mask's colours as classes."""
+    listed = ", ".join(f"[{r}, {g}, {b}]" for (r, g, b), _ in _colours(_rgb_codes(arr)))
+    return (f"set masks.format: colours and masks.colours: [{listed}] (the colour of each class of masks.classes, "
+            "in its order; black is background), or save the class indices 0..n as a grey or palette PNG")
+
+
+def _by_colour(arr: np.ndarray, name: str, spec: MaskSpec) -> tuple[np.ndarray, dict]:
+    """masks.format colours: the pixels of masks.colours[k] are class k + 1, black is background, and
+    any other colour is a stray value (ignored, or the mask set aside with masks.strict)."""
+    if arr.ndim != 3 or arr.dtype != np.uint8:
+        raise InputError(name, f"is {'single-channel' if arr.ndim != 3 else arr.dtype} but masks.format is "
+                         "'colours', which reads 8-bit RGB colours",
+                         "use masks.format: index for index maps (a palette PNG is read by its indices), or "
+                         "save the masks as 8-bit RGB")
+    codes = _rgb_codes(arr)
+    labels = np.where(codes == 0, 0, IGNORE).astype(np.uint8)
+    for c, (r, g, b) in enumerate(spec.colours, 1):
+        labels[codes == (r << 16 | g << 8 | b)] = c
+    stray_mask = labels == IGNORE
+    stray_px = int(np.count_nonzero(stray_mask))
+    stray = _colour_text(_colours(codes[stray_mask])) if stray_px else ""
+    action = _fail_or_record(name, stray_px, stray, spec, "ignore those pixels")
+    return labels, {"mask_encoding": "8-bit RGB, a colour per class", "stray_pixels": stray_px,
+                    "stray_values": stray, "stray_action": action}
+
+
 def normalise(arr: np.ndarray, name: str, spec: MaskSpec) -> tuple[np.ndarray, dict]:
     """(label map, decision record) for one decoded mask (2-D, or colour H x W x C)."""
     bits = f"{arr.dtype.itemsize * 8}-bit "
+    if spec.format == "colours":
+        return _by_colour(arr, name, spec)
     if spec.format == "channels":
         if arr.ndim != 3:
             raise InputError(name, "is single-channel but masks.format is 'channels'",
@@ -99,6 +146,10 @@ def normalise(arr: np.ndarray, name: str, spec: MaskSpec) -> tuple[np.ndarray, d
         for c in range(spec.n_classes):
             labels[on[..., c]] = c + 1
         overlap = int((on.sum(axis=2) > 1).sum())
+        # a class drawn in a mixed colour (VOC's olive 128,128,0), not a few blended edge pixels
+        if overlap >= max(64, 0.01 * np.count_nonzero(on.any(axis=2))) and arr.dtype == np.uint8:
+            raise InputError(name, f"has colours that are on in several channels, read as overlapping classes "
+                             f"({_colour_text(_colours(_rgb_codes(arr)))})", _colours_fix(arr))
         action = _fail_or_record(name, overlap, f"overlap:{overlap}", spec, "ignore overlapping pixels")
         labels[on.sum(axis=2) > 1] = IGNORE
         return labels, {"mask_encoding": f"{bits}one channel per class", "stray_pixels": overlap,
@@ -109,9 +160,8 @@ def normalise(arr: np.ndarray, name: str, spec: MaskSpec) -> tuple[np.ndarray, d
     if spec.format == "index":
         stray_px, stray = _stray(values, counts, set(range(spec.n_classes + 1)))
         if stray_px and how.startswith("colour"):  # class colours, not indices: every object would be ignored
-            raise InputError(name, f"is a colour mask whose colours are not class indices (value:pixels {stray})",
-                             "set masks.format: channels (one class per colour channel), or save the class "
-                             "indices 0..n as a grey or palette PNG")
+            raise InputError(name, "is a colour mask whose colours are not class indices (colour:pixels "
+                             f"{_colour_text(_colours(_rgb_codes(arr)))})", _colours_fix(arr))
         action = _fail_or_record(name, stray_px, stray, spec, "ignore those pixels")
         labels = np.where(grey <= spec.n_classes, grey, IGNORE).astype(np.uint8)
         if ignored is not None:

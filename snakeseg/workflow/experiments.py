@@ -134,8 +134,15 @@ def check(config: dict) -> list[str]:
     if config["train"]["warmup_epochs"] >= config["train"]["epochs"]:
         raise InputError("config train.warmup_epochs", "must be smaller than train.epochs",
                          "lower warmup_epochs or raise epochs")
-    classes = config["masks"]["classes"] or ["foreground"]
-    if config["masks"]["format"] == "binary" and len(classes) > 1:
+    masks = config["masks"]
+    classes = masks["classes"] or ["foreground"]
+    if masks["format"] == "binary" and len(classes) > 1:
         raise InputError("config masks.classes", "lists several classes but masks.format is binary",
-                         "set masks.format to index or channels, or list one class")
+                         "set masks.format to index, channels or colours, or list one class")
+    colours = masks.get("colours") or []
+    if (masks["format"] == "colours") != bool(colours) or (colours and len(colours) != len(classes)):
+        raise InputError("config masks.colours", f"lists {len(colours)} colours for masks.format {masks['format']} "
+                         f"and {len(classes)} classes ({', '.join(classes)})",
+                         "with masks.format: colours, give one RGB colour per class of masks.classes, in its order "
+                         "(one class when masks.classes is null); with another format, leave masks.colours out")
     return classes
