@@ -236,3 +236,14 @@ def test_class_colours_must_match_the_format_and_the_classes():
                 {**colours, "format": "index"}):
         with pytest.raises(InputError, match="config masks.colours: lists .* colours for masks.format"):
             experiments.check({**base, "masks": bad})
+
+
+def test_a_shards_set_aside_images_do_not_start_its_folds_training_over():
+    from snakeseg.workflow.folds import fold_fingerprint
+
+    index = {"shard": "0001", "count": 5, "images": 5, "ids": ["a", "b"], "sizes": [[64, 64]] * 5, "set_aside": {}}
+    first = fold_fingerprint(0, {"arch": "Unet"}, {"epochs": 3}, {}, ["fg"], {"0000"}, [index])
+    broken = {**index, "set_aside": {"broken01": {"reason": "cannot be decoded", "files": ["images/broken01.png"]}}}
+    assert fold_fingerprint(0, {"arch": "Unet"}, {"epochs": 3}, {}, ["fg"], {"0000"}, [broken]) == first
+    changed = {**index, "sizes": [[64, 64]] * 4 + [[64, 65]]}
+    assert fold_fingerprint(0, {"arch": "Unet"}, {"epochs": 3}, {}, ["fg"], {"0000"}, [changed]) != first

@@ -468,3 +468,22 @@ def test_colour_coded_instance_masks_keep_one_object_per_colour():
     assert sorted(np.unique(ids[ids > 0]).tolist()) == [1, 2, 3] and (ids[0] == 0).all()
     assert len({int(ids[1, 1]), int(ids[5, 5]), int(ids[9, 2])}) == 3
     assert (labels[0] == 255).all() and labels[1:].sum() == 12
+
+
+def test_a_changed_images_pixels_change_its_shards_training_identity_and_a_set_aside_file_does_not(tmp_path):
+    from snakeseg.workflow.folds import fold_fingerprint
+
+    def identity(summary):
+        return fold_fingerprint(0, {"arch": "Unet"}, {"epochs": 3}, {}, ["fg"], {"0001"}, [summary])
+
+    for folder in "abc":
+        (tmp_path / folder).mkdir()
+    items = {f"img{i}": good_item(i, size=(32, 40)) for i in range(3)}
+    first = _prepare(tmp_path / "a", items)[2]
+    image = cv2.imdecode(np.frombuffer(items["img1"][0], np.uint8), cv2.IMREAD_UNCHANGED)
+    brighter = {**items, "img1": (png(np.clip(image.astype(int) + 9, 0, 255).astype(np.uint8)), items["img1"][1])}
+    changed = _prepare(tmp_path / "b", brighter)[2]
+    assert changed["sizes"] == first["sizes"] and changed["digest"] != first["digest"]
+    assert identity(changed) != identity(first)  # same ids and sizes, new pixels: training starts over
+    broken = _prepare(tmp_path / "c", {**items, "broken": (items["img0"][0][:40], items["img0"][1])})[2]
+    assert "broken" in broken["set_aside"] and identity(broken) == identity(first)  # nothing new to train on

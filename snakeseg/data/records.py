@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from pathlib import Path
 
 from .. import atomic
@@ -79,21 +81,23 @@ def make_shard(merged_dir: str, raw_dir: str, out_tfrecord: str, out_index: str,
     is its image's id with ``@row,column``; all tiles of an image are in its shard, so in one fold."""
     merged = Path(merged_dir)
     index = read_index(merged)
-    ids, sizes = [], []
+    ids, sizes, digest = [], [], hashlib.sha256()
     with Pack(raw_dir) as pack, tfrecord.TFRecordWriter(out_tfrecord) as writer:
         for item in index["items"]:
             image_bytes = pack.read_at(*item["image_at"], what=item["source"])
             mask_bytes = (merged / f"{item['id']}.png").read_bytes()
             examples = _examples(item, image_bytes, mask_bytes, scale, max_tile, bit_depth, channels)
             for rec_id, image_png, mask_png, h, w in examples:
-                writer.write(tfrecord.encode_example({
+                record = tfrecord.encode_example({
                     "id": rec_id, "image": image_png, "mask": mask_png, "height": h, "width": w,
                     "n_instances": item["n_instances"],
-                }))
+                })
+                writer.write(record)
+                digest.update(record)
                 ids.append(rec_id)
                 sizes.append([h, w])
     summary = {"shard": index["shard"], "count": len(ids), "images": len(index["items"]), "ids": ids,
                "sizes": sizes, "pixels": sum(h * w for h, w in sizes), "scale": scale, "max_tile": max_tile,
-               "set_aside": index["set_aside"]}
+               "digest": digest.hexdigest()[:16], "set_aside": index["set_aside"]}
     atomic.write_json(out_index, summary)
     return summary

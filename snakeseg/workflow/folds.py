@@ -39,8 +39,11 @@ def fold_fingerprint(fold: int, model_cfg: dict, train_cfg: dict, recipe: dict, 
                      val_shards: set[str], indexes: list[dict]) -> str:
     """Configuration and data identity of a training job: a rerun with the same fingerprint resumes
     where a killed one stopped; any other starts over. A local encoder weights file counts by its
-    size and modification time, not only its path (new weights under the same name start over)."""
-    identity = [fold, model_cfg, train_cfg, recipe, classes, sorted(val_shards), indexes]
+    size and modification time, not only its path (new weights under the same name start over).
+    The shards' indexes count with their records' digest (a changed image's pixels start over), but
+    not with the images they set aside: a bad file added beside good ones trains nothing."""
+    records = [{key: value for key, value in index.items() if key != "set_aside"} for index in indexes]
+    identity = [fold, model_cfg, train_cfg, recipe, classes, sorted(val_shards), records]
     weights = model_cfg.get("encoder_weights")
     if weights and os.path.isfile(weights):
         identity.append([os.path.getsize(weights), os.path.getmtime(weights)])
