@@ -24,8 +24,8 @@ def test_layout_problems_are_set_aside_or_listed(tmp_path):
                "README.txt": b"hello", "good/images/second.png": image},
     )
     inv = listing.list_input(str(archive), "dsb2018")
-    assert inv.items["nomask"].problem == "image without any mask in masks/"
-    assert inv.items["orphan"].problem == "masks without an image in images/"
+    assert inv.items["nomask"].problem.startswith("image without any mask in masks/; add a mask per object")
+    assert inv.items["orphan"].problem.startswith("masks without an image in images/; put the image there")
     assert "more than one file in images/" in inv.items["good"].problem
     listed = dict(inv.unassigned)
     assert "metadata" in listed[".DS_Store"] and "metadata" in listed["__MACOSX/good/._x.png"]

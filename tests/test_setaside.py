@@ -63,3 +63,13 @@ def test_a_class_that_no_image_has_is_noted(tmp_path):
     per_image["dice_triangle"] = [float("nan"), 0.2]
     summary.write_text(json.dumps(summarize(per_image)))
     assert run_notes(tmp_path, start) == []
+
+
+def test_a_mask_without_its_image_is_not_counted_as_an_image(tmp_path):
+    start = time.time()
+    _table(tmp_path / "qa" / "rejected.csv", [
+        {"id": "0191", "files": "labels/0191.png", "reason": "mask without an image in images/; name it after its image"},
+        {"id": "nomask", "files": "images/nomask.png", "reason": "image without a mask in labels/"}])
+    assert run_notes(tmp_path, start)[0] == (
+        f"snakeseg: 1 training image set aside and 1 mask without an image set aside: see "
+        f"{tmp_path / 'qa' / 'rejected.csv'} (a reason and fix a row)")

@@ -130,14 +130,14 @@ def test_bad_images_are_listed_in_rejected_csv(tmp_path):
     proc = snakemake(tmp_path, "results/qa/rejected.csv", configfile=_zip_config(tmp_path, archive))
     # The run's end names what it set aside on the console, not only in the table.
     assert "snakeseg: 2 training images set aside: see results/qa/rejected.csv" in proc.stderr
-    assert "  nomasks: image without any mask in masks/" in proc.stderr
+    assert "  nomasks: image without any mask in masks/; add a mask per object" in proc.stderr
     touched = snakemake(tmp_path, "results/qa/rejected.csv", "--touch", "--forcerun", "qa",
                         configfile=_zip_config(tmp_path, archive))
     assert "set aside" not in touched.stderr  # --touch sets nothing aside: no note
     rejected = pd.read_csv(tmp_path / "results" / "qa" / "rejected.csv", dtype=str, keep_default_na=False)
     by_id = dict(zip(rejected["id"], rejected["reason"]))
     assert by_id["corrupt"].startswith("corrupt/images/corrupt.png: cannot be decoded")
-    assert by_id["nomasks"] == "image without any mask in masks/"
+    assert by_id["nomasks"].startswith("image without any mask in masks/; add a mask per object, or leave it")
     assert ".DS_Store" in set(rejected["files"])
     dataset = pd.read_csv(tmp_path / "results" / "qa" / "dataset.csv")
     assert len(dataset) == 12 and not ({"corrupt", "nomasks"} & set(dataset["id"]))

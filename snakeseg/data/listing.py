@@ -151,9 +151,11 @@ def inventory_dsb2018(members: list[Member]) -> tuple[dict[str, Item], list[tupl
         if item.problem:
             continue
         if item.image is None:
-            item.problem = "masks without an image in images/"
+            item.problem = ("masks without an image in images/; put the image there (<id>/images/<id>.png) or "
+                            "remove the folder")
         elif not item.masks:
-            item.problem = "image without any mask in masks/"
+            item.problem = ("image without any mask in masks/; add a mask per object, or leave it to segment as a new "
+                            "image (predict_input)")
     return _by_id(items), unassigned
 
 

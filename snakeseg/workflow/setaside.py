@@ -16,6 +16,7 @@ TABLES = {  # each set-aside table under the results folder, and whose images it
     "assl/round-*/set_aside.csv": "pool",
 }
 SHOWN = 3  # rows quoted per table
+MASK_ALONE = "without an image in"  # the reason of a mask (or DSB2018 masks folder) whose image is missing
 
 
 def run_notes(results: str | Path, since: float) -> list[str]:
@@ -32,9 +33,12 @@ def run_notes(results: str | Path, since: float) -> list[str]:
             if not rows or rows == shown:
                 continue
             shown = rows
-            images = sum(1 for r in rows if r.get("id"))  # rows without an id: files of no image
+            orphans = sum(1 for r in rows if r.get("id") and MASK_ALONE in r.get("reason", ""))
+            images = sum(1 for r in rows if r.get("id")) - orphans  # rows without an id: files of no image
             what = [f"{_count(images, f'{kind} image')} set aside"] * bool(images)
-            what += [f"{_count(len(rows) - images, 'file')} of no image ignored"] * bool(len(rows) - images)
+            what += [f"{_count(orphans, 'mask')} without an image set aside"] * bool(orphans)
+            what += [f"{_count(len(rows) - images - orphans, 'file')} of no image ignored"] * bool(
+                len(rows) - images - orphans)
             notes.append(f"snakeseg: {' and '.join(what)}: see {table} (a reason and fix a row)")
             notes += [f"  {r.get('id') or r.get('files')}: {r.get('reason')}" for r in rows[:SHOWN]]
             if len(rows) > SHOWN:
