@@ -34,7 +34,7 @@ with logged(args.log, "postprocess_new") as log:
     with Pack(args.raw) as pack, atomic.atomic_dir(args.out) as out:
         post = Postprocessor(out, {**cfg, "overlay_truth": False}, json.loads(args.instances), n_classes,
                              classes if cfg.get("geojson") else None)  # not for an annotation pool
-        tables = postprocess_pack(pack, Path(args.predicted), post, n_classes, args.bit_depth, aside,
+        tables = postprocess_pack(pack, Path(args.predicted), post, classes, args.bit_depth, aside,
                                   json.loads(args.channels))
         link_network_outputs(args.predicted, out, cfg["save_probabilities"])
         write_tables(out, tables)

@@ -93,7 +93,7 @@ def test_objects_measure_the_chosen_channels_and_every_channel_on_its_own(tmp_pa
     pack = _Pack({"a.tif": tif(planes, photometric="rgb")})
     aside = predict_pack(pack, _ThresholdModel(), NetworkOutputs(tmp_path / "net", 1), 0.5, 8, "auto", [1])
     post = Postprocessor(tmp_path, {"overlay_truth": False, "overlay_thickness": 1}, {"enabled": False}, 1)
-    table = postprocess_pack(pack, tmp_path / "net", post, 1, "auto", aside, [1])["objects"][0]
+    table = postprocess_pack(pack, tmp_path / "net", post, ["foreground"], "auto", aside, [1])["objects"][0]
     assert len(table) == 1 and table["area"][0] == 96
     assert table["mean_intensity"][0] == 3000 and table["integrated_intensity"][0] == 3000 * 96
     assert [table[f"mean_intensity_ch{k}"][0] for k in range(3)] == [50, 3000, 500]

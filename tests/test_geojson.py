@@ -86,7 +86,7 @@ def test_new_images_get_one_geojson_per_image_with_one_feature_per_object(tmp_pa
     pack = _Pack({"two.png": encode_png(image), "none.png": encode_png(np.zeros((8, 8), np.uint8))})
     aside = predict_pack(pack, _ThresholdModel(), NetworkOutputs(tmp_path / "net", 1), 0.5, 8, "auto")
     post = Postprocessor(tmp_path, {"overlay_truth": False, "overlay_thickness": 1}, {"enabled": False}, 1, ["cell"])
-    tables = postprocess_pack(pack, tmp_path / "net", post, 1, "auto", aside)
+    tables = postprocess_pack(pack, tmp_path / "net", post, ["foreground"], "auto", aside)
     two = json.loads((tmp_path / "geojson" / "two.geojson").read_text())
     assert two["type"] == "FeatureCollection" and len(two["features"]) == len(tables["objects"][0]) == 2
     assert json.loads((tmp_path / "geojson" / "none.geojson").read_text())["features"] == []

@@ -84,7 +84,7 @@ def test_object_intensities_are_in_the_images_stored_values(tmp_path):
     pack = _Pack({"dim.png": encode_png(nucleus), "bright.png": encode_png(bright), "eight.png": encode_png(eight)})
     aside = predict_pack(pack, _ThresholdModel(), NetworkOutputs(tmp_path / "net", 1), 0.5, 8, "auto")
     post = Postprocessor(tmp_path, {"overlay_truth": False, "overlay_thickness": 1}, {"enabled": False}, 1)
-    tables = postprocess_pack(pack, tmp_path / "net", post, 1, "auto", aside)
+    tables = postprocess_pack(pack, tmp_path / "net", post, ["foreground"], "auto", aside)
     objects = {table["id"].iloc[0]: table.iloc[0] for table in tables["objects"]}
     assert len(tables["summary"]) == 3 and not tables["aside"]
     assert objects["dim"]["area"] == objects["bright"]["area"] == objects["eight"]["area"] == 96
@@ -110,3 +110,19 @@ def test_expected_dice_is_the_soft_dice_of_the_probability_against_its_mask():
     assert expected_dice(np.zeros_like(labels), unsure) is None
     assert describe(labels, None, unsure)["expected_dice"] == pytest.approx(0.8)
     assert describe(labels)["expected_dice"] is None
+
+
+def test_each_object_of_a_multi_class_image_names_its_class(tmp_path):
+    from snakeseg.data.imageio import encode_png
+    from snakeseg.inference.newimages import postprocess_pack
+    from snakeseg.inference.outputs import NetworkOutputs, Postprocessor
+
+    labels = np.zeros((32, 32), np.uint8)
+    labels[2:8, 2:8], labels[20:30, 3:9], labels[10:14, 20:30] = 2, 1, 2  # a square, a circle, a square
+    NetworkOutputs(tmp_path / "net", 2).write("a", labels, np.where(labels > 0, 255, 0).astype(np.uint8))
+    pack = _Pack({"a.png": encode_png(np.full((32, 32), 90, np.uint8))})
+    post = Postprocessor(tmp_path, {"overlay_truth": False, "overlay_thickness": 1}, {"enabled": False}, 2)
+    objects = postprocess_pack(pack, tmp_path / "net", post, ["circle", "square"], "auto", [])["objects"][0]
+    by_area = dict(zip(objects["area"], objects["class"]))
+    assert list(objects.columns[:3]) == ["id", "object", "class"]
+    assert by_area == {36: "square", 60: "circle", 40: "square"}

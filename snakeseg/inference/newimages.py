@@ -56,11 +56,12 @@ def predict_pack(pack, predictor, network, threshold: float, batch_size: int, bi
     return aside
 
 
-def postprocess_pack(pack, predicted: Path, post, n_classes: int, bit_depth, aside: list[dict],
+def postprocess_pack(pack, predicted: Path, post, classes: list[str], bit_depth, aside: list[dict],
                      channels: list[int] | None = None) -> dict[str, list]:
     """Post-process the images of ``pack`` that :func:`predict_pack` predicted into ``predicted``,
     writing their outputs with ``post`` (:class:`~.outputs.Postprocessor`). Returns the ``summary``,
-    ``objects`` and ``aside`` rows."""
+    ``objects`` (with several ``classes``, each object's class name) and ``aside`` rows."""
+    n_classes = len(classes)
     manifest = pack.manifest
     tables = {"summary": [], "objects": [], "aside": aside}
     done = [i for i in manifest["items"] if (Path(predicted) / "masks" / f"{i}.png").exists()]
@@ -80,7 +81,12 @@ def postprocess_pack(pack, predicted: Path, post, n_classes: int, bit_depth, asi
         ids = post.write(image_id, image, labels, fg)
         tables["summary"].append({"id": image_id, "source": source, "shard": manifest["shard"], **describe(labels, ids, fg)})
         objects = foreground_objects(labels) if ids is None else ids
-        tables["objects"].append(measure_objects(image_id, objects, values, stored))
+        table = measure_objects(image_id, objects, values, stored)
+        if n_classes > 1:  # an object is one class's connected component: the class of any of its pixels
+            class_of = np.zeros(int(objects.max(initial=0)) + 1, np.int64)
+            class_of[objects.ravel()] = labels.ravel()
+            table.insert(2, "class", [classes[c - 1] for c in class_of[table["object"].to_numpy()]])
+        tables["objects"].append(table)
         post.write_outlines(image_id, objects, tables["objects"][-1], labels)
         log.info("%d/%d %s: %d x %d px, %d objects", len(tables["summary"]), len(done), image_id,
                  *labels.shape, objects.max(initial=0))
@@ -184,7 +190,7 @@ def segment_folder(models_dir: str, source: str, out: str, tta: str | None = Non
                              bit_depth, channels)
         post = Postprocessor(out, {**cfg, "overlay_truth": False}, settings["instances"], n_classes,
                              settings["classes"] if cfg.get("geojson", True) else None)  # absent from earlier settings
-        tables = postprocess_pack(images, Path(predicted), post, n_classes, bit_depth, aside, channels)
+        tables = postprocess_pack(images, Path(predicted), post, settings["classes"], bit_depth, aside, channels)
         link_network_outputs(predicted, out, cfg["save_probabilities"])
     tables["aside"] += [{"id": "", "files": name, "reason": reason} for name, reason in inventory.unassigned]
     summary, objects = write_tables(out, tables)
