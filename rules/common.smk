@@ -150,6 +150,8 @@ try:
     NEW_INPUT = inputlink.point(f"{WORK}/new/input", NEW_PLAN.archive) if NEW_PLAN else None
     EXPERIMENTS = experiments.expand(config, SCHEMA)
     CLASSES = experiments.check(config)
+    if config["train"]["loss"] == "auto":  # as each experiment resolved it: the report names the loss
+        config["train"]["loss"] = "cce_ignore" if len(CLASSES) > 1 else "dice_focal"
     if not config.get("input"):  # the demo's curves flatten within 10-15 epochs: keep command 1 short
         for _name, _exp in EXPERIMENTS.items():
             if _exp["train"]["epochs"] > config["demo"]["epochs"]:

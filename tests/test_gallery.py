@@ -202,3 +202,20 @@ def test_a_long_id_keeps_its_start_and_end_in_a_caption():
     views = {short_id(f"0cdf5b5d0c1f_{n:02d}", 10) for n in range(1, 17)}  # one car's 16 views
     assert len(views) == 16 and all(len(v) == 10 and v.endswith(f"_{v[-2:]}") for v in views)
     assert short_id("a" * 64, 13) == "a" * 6 + "\u2026" + "a" * 6
+
+
+def test_training_curves_of_several_classes_show_no_empty_f_score_panel(tmp_path, monkeypatch):
+    from snakeseg.evaluation import plots
+
+    titles = []
+    monkeypatch.setattr(plots.plt.Axes, "set_title", lambda ax, text, *a, **k: titles.append(text))
+    epochs = np.arange(4)
+    binary = pd.DataFrame({"epoch": epochs, "loss": 1 / (epochs + 1), "iou_score": epochs / 5, "f1-score": epochs / 4,
+                           "val_loss": 1 / (epochs + 2), "val_iou_score": epochs / 6, "val_f1-score": epochs / 5})
+    plots.training_curves({("main", "0"): binary}, str(tmp_path / "binary.png"))
+    assert titles == ["Loss (train.loss, all heads)", "IoU @ 0.5", "F-score @ 0.5"]
+    titles.clear()
+    several = binary.drop(columns=["f1-score", "val_f1-score"])
+    plots.training_curves({("main", "0"): several, ("main", "1"): several}, str(tmp_path / "classes.png"))
+    assert titles == ["Loss (train.loss, all heads)", "mean IoU over classes and background (arg-max)"]
+    _check_png(tmp_path / "classes.png")

@@ -34,7 +34,9 @@ def training_curves(histories: dict[tuple[str, str], pd.DataFrame], path: str) -
     """Loss, IoU and F-score per epoch: one row per experiment, one colour per fold,
     dashed = training batches, solid = validation."""
     experiments = list(dict.fromkeys(exp for exp, _ in histories))  # the config's order, as the comparison
-    fig, axes = plt.subplots(len(experiments), len(CURVES), figsize=(5 * len(CURVES), 3.6 * len(experiments)),
+    binary = any("f1-score" in h for h in histories.values())  # several classes: Keras' arg-max mean IoU alone
+    curves = CURVES if binary else [CURVES[0], ("iou_score", "mean IoU over classes and background (arg-max)")]
+    fig, axes = plt.subplots(len(experiments), len(curves), figsize=(5 * len(curves), 3.6 * len(experiments)),
                              squeeze=False)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for row, exp in zip(axes, experiments):
@@ -42,14 +44,14 @@ def training_curves(histories: dict[tuple[str, str], pd.DataFrame], path: str) -
         for fold, colour in zip(folds, colours * 10):
             hist = histories[(exp, fold)]
             epochs = hist["epoch"] + 1
-            for ax, (key, title) in zip(row, CURVES):
+            for ax, (key, title) in zip(row, curves):
                 if key in hist:
                     ax.plot(epochs, hist[key], "--", color=colour, alpha=0.7, label=f"fold {fold} train")
                 if f"val_{key}" in hist:  # with train.validation_every > 1 only some epochs have one
                     val = hist[f"val_{key}"].notna()
                     ax.plot(epochs[val], hist[f"val_{key}"][val], "-", color=colour, marker="o", ms=3,
                             label=f"fold {fold} val")
-        for ax, (key, title) in zip(row, CURVES):
+        for ax, (key, title) in zip(row, curves):
             ax.set_title(f"{exp}: {title}" if len(experiments) > 1 else title)
             ax.set_xlabel("epoch")
             ax.grid(alpha=0.3)
