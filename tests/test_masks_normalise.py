@@ -140,3 +140,15 @@ def test_a_jpeg_mask_with_a_large_ignored_region_is_not_taken_for_a_label_image(
     arr[:, :32] = 100  # not annotated: a flat region of one value under half the foreground's
     labels, _ = normalise(arr, "m.jpg", MaskSpec(ignore_value=100))
     assert (labels[:, :32] == IGNORE).all() and (labels[:, 40:] == (truth[:, 40:] > 0)).mean() > 0.99
+
+
+def test_class_masks_read_with_too_few_classes_or_as_binary_say_which_keys_fit():
+    mask = np.zeros((40, 40), np.uint8)
+    mask[0:10, 0:10], mask[10:20, 0:10], mask[20:30, 0:10] = 1, 2, 3
+    mask[:, 35:] = 255                       # not annotated
+    _, record = normalise(mask, "m.png", MaskSpec("index", 1, ignore_value=255))
+    assert record["stray_action"] == ("ignore those pixels (values 2..3: more classes than the 1 of masks.classes, "
+                                      "list a name for each to train it)")
+    with pytest.raises(InputError, match=r"Fix: set masks.format: index, masks.classes naming classes 1..3 and "
+                                         r"masks.ignore_value: 255 if 255 marks pixels not annotated"):
+        normalise(mask, "m.png", MaskSpec())

@@ -162,7 +162,10 @@ def normalise(arr: np.ndarray, name: str, spec: MaskSpec) -> tuple[np.ndarray, d
         if stray_px and how.startswith("colour"):  # class colours, not indices: every object would be ignored
             raise InputError(name, "is a colour mask whose colours are not class indices (colour:pixels "
                              f"{_colour_text(_colours(_rgb_codes(arr)))})", _colours_fix(arr))
-        action = _fail_or_record(name, stray_px, stray, spec, "ignore those pixels")
+        more = [int(v) for v in values if spec.n_classes < v <= 64]  # class indices beyond masks.classes
+        action = _fail_or_record(name, stray_px, stray, spec, "ignore those pixels" + (
+            f" (values {more[0]}..{more[-1]}: more classes than the {spec.n_classes} of masks.classes, "
+            "list a name for each to train it)" if more else ""))
         labels = np.where(grey <= spec.n_classes, grey, IGNORE).astype(np.uint8)
         if ignored is not None:
             labels[ignored] = IGNORE
@@ -199,10 +202,14 @@ def _refuse_label_image(grey: np.ndarray, ignored: np.ndarray | None, nonzero: l
     if flat < 0.6 * n_dropped:
         return
     ids = sorted(v for _, v in nonzero)
+    few = ids[-1] == 255 and len(ids) <= 21  # classes 1..k and 255, the usual "not annotated"
     raise InputError(name, f"looks like a label image of object ids ({len(ids)} values, {ids[0]} to {ids[-1]}): "
                      f"read as a binary mask, the {n_dropped} pixels under {on / 2:g} (half its most frequent "
-                     "value) would be dropped", "set masks.instances: true (each value one object), or masks.format: "
-                     "index if the values are classes")
+                     "value) would be dropped",
+                     f"set masks.format: index, masks.classes naming classes 1..{ids[-2]} and masks.ignore_value: "
+                     "255 if 255 marks pixels not annotated, or masks.instances: true if each value is one object"
+                     if few else "set masks.instances: true (each value one object), or masks.format: index if the "
+                     "values are classes")
 
 
 def instance_image(arr: np.ndarray, name: str, spec: MaskSpec) -> tuple[np.ndarray, np.ndarray, dict]:
