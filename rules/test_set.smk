@@ -110,6 +110,7 @@ rule test_metrics:
         per_image=f"{RESULTS}/test/{{exp}}/per_image.csv",
         summary=f"{RESULTS}/test/{{exp}}/summary.json",
         set_aside=f"{RESULTS}/test/{{exp}}/set_aside.csv",
+        dataset=f"{RESULTS}/test/{{exp}}/dataset.csv",
         collected=[directory(f"{RESULTS}/test/{{exp}}/{kind}") for kind in TEST_OUTPUT_FOLDERS],
     log:
         "logs/test_metrics/{exp}.log",
@@ -126,7 +127,7 @@ rule test_metrics:
         "--classes {params.classes:q} --mean-iou-threshold {params.mean_iou_threshold} --min-size {params.min_size} "
         "--engine {params.engine} "
         "--unassigned {input.unassigned:q} --per-image {output.per_image:q} --summary {output.summary:q} "
-        "--set-aside {output.set_aside:q} --collect {output.collected:q} --log {log:q}"
+        "--set-aside {output.set_aside:q} --dataset {output.dataset:q} --collect {output.collected:q} --log {log:q}"
 
 
 # The report's look at the test set: overlays of its lowest- and highest-Dice images, as the

@@ -26,6 +26,7 @@ ap.add_argument("--engine", default="keras", help="the models that predicted: ke
 ap.add_argument("--unassigned", required=True, help="the test input's files that belong to no image (its plan)")
 ap.add_argument("--per-image", required=True)
 ap.add_argument("--set-aside", required=True, help="the test images and files set aside, with the reason and fix")
+ap.add_argument("--dataset", required=True, help="the test images' QA table (size, mask encoding, stray values)")
 ap.add_argument("--summary", required=True)
 ap.add_argument("--collect", nargs="+", required=True,
                 help="folders to fill with every shard's files of the subfolder of the same name (masks, overlays, ...)")
@@ -35,8 +36,9 @@ args = ap.parse_args()
 with logged(args.log, "test_metrics") as log:
     table = test_table(args.merged, args.predictions, json.loads(args.classes), args.mean_iou_threshold, args.min_size)
     atomic.write_csv(args.per_image, table)
-    _, set_aside, qa = tables([read_index(d) for d in args.merged], json.loads(Path(args.unassigned).read_text()))
+    dataset, set_aside, qa = tables([read_index(d) for d in args.merged], json.loads(Path(args.unassigned).read_text()))
     atomic.write_csv(args.set_aside, set_aside)
+    atomic.write_csv(args.dataset, dataset)
     summary = {**summarize(table, group="shard"), "engine": args.engine, "n_set_aside": qa["n_set_aside"],
                "n_files_ignored": qa["n_files_ignored"]}
     atomic.write_json(args.summary, summary)

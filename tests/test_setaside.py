@@ -73,3 +73,14 @@ def test_a_mask_without_its_image_is_not_counted_as_an_image(tmp_path):
     assert run_notes(tmp_path, start)[0] == (
         f"snakeseg: 1 training image set aside and 1 mask without an image set aside: see "
         f"{tmp_path / 'qa' / 'rejected.csv'} (a reason and fix a row)")
+
+
+def test_test_masks_with_stray_values_are_noted_once(tmp_path):
+    start = time.time()
+    for experiment in ("a", "b"):
+        dataset = tmp_path / "test" / experiment / "dataset.csv"
+        dataset.parent.mkdir(parents=True)
+        dataset.write_text("id,stray_pixels,stray_action\nt1,231,ignore overlapping pixels\n")
+    assert run_notes(tmp_path, start) == [
+        f"snakeseg: 1 test mask had stray values, read as the QA table says (first: t1, ignore overlapping pixels): "
+        f"see {tmp_path / 'test' / 'a' / 'dataset.csv'}; masks.strict: true sets them aside instead"]

@@ -43,7 +43,9 @@ def run_notes(results: str | Path, since: float) -> list[str]:
             notes += [f"  {r.get('id') or r.get('files')}: {r.get('reason')}" for r in rows[:SHOWN]]
             if len(rows) > SHOWN:
                 notes.append(f"  ... and {len(rows) - SHOWN} more")
-    return notes + stray_note(Path(results) / "qa" / "dataset.csv", since) + absent_class_notes(results, since)
+    tests = [t for t in sorted(Path(results).glob("test/*/dataset.csv")) if t.stat().st_mtime >= since][:1]  # once
+    return (notes + stray_note(Path(results) / "qa" / "dataset.csv", since)
+            + [line for t in tests for line in stray_note(t, since, "test mask")] + absent_class_notes(results, since))
 
 
 def absent_class_notes(results: str | Path, since: float) -> list[str]:
@@ -63,7 +65,7 @@ def absent_class_notes(results: str | Path, since: float) -> list[str]:
     return notes
 
 
-def stray_note(dataset: str | Path, since: float) -> list[str]:
+def stray_note(dataset: str | Path, since: float, what: str = "mask") -> list[str]:
     """A line on the masks whose stray values were fixed (thresholded, ignored), if the QA table
     ``dataset`` was written at or after ``since`` and has any."""
     dataset = Path(dataset)
@@ -73,7 +75,7 @@ def stray_note(dataset: str | Path, since: float) -> list[str]:
         fixed = [r for r in csv.DictReader(fh) if r.get("stray_action")]
     if not fixed:
         return []
-    return [f"snakeseg: {_count(len(fixed), 'mask')} had stray values, read as the QA table says (first: "
+    return [f"snakeseg: {_count(len(fixed), what)} had stray values, read as the QA table says (first: "
             f"{fixed[0]['id']}, {fixed[0]['stray_action']}): see {dataset}; masks.strict: true sets them aside instead"]
 
 
