@@ -114,7 +114,10 @@ def make_loss(name: str = "dice_focal", n_classes: int = 1, ignore_value=None):
     Deepskin notebook; the default), ``dice``, ``bce``, ``bce_dice`` (BCE + Dice), ``jaccard``.
     Multi-class (``n_classes > 1``, softmax output, sparse integer labels): ``cce_ignore``.
     ``ignore_value``: label value whose pixels contribute nothing (None: every pixel counts).
+    ``auto``: ``dice_focal`` for one class, ``cce_ignore`` for several (the workflow resolves it at start).
     """
+    if name == "auto":
+        name = "dice_focal" if n_classes <= 1 else "cce_ignore"
     if name not in LOSSES:
         raise InputError(f"config train.loss: {name}", "is not a known loss",
                          f"use one of {', '.join(LOSSES)}")
