@@ -55,6 +55,13 @@ onsuccess:
         logger.warning(_line)
 
 
+onerror:  # what was set aside is often why a later job failed (every image set aside)
+    from snakeseg.workflow.setaside import run_notes
+
+    for _line in run_notes(RESULTS, RUN_START):
+        logger.warning(_line)
+
+
 report: "report/workflow.rst"  # the report's front page: the data, the experiments, where to look
 
 

@@ -47,8 +47,10 @@ with logged(args.log, "train_fold") as log:
     log.info("fold %d: %d training images (%d accepted predictions), %d validation images (shards %s)", args.fold,
              data.n_train, sum(i["count"] for i in accepted), data.n_val, sorted(val))
     if data.n_train == 0 or data.n_val == 0:
-        raise SystemExit(f"fold {args.fold} has {data.n_train} training and {data.n_val} validation images after "
-                         "bad images were set aside; see results/qa/rejected.csv, use fewer folds or more data")
+        aside = [(i, e["reason"]) for index in indexes for i, e in index["set_aside"].items()]
+        why = (f"; {len(aside)} were set aside, e.g. {aside[0][0]}: {aside[0][1]}" if aside else "")
+        raise SystemExit(f"fold {args.fold} has {data.n_train} training and {data.n_val} validation images{why}. "
+                         "See results/qa/rejected.csv: fix what it says, or use fewer folds or more data")
     device = "gpu" if tfenv.tf.config.list_physical_devices("GPU") else "cpu"
     recipe = training_recipe(train_cfg, json.loads(args.data), args.image_size, data.train_sizes, device,
                              side_multiple(model_cfg))

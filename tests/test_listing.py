@@ -204,6 +204,13 @@ def test_a_layout_error_is_short_and_says_what_the_input_looks_like(tmp_path):
     with pytest.raises(InputError, match="if train.csv holds run-length-encoded masks .*python -m snakeseg rle-masks "
                                          "train.csv <images folder> <images folder>_masks$"):
         listing.list_input(str(hubmap), "auto")
+    (tmp_path / "kidney" / "train").mkdir(parents=True)  # a folder with one images folder: the command in full
+    (tmp_path / "kidney" / "train" / "a.tiff").write_bytes(image)
+    (tmp_path / "kidney" / "train.csv").write_text("id,encoding\n")
+    kidney = tmp_path / "kidney"
+    with pytest.raises(InputError, match=f"python -m snakeseg rle-masks {kidney / 'train.csv'} {kidney / 'train'} "
+                                         f"{kidney / 'train'}_masks$"):
+        listing.list_input(str(kidney), "auto")
     for name, data in {"images/a.png": image, "labels/a.png": masks[0]}.items():
         (tmp_path / "wounds" / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "wounds" / name).write_bytes(data)

@@ -57,7 +57,8 @@ def test_index_and_channel_masks():
     # The same colour mask read as an index map would ignore every object: set aside with the fix.
     with pytest.raises(InputError, match=r"c.png: is a colour mask whose colours are not class indices \(colour:pixels "
                                          r"\(0,255,0\):1 \(255,0,0\):1 \(255,255,0\):1\). Fix: set masks.format: "
-                                         r"colours and masks.colours: \[\[0, 255, 0\], \[255, 0, 0\], \[255, 255, 0\]\]"):
+                                         r"colours and masks.colours to each class's RGB colour in the order of "
+                                         r"masks.classes \(this mask holds \[0, 255, 0\], \[255, 0, 0\], \[255, 255, 0\];"):
         normalise(rgb, "c.png", MaskSpec("index", 2))
 
 
@@ -78,7 +79,8 @@ def test_colour_masks_read_by_their_class_colours():
         normalise(voc[..., 0], "v.png", spec)
     # read as channels, olive would be an overlap of classes 1 and 2 and vanish: refused with the colours
     with pytest.raises(InputError, match=r"v.png: has colours that are on in several channels.*"
-                                         r"Fix: set masks.format: colours and masks.colours: \[\[0, 128, 0\], \[128, 0, 0\], "):
+                                         r"Fix: set masks.format: colours and masks.colours to each class's RGB colour "
+                                         r"in the order of masks.classes \(this mask holds \[0, 128, 0\], \[128, 0, 0\], "):
         normalise(voc, "v.png", MaskSpec("channels", 3))
 
 

@@ -121,6 +121,17 @@ def test_one_changed_image_reruns_exactly_its_shard(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_run_whose_images_are_all_set_aside_says_why_when_training_fails(tmp_path):
+    items = {f"img{i:02d}": good_item(i) for i in range(8)}
+    items = {i: (image[:60], masks) for i, (image, masks) in items.items()}  # truncated: set aside when merged
+    cfg = _zip_config(tmp_path, write_dsb_zip(tmp_path / "in.zip", items))
+    proc = snakemake(tmp_path, "--until", "train_fold", "--keep-going", configfile=cfg, check=False)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "fold 0 has 0 training and 0 validation images; 8 were set aside, e.g. img" in text
+    assert ": cannot be decoded" in text and "See results/qa/rejected.csv: fix what it says" in text
+
+
+@pytest.mark.slow
 def test_bad_images_are_listed_in_rejected_csv(tmp_path):
     image, masks = good_item(1)
     items = {f"img{i:02d}": good_item(i) for i in range(12)}

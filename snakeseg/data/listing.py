@@ -355,9 +355,12 @@ def _layout_fix(path: str, layout: str, members: list[Member], err: InputError) 
         fix += f"; the {holder} holds {_few(zips, 2)}: set input to the zip itself"
     csvs = [m.name for m in members if m.name.lower().endswith(".csv")]
     if isinstance(err, NoMasksFolder) and csvs:
+        folders = {_dir_of(m) for m in members if _is_image_name(_split(m.name)[1])}
+        images = (os.path.join(path, folders.pop()) if holder == "folder" and len(folders) == 1
+                  else "<images folder>")
         fix += (f"; if {csvs[0]} holds run-length-encoded masks (HuBMAP's train.csv, Carvana's train_masks.csv), "
-                f"write them as a masks folder: python -m snakeseg rle-masks {csvs[0]} <images folder> "
-                "<images folder>_masks")
+                f"write them as a masks folder: python -m snakeseg rle-masks "
+                f"{os.path.join(path, csvs[0]) if holder == 'folder' else csvs[0]} {images} {images}_masks")
     return fix
 
 

@@ -103,10 +103,11 @@ def _colour_text(colours: list[tuple[tuple[int, int, int], int]]) -> str:
 
 
 def _colours_fix(arr: np.ndarray) -> str:
-    """The config that reads this colour mask's colours as classes."""
+    """The config that reads colour masks' colours as classes, with the colours this one holds (another
+    mask may hold a class this one lacks, so they are not the whole list)."""
     listed = ", ".join(f"[{r}, {g}, {b}]" for (r, g, b), _ in _colours(_rgb_codes(arr)))
-    return (f"set masks.format: colours and masks.colours: [{listed}] (the colour of each class of masks.classes, "
-            "in its order; black is background), or save the class indices 0..n as a grey or palette PNG")
+    return (f"set masks.format: colours and masks.colours to each class's RGB colour in the order of masks.classes "
+            f"(this mask holds {listed}; black is background), or save the class indices 0..n as a grey or palette PNG")
 
 
 def _by_colour(arr: np.ndarray, name: str, spec: MaskSpec) -> tuple[np.ndarray, dict]:
