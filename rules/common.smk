@@ -298,8 +298,14 @@ def _round_records():
 
 
 def instance_settings():
-    """The instances block the prediction scripts need, as JSON (enabled resolved from auto)."""
-    return json.dumps({**config["instances"], "enabled": bool(INSTANCES)}, sort_keys=True)
+    """The instances block the prediction scripts need, as JSON (enabled resolved from auto); without
+    instances only that, so changing instances.* reruns nothing that would not use it."""
+    return json.dumps({**config["instances"], "enabled": True} if INSTANCES else {"enabled": False}, sort_keys=True)
+
+
+def instance_min_size():
+    """instances.min_size for the metrics jobs (mAP without splitting), 0 where there are no instances."""
+    return config["instances"]["min_size"] if INSTANCES else 0
 
 
 # Resources, sized from the config; every value can be overridden per rule from a profile

@@ -20,7 +20,7 @@ rule metrics:
         script=SCRIPTS / "metrics.py",
         classes=json.dumps(CLASSES),
         mean_iou_threshold=config["metrics"]["mean_iou_threshold"],
-        min_size=config["instances"]["min_size"],
+        min_size=instance_min_size(),
     shell:
         "python {params.script:q} --predictions {input.predictions:q} --merged {input.merged:q} "
         "--classes {params.classes:q} --mean-iou-threshold {params.mean_iou_threshold} --min-size {params.min_size} "

@@ -120,7 +120,7 @@ rule test_metrics:
         script=SCRIPTS / "test_metrics.py",
         classes=json.dumps(CLASSES),
         mean_iou_threshold=config["metrics"]["mean_iou_threshold"],
-        min_size=config["instances"]["min_size"],
+        min_size=instance_min_size(),
         engine=config["predict"]["engine"],
     shell:
         "python {params.script:q} --merged {input.merged:q} --predictions {input.predictions:q} "

@@ -49,6 +49,18 @@ def test_demo_data_caps_the_epochs_and_calibration_and_real_data_keeps_them(tmp_
 
 
 
+def test_instance_settings_reach_no_job_of_data_without_instances(tmp_path):
+    items = {f"img{i:02d}": good_item(i) for i in range(8)}
+    extra = {f"data/images/w{i}.png": image for i, (image, _) in enumerate(items.values())}
+    extra.update({f"data/masks/w{i}.png": masks[0] for i, (_, masks) in enumerate(items.values())})
+    cfg = _zip_config(tmp_path, write_dsb_zip(tmp_path / "wounds.zip", {}, extra=extra))  # paired, binary
+    out = snakemake(tmp_path, "-n", "-p", configfile=cfg).stdout
+    assert "--instances '{\"enabled\": false}'" in out and "min_size" not in out and "--min-size 0" in out
+    dsb = write_dsb_zip(tmp_path / "stage1_train.zip", items)  # one mask per nucleus: instances on
+    out = snakemake(tmp_path, "-n", "-p", configfile=_zip_config(tmp_path, dsb)).stdout
+    assert '"min_size": 10' in out and "--min-size 10" in out
+
+
 def test_a_test_set_with_no_usable_image_is_refused_before_any_job(tmp_path):
     images_only = {f"t{i}": (good_item(i)[0], []) for i in range(3)}  # images without masks
     archive = write_dsb_zip(tmp_path / "test.zip", images_only)
