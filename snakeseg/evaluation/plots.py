@@ -8,6 +8,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from .. import atomic  # noqa: E402
 from .compare import QUANTIZED_NAMES  # noqa: E402
@@ -54,6 +55,7 @@ def training_curves(histories: dict[tuple[str, str], pd.DataFrame], path: str) -
         for ax, (key, title) in zip(row, curves):
             ax.set_title(f"{exp}: {title}" if len(experiments) > 1 else title)
             ax.set_xlabel("epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no epoch 1.5 on a short run
             ax.grid(alpha=0.3)
             if key == "loss":
                 ax.set_yscale("log")
