@@ -234,7 +234,11 @@ def test_class_colours_must_match_the_format_and_the_classes():
     assert experiments.check({**base, "masks": colours}) == ["a", "b"]
     for bad in ({**colours, "colours": [[128, 0, 0]]}, {**colours, "colours": None},
                 {**colours, "format": "index"}):
-        with pytest.raises(InputError, match="config masks.colours: lists .* colours for masks.format"):
+        with pytest.raises(InputError, match=r"config masks.colours: lists .* colour\(s\) for masks.format"):
+            experiments.check({**base, "masks": bad})
+    for bad in ({**colours, "colours": [[0, 0, 0], [0, 128, 0]]}, {**colours, "colours": [[9, 9, 9], [9, 9, 9]]},
+                {**colours, "ignore_value": 255}):
+        with pytest.raises(InputError, match="names black .*, a colour twice, or comes with masks.ignore_value"):
             experiments.check({**base, "masks": bad})
 
 

@@ -211,6 +211,9 @@ def test_a_layout_error_is_short_and_says_what_the_input_looks_like(tmp_path):
     with pytest.raises(InputError, match=f"python -m snakeseg rle-masks {kidney / 'train.csv'} {kidney / 'train'} "
                                          f"{kidney / 'train'}_masks$"):
         listing.list_input(str(kidney), "auto")
+    (tmp_path / "kidney" / "train" / "a.tiff").rename(tmp_path / "kidney" / "a.tiff")  # images at the top
+    with pytest.raises(InputError, match="rle-masks .*train.csv <images folder> <images folder>_masks$"):
+        listing.list_input(str(kidney), "auto")
     for name, data in {"images/a.png": image, "labels/a.png": masks[0]}.items():
         (tmp_path / "wounds" / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "wounds" / name).write_bytes(data)

@@ -85,6 +85,7 @@ def test_group_by_keeps_a_cars_views_in_one_fold_and_names_ids_it_finds_no_group
     pattern = shards.group_pattern(r"^(P\d+)_")
     assert shards.group_of("P1_left", pattern) == shards.group_of("P1_right", pattern) == "P1"
     assert shards.group_of("scan7", pattern) is None
+    assert shards.group_of("scan7", shards.group_pattern(r"\d*")) is None  # an empty match is no group
     result = plan.plan(str(archive), "auto", {}, {}, 6, str(tmp_path / "plan"), group_by=r"^(car\d)_")
     assert result.n_usable == len(ids)
     warning = plan.group_warning(tmp_path / "plan", r"^(car\d)_")

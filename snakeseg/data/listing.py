@@ -356,8 +356,8 @@ def _layout_fix(path: str, layout: str, members: list[Member], err: InputError) 
     csvs = [m.name for m in members if m.name.lower().endswith(".csv")]
     if isinstance(err, NoMasksFolder) and csvs:
         folders = {_dir_of(m) for m in members if _is_image_name(_split(m.name)[1])}
-        images = (os.path.join(path, folders.pop()) if holder == "folder" and len(folders) == 1
-                  else "<images folder>")
+        one = folders.pop() if len(folders) == 1 else "."  # "." too when the images lie at the top
+        images = os.path.join(path, one) if holder == "folder" and one != "." else "<images folder>"
         fix += (f"; if {csvs[0]} holds run-length-encoded masks (HuBMAP's train.csv, Carvana's train_masks.csv), "
                 f"write them as a masks folder: python -m snakeseg rle-masks "
                 f"{os.path.join(path, csvs[0]) if holder == 'folder' else csvs[0]} {images} {images}_masks")

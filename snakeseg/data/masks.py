@@ -150,7 +150,9 @@ def normalise(arr: np.ndarray, name: str, spec: MaskSpec) -> tuple[np.ndarray, d
         # a class drawn in a mixed colour (VOC's olive 128,128,0), not a few blended edge pixels
         if overlap >= max(64, 0.01 * np.count_nonzero(on.any(axis=2))) and arr.dtype == np.uint8:
             raise InputError(name, f"has colours that are on in several channels, read as overlapping classes "
-                             f"({_colour_text(_colours(_rgb_codes(arr)))})", _colours_fix(arr))
+                             f"and ignored ({_colour_text(_colours(_rgb_codes(arr)))})",
+                             _colours_fix(arr) + "; if classes overlap on purpose (one inside another), give each "
+                             "pixel one class: a pixel trains as one class")
         action = _fail_or_record(name, overlap, f"overlap:{overlap}", spec, "ignore overlapping pixels")
         labels[on.sum(axis=2) > 1] = IGNORE
         return labels, {"mask_encoding": f"{bits}one channel per class", "stray_pixels": overlap,
@@ -165,8 +167,8 @@ def normalise(arr: np.ndarray, name: str, spec: MaskSpec) -> tuple[np.ndarray, d
                              f"{_colour_text(_colours(_rgb_codes(arr)))})", _colours_fix(arr))
         more = [int(v) for v in values if spec.n_classes < v <= 64]  # class indices beyond masks.classes
         action = _fail_or_record(name, stray_px, stray, spec, "ignore those pixels" + (
-            f" (values {more[0]}..{more[-1]}: more classes than the {spec.n_classes} of masks.classes, "
-            "list a name for each to train it)" if more else ""))
+            f" ({f'values {more[0]}..{more[-1]}' if len(more) > 1 else f'value {more[0]}'}: more classes than the "
+            f"{spec.n_classes} of masks.classes, list a name for each to train it)" if more else ""))
         labels = np.where(grey <= spec.n_classes, grey, IGNORE).astype(np.uint8)
         if ignored is not None:
             labels[ignored] = IGNORE

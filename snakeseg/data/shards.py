@@ -36,9 +36,8 @@ def group_of(image_id: str, pattern: re.Pattern | None) -> str | None:
     images with the same one share a shard, so a car's views or a patient's images share a fold.
     None when the pattern finds nothing (the image is a group of its own)."""
     match = pattern.search(image_id) if pattern else None
-    if not match:
-        return None
-    return match.group(1) if pattern.groups else match.group(0)
+    group = (match.group(1) if pattern.groups else match.group(0)) if match else None
+    return group or None  # an empty match (say of "\\d*") is no group
 
 
 def fold_of(shard: int, n_folds: int) -> int:

@@ -139,10 +139,14 @@ def check(config: dict) -> list[str]:
     if masks["format"] == "binary" and len(classes) > 1:
         raise InputError("config masks.classes", "lists several classes but masks.format is binary",
                          "set masks.format to index, channels or colours, or list one class")
-    colours = masks.get("colours") or []
+    colours = [tuple(c) for c in masks.get("colours") or []]
     if (masks["format"] == "colours") != bool(colours) or (colours and len(colours) != len(classes)):
-        raise InputError("config masks.colours", f"lists {len(colours)} colours for masks.format {masks['format']} "
-                         f"and {len(classes)} classes ({', '.join(classes)})",
+        raise InputError("config masks.colours", f"lists {len(colours)} colour(s) for masks.format {masks['format']} "
+                         f"and {len(classes)} class(es) ({', '.join(classes)})",
                          "with masks.format: colours, give one RGB colour per class of masks.classes, in its order "
                          "(one class when masks.classes is null); with another format, leave masks.colours out")
+    if (0, 0, 0) in colours or len(set(colours)) < len(colours) or (colours and masks.get("ignore_value") is not None):
+        raise InputError("config masks.colours", "names black (the background), a colour twice, or comes with "
+                         "masks.ignore_value", "give each class a colour of its own other than black; a colour "
+                         "not listed (an outline in a 'void' colour) is ignored, so leave masks.ignore_value out")
     return classes

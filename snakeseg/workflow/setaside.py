@@ -59,7 +59,8 @@ def absent_class_notes(results: str | Path, since: float) -> list[str]:
         absent = [key[len("dice_"):] for key, value in overall.items()
                   if key.startswith("dice_") and isinstance(value, dict) and value.get("mean") is None]
         if absent:
-            notes.append(f"snakeseg: class {', '.join(absent)} is in no mask and no prediction of experiment "
+            notes.append(f"snakeseg: class{'es' * (len(absent) > 1)} {', '.join(absent)} "
+                         f"{'are' if len(absent) > 1 else 'is'} in no mask and no prediction of experiment "
                          f"{summary.parent.name} ({summary}): check masks.format and masks.classes against the "
                          "QA table's mask_encoding column")
     return notes
