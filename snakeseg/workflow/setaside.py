@@ -1,5 +1,6 @@
-"""The end-of-run note on what this run set aside, and on masks whose stray values it fixed: a bad
-image is named on the console, not only in a table the user may never open."""
+"""The end-of-run note on what this run set aside, on masks whose stray values it fixed and on classes
+no image has: a bad image or a misread mask is named on the console, not only in a table the user
+may never open."""
 
 from __future__ import annotations
 
