@@ -453,6 +453,10 @@ def test_palette_png_masks_are_read_by_their_indices(tmp_path):
     assert index["items"][0]["stray_pixels"] == 0
     labels = cv2.imread(str(tmp_path / "merged" / "a.png"), cv2.IMREAD_UNCHANGED)
     assert np.array_equal(labels, np.where(classes == 255, IGNORE, classes))
+    assert index["items"][0]["class_pixels"] == "1:25 2:48"  # what the QA table shows per class
+    from snakeseg.evaluation.qa import tables
+
+    assert tables([{**index, "shard": "0000"}, {**index, "shard": "0001"}], [])[2]["class_pixels"] == {"1": 50, "2": 96}
 
 
 def test_colour_coded_instance_masks_keep_one_object_per_colour():

@@ -55,6 +55,9 @@ def label_map(entry: dict, pack: Pack, spec: MaskSpec,
         "n_instances": int(n_instances),
         "coverage": round(float(((labels > 0) & valid).sum() / max(valid.sum(), 1)), 6),
         "ignored_fraction": round(float((~valid).mean()), 6),
+        # several classes: each class's pixels, so a class no mask holds shows before training
+        "class_pixels": " ".join(f"{c}:{np.count_nonzero(labels == c)}" for c in range(1, spec.n_classes + 1))
+        if spec.n_classes > 1 else "",
         "pixel_hash": hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest(),
     }
     qa["empty_mask"] = qa["coverage"] == 0

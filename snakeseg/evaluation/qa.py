@@ -8,7 +8,7 @@ import pandas as pd
 
 DATASET_COLUMNS = ["id", "shard", "source", "width", "height", "channels", "dtype", "mask_encoding", "coverage",
                    "n_instances", "empty_mask", "duplicate_pixels", "duplicate_of", "stray_pixels", "stray_values",
-                   "stray_action", "ignored_fraction"]
+                   "stray_action", "ignored_fraction", "class_pixels"]
 REJECTED_COLUMNS = ["id", "shard", "files", "reason"]
 
 
@@ -39,5 +39,17 @@ def tables(indexes: list[dict], unassigned: list[dict]) -> tuple[pd.DataFrame, p
         "mask_encodings": dict(Counter(dataset["mask_encoding"]).most_common()),
         "coverage_median": round(float(dataset["coverage"].median()), 6) if len(dataset) else None,
         "instances_median": float(dataset["n_instances"].median()) if len(dataset) else None,
+        "class_pixels": _class_totals(dataset["class_pixels"]),
     }
     return dataset, rejected, summary
+
+
+def _class_totals(column: pd.Series) -> dict:
+    """{class index: pixels over all masks} of the ``class_pixels`` column ("1:1717 2:0 ..."); empty
+    for one class (and for shards merged before the column existed)."""
+    totals = Counter()
+    for text in column.dropna():
+        for pair in str(text).split():
+            index, pixels = pair.split(":")
+            totals[index] += int(pixels)
+    return dict(sorted(totals.items(), key=lambda kv: int(kv[0])))
