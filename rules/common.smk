@@ -15,6 +15,7 @@ sys.path.insert(0, workflow.basedir)
 
 from snakeseg.data import demo, listing, plan, shards  # noqa: E402
 from snakeseg.errors import InputError, NoMasksFolder  # noqa: E402
+from snakeseg.training.recipe import auto_loss  # noqa: E402
 from snakeseg.workflow import experiments, inputlink  # noqa: E402
 
 WORK = config["work_dir"]
@@ -151,7 +152,7 @@ try:
     EXPERIMENTS = experiments.expand(config, SCHEMA)
     CLASSES = experiments.check(config)
     if config["train"]["loss"] == "auto":  # as each experiment resolved it: the report names the loss
-        config["train"]["loss"] = "cce_ignore" if len(CLASSES) > 1 else "dice_focal"
+        config["train"]["loss"] = auto_loss(len(CLASSES))
     if not config.get("input"):  # the demo's curves flatten within 10-15 epochs: keep command 1 short
         for _name, _exp in EXPERIMENTS.items():
             if _exp["train"]["epochs"] > config["demo"]["epochs"]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from ..errors import InputError
 from ..tfenv import keras, tf
+from .recipe import auto_loss
 
 SMOOTH = 1e-5  # segmentation-models' default
 FOCAL_ALPHA, FOCAL_GAMMA = 0.25, 2.0  # segmentation-models' BinaryFocalLoss defaults
@@ -117,7 +118,7 @@ def make_loss(name: str = "dice_focal", n_classes: int = 1, ignore_value=None):
     ``auto``: ``dice_focal`` for one class, ``cce_ignore`` for several (the workflow resolves it at start).
     """
     if name == "auto":
-        name = "dice_focal" if n_classes <= 1 else "cce_ignore"
+        name = auto_loss(n_classes)
     if name not in LOSSES:
         raise InputError(f"config train.loss: {name}", "is not a known loss",
                          f"use one of {', '.join(LOSSES)}")

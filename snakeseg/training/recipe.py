@@ -1,5 +1,6 @@
 """What a fold trains on, from the config: native-resolution patches or resized squares, the patch
-size (``auto``: from the training images' sizes, as nnU-Net plans it), the normalisation."""
+size (``auto``: from the training images' sizes, as nnU-Net plans it), the normalisation, and the
+loss ``auto`` picks."""
 
 from __future__ import annotations
 
@@ -54,3 +55,9 @@ def side_key(recipe: dict) -> str:
 def cached_pixels(recipe: dict, n_records: int, pixels: int) -> int:
     """Pixels the decoded training pairs hold in memory: their own sizes, or the resized squares."""
     return pixels if recipe["mode"] == "native" else n_records * recipe["image_size"] ** 2
+
+
+def auto_loss(n_classes: int) -> str:
+    """``train.loss: auto``: Dice + binary focal for one class, the softmax's cross-entropy for several
+    (``n_classes`` counts the foreground classes, or the network's outputs: 1 either way for one class)."""
+    return "cce_ignore" if n_classes > 1 else "dice_focal"

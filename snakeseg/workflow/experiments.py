@@ -13,6 +13,7 @@ import os
 import re
 
 from ..errors import InputError
+from ..training.recipe import auto_loss
 from ..training.weights import resolve_encoder_weights
 from .configcheck import load_schema, schema_errors, whole_numbers
 
@@ -72,7 +73,7 @@ def _resolve_loss(where: str, train: dict, classes: list[str]) -> None:
     for several, as nnU-Net chooses for the task), and an InputError for a loss or monitor that
     cannot serve several classes."""
     if train.get("loss") == "auto":
-        train["loss"] = "cce_ignore" if len(classes) > 1 else "dice_focal"
+        train["loss"] = auto_loss(len(classes))
     if len(classes) > 1 and (train.get("loss") != "cce_ignore" or train.get("monitor") == "val_f1-score"):
         raise InputError(f"{where}train.loss/train.monitor", f"{len(classes)} classes need a multi-class loss and "
                          "a metric logged for it", "set train.loss: auto (or cce_ignore) and train.monitor: "
