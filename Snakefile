@@ -48,18 +48,21 @@ include: "rules/common.smk"
 RUN_START = time.time()
 
 
-onsuccess:
-    from snakeseg.workflow.setaside import run_notes
-
-    for _line in [] if workflow.touch else run_notes(RESULTS, RUN_START):  # --touch: nothing was set aside now
-        logger.warning(_line)
-
-
-onerror:  # what was set aside is often why a later job failed (every image set aside)
+def _say_run_notes():
+    """The run's notes on what it set aside or misread, on the console."""
     from snakeseg.workflow.setaside import run_notes
 
     for _line in run_notes(RESULTS, RUN_START):
         logger.warning(_line)
+
+
+onsuccess:
+    if not workflow.touch:  # --touch sets nothing aside
+        _say_run_notes()
+
+
+onerror:  # what was set aside is often why a later job failed (every image set aside)
+    _say_run_notes()
 
 
 report: "report/workflow.rst"  # the report's front page: the data, the experiments, where to look
