@@ -102,10 +102,10 @@ def _colour_text(colours: list[tuple[tuple[int, int, int], int]]) -> str:
     return " ".join(f"({r},{g},{b}):{n}" for (r, g, b), n in colours)
 
 
-def _colours_fix(arr: np.ndarray) -> str:
-    """The config that reads colour masks' colours as classes, with the colours this one holds (another
-    mask may hold a class this one lacks, so they are not the whole list)."""
-    listed = ", ".join(f"[{r}, {g}, {b}]" for (r, g, b), _ in _colours(_rgb_codes(arr)))
+def _colours_fix(colours: list[tuple[tuple[int, int, int], int]]) -> str:
+    """The config that reads colour masks' colours as classes, with the ``colours`` this one holds
+    (another mask may hold a class this one lacks, so they are not the whole list)."""
+    listed = ", ".join(f"[{r}, {g}, {b}]" for (r, g, b), _ in colours)
     return (f"set masks.format: colours and masks.colours to each class's RGB colour in the order of masks.classes "
             f"(this mask holds {listed}; black is background), or save the class indices 0..n as a grey or palette PNG")
 
@@ -149,10 +149,11 @@ def normalise(arr: np.ndarray, name: str, spec: MaskSpec) -> tuple[np.ndarray, d
         overlap = int((on.sum(axis=2) > 1).sum())
         # a class drawn in a mixed colour (VOC's olive 128,128,0), not a few blended edge pixels
         if overlap >= max(64, 0.01 * np.count_nonzero(on.any(axis=2))) and arr.dtype == np.uint8:
+            colours = _colours(_rgb_codes(arr))
             raise InputError(name, f"has colours that are on in several channels, read as overlapping classes "
-                             f"and ignored ({_colour_text(_colours(_rgb_codes(arr)))})",
-                             _colours_fix(arr) + "; if classes overlap on purpose (one inside another), give each "
-                             "pixel one class: a pixel trains as one class")
+                             f"and ignored ({_colour_text(colours)})",
+                             _colours_fix(colours) + "; if classes overlap on purpose (one inside another), give "
+                             "each pixel one class: a pixel trains as one class")
         action = _fail_or_record(name, overlap, f"overlap:{overlap}", spec, "ignore overlapping pixels")
         labels[on.sum(axis=2) > 1] = IGNORE
         return labels, {"mask_encoding": f"{bits}one channel per class", "stray_pixels": overlap,
@@ -163,8 +164,9 @@ def normalise(arr: np.ndarray, name: str, spec: MaskSpec) -> tuple[np.ndarray, d
     if spec.format == "index":
         stray_px, stray = _stray(values, counts, set(range(spec.n_classes + 1)))
         if stray_px and how.startswith("colour"):  # class colours, not indices: every object would be ignored
-            raise InputError(name, "is a colour mask whose colours are not class indices (colour:pixels "
-                             f"{_colour_text(_colours(_rgb_codes(arr)))})", _colours_fix(arr))
+            colours = _colours(_rgb_codes(arr))
+            raise InputError(name, f"is a colour mask whose colours are not class indices (colour:pixels "
+                             f"{_colour_text(colours)})", _colours_fix(colours))
         more = [int(v) for v in values if spec.n_classes < v <= 64]  # class indices beyond masks.classes
         action = _fail_or_record(name, stray_px, stray, spec, "ignore those pixels" + (
             f" ({f'values {more[0]}..{more[-1]}' if len(more) > 1 else f'value {more[0]}'}: more classes than the "
