@@ -26,6 +26,8 @@ from . import zipread
 from ..errors import InputError, NoMasksFolder
 from .members import Member, gc_paused, list_members
 
+#: the reasons of masks whose image is missing say this (the end-of-run note counts them apart)
+NO_IMAGE = "without an image in"
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif")
 JUNK_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini"}
 JUNK_DIRS = {"__MACOSX", ".ipynb_checkpoints"}
@@ -151,7 +153,7 @@ def inventory_dsb2018(members: list[Member]) -> tuple[dict[str, Item], list[tupl
         if item.problem:
             continue
         if item.image is None:
-            item.problem = ("masks without an image in images/; put the image there (<id>/images/<id>.png) or "
+            item.problem = (f"masks {NO_IMAGE} images/; put the image there (<id>/images/<id>.png) or "
                             "remove the folder")
         elif not item.masks:
             item.problem = ("image without any mask in masks/; add a mask per object, or leave it to segment as a new "
@@ -258,7 +260,7 @@ def inventory_paired(members: list[Member], images_dir: str | None = None, masks
         if item.problem:
             continue
         if item.image is None:
-            item.problem = f"mask without an image in {img_dir}/; name it after its image (or remove it)"
+            item.problem = f"mask {NO_IMAGE} {img_dir}/; name it after its image (or remove it)"
         elif not item.masks:
             item.problem = (f"image without a mask in {mask_dir}/ (expected {stem}{suffix}.<ext>); add its mask, "
                             "or leave it to segment as a new image (predict_input)")
@@ -323,11 +325,11 @@ def is_image_file(path: str) -> bool:
     return os.path.isfile(path) and _is_image_name(os.path.basename(path))
 
 
-def _one_of_the_pair(path: str, layout: str, members: list[Member]) -> str:
+def _one_of_the_pair(path: str, layout: str, image_folders: set[str]) -> str:
     """The fix when the input is itself a paired layout's images or masks folder (its images at its
     top, none in subfolders), else ''."""
     own = Path(path.rstrip("/")).name.lower()
-    flat = all(_dir_of(m) == "." for m in members if _is_image_name(_split(m.name)[1]))
+    flat = image_folders <= {"."}
     if layout == "paired" and flat and (own in IMAGE_DIR_NAMES or own in MASK_DIR_NAMES
                                         or own.endswith(("_masks", "_labels"))):
         return (f"{path} is itself an images or masks folder: give the folder above it, "
@@ -338,11 +340,12 @@ def _one_of_the_pair(path: str, layout: str, members: list[Member]) -> str:
 def _layout_fix(path: str, layout: str, members: list[Member], err: InputError) -> str:
     """The fix for ``err``, a layout error of ``path`` read as ``layout``: the input's own images or
     masks folder, zips inside it (Kaggle's Carvana download), masks in a CSV, another layout."""
-    if pair := _one_of_the_pair(path, layout, members):
+    image_folders = {_dir_of(m) for m in members if _is_image_name(_split(m.name)[1])}
+    if pair := _one_of_the_pair(path, layout, image_folders):
         return pair
     holder = "zip" if os.path.isfile(path) else "folder"
     zips = [m.name for m in members if m.name.lower().endswith(".zip")]
-    if zips and not any(_is_image_name(_split(m.name)[1]) for m in members):
+    if zips and not image_folders:
         if len(zips) == 1:
             return f"the {holder} holds only {zips[0]}: " + (
                 "extract it and set input to it" if holder == "zip" else "set input to that zip")
@@ -355,8 +358,7 @@ def _layout_fix(path: str, layout: str, members: list[Member], err: InputError) 
         fix += f"; the {holder} holds {_few(zips, 2)}: set input to the zip itself"
     csvs = [m.name for m in members if m.name.lower().endswith(".csv")]
     if isinstance(err, NoMasksFolder) and csvs:
-        folders = {_dir_of(m) for m in members if _is_image_name(_split(m.name)[1])}
-        one = folders.pop() if len(folders) == 1 else "."  # "." too when the images lie at the top
+        one = next(iter(image_folders)) if len(image_folders) == 1 else "."  # "." too for images at the top
         images = os.path.join(path, one) if holder == "folder" and one != "." else "<images folder>"
         fix += (f"; if {csvs[0]} holds run-length-encoded masks (HuBMAP's train.csv, Carvana's train_masks.csv), "
                 f"write them as a masks folder: python -m snakeseg rle-masks "

@@ -8,7 +8,7 @@ import csv
 import json
 from pathlib import Path
 
-from ..data.listing import JUNK_REASON
+from ..data.listing import JUNK_REASON, NO_IMAGE
 
 TABLES = {  # each set-aside table under the results folder, and whose images it lists
     "qa/rejected.csv": "training",
@@ -17,7 +17,6 @@ TABLES = {  # each set-aside table under the results folder, and whose images it
     "assl/round-*/set_aside.csv": "pool",
 }
 SHOWN = 3  # rows quoted per table
-MASK_ALONE = "without an image in"  # the reason of a mask (or DSB2018 masks folder) whose image is missing
 
 
 def run_notes(results: str | Path, since: float) -> list[str]:
@@ -34,7 +33,7 @@ def run_notes(results: str | Path, since: float) -> list[str]:
             if not rows or rows == shown:
                 continue
             shown = rows
-            orphans = sum(1 for r in rows if r.get("id") and MASK_ALONE in r.get("reason", ""))
+            orphans = sum(1 for r in rows if r.get("id") and NO_IMAGE in r.get("reason", ""))
             images = sum(1 for r in rows if r.get("id")) - orphans  # rows without an id: files of no image
             what = [f"{_count(images, f'{kind} image')} set aside"] * bool(images)
             what += [f"{_count(orphans, 'mask')} without an image set aside"] * bool(orphans)
