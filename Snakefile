@@ -48,21 +48,13 @@ include: "rules/common.smk"
 RUN_START = time.time()
 
 
-def _say_run_notes():
-    """The run's notes on what it set aside or misread, on the console."""
-    from snakeseg.workflow.setaside import run_notes
-
-    for _line in run_notes(RESULTS, RUN_START):
-        logger.warning(_line)
-
-
 onsuccess:
     if not workflow.touch:  # --touch sets nothing aside
-        _say_run_notes()
+        say_run_notes(RUN_START)
 
 
 onerror:  # what was set aside is often why a later job failed (every image set aside)
-    _say_run_notes()
+    say_run_notes(RUN_START)
 
 
 report: "report/workflow.rst"  # the report's front page: the data, the experiments, where to look

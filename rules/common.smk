@@ -91,6 +91,14 @@ def _plan_of(key, path, layout, paired, plan_dir, group_by=None):
     return plan.plan(path, layout, paired, config["limits"], config["n_shards"], plan_dir, group_by)
 
 
+def say_run_notes(since):
+    """The notes on what the run since ``since`` set aside or misread, on the console (onsuccess, onerror)."""
+    from snakeseg.workflow.setaside import run_notes
+
+    for line in run_notes(RESULTS, since):
+        logger.warning(line)
+
+
 def _warn(message):
     if message:
         logger.warning(message)
